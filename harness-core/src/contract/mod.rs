@@ -1,0 +1,498 @@
+//! Failure contracts as plain data.
+//!
+//! `#[llm_task]` turns its attribute into a [`TaskContract`] constant; the engine reads nothing else.
+//! Docs, drills, replay and evaluation read the same value. The exact semantics of every action are
+//! written down in `docs/contracts.md`.
+
+mod render;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use render::{ContractDoc, render_prompt};
+
+/// A way a harnessed call can fail. Every task must say what happens for each class that can occur.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// An attempt took longer than the task's per-attempt timeout, or the call's deadline ran out.
+    Timeout,
+    /// The provider answered 429 (or an equivalent), possibly with `Retry-After`.
+    RateLimited,
+    /// The provider failed: 5xx, connection errors, a malformed HTTP response, an open circuit breaker.
+    ProviderError,
+    /// The model answered, but the answer is not valid JSON, does not fit the schema, or breaks a rule.
+    InvalidOutput,
+    /// The model declined to answer (a refusal message or a content filter).
+    Refusal,
+    /// The answer is valid but its confidence field is below the task's threshold.
+    LowConfidence,
+}
+
+impl FailureClass {
+    /// Every class, in the order contracts are listed and documented.
+    pub const ALL: [FailureClass; 6] = [
+        FailureClass::Timeout,
+        FailureClass::RateLimited,
+        FailureClass::ProviderError,
+        FailureClass::InvalidOutput,
+        FailureClass::Refusal,
+        FailureClass::LowConfidence,
+    ];
+
+    /// The snake_case name used in attributes, telemetry and audit records (`"rate_limited"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Timeout => "timeout",
+            FailureClass::RateLimited => "rate_limited",
+            FailureClass::ProviderError => "provider_error",
+            FailureClass::InvalidOutput => "invalid_output",
+            FailureClass::Refusal => "refusal",
+            FailureClass::LowConfidence => "low_confidence",
+        }
+    }
+
+    /// The attribute key that declares this class's contract (`"on_rate_limited"`).
+    pub const fn attribute_key(self) -> &'static str {
+        match self {
+            FailureClass::Timeout => "on_timeout",
+            FailureClass::RateLimited => "on_rate_limited",
+            FailureClass::ProviderError => "on_provider_error",
+            FailureClass::InvalidOutput => "on_invalid_output",
+            FailureClass::Refusal => "on_refusal",
+            FailureClass::LowConfidence => "on_low_confidence",
+        }
+    }
+
+    /// Position in [`FailureClass::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether `action` makes sense for this class. The macro rejects the others at compile time:
+    /// asking the model again (`reask`) cannot cure a timeout, a rate limit or a provider error.
+    pub const fn allows(self, action: ActionKind) -> bool {
+        match action {
+            ActionKind::Reask => matches!(
+                self,
+                FailureClass::InvalidOutput | FailureClass::Refusal | FailureClass::LowConfidence
+            ),
+            ActionKind::Retry
+            | ActionKind::Fallback
+            | ActionKind::Escalate
+            | ActionKind::Default
+            | ActionKind::Fail => true,
+        }
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of an [`Action`], without its parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Send the same request again after a backoff.
+    Retry,
+    /// Send the request again with the previous answer and what was wrong with it.
+    Reask,
+    /// Switch to another model (and possibly provider).
+    Fallback,
+    /// Stop and hand the call to a human: a typed outcome, never a model answer.
+    Escalate,
+    /// Stop and return the task's default value.
+    Default,
+    /// Stop and return a [`TaskError`](crate::TaskError).
+    Fail,
+}
+
+impl ActionKind {
+    /// The name as written in the attribute.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Retry => "retry",
+            ActionKind::Reask => "reask",
+            ActionKind::Fallback => "fallback",
+            ActionKind::Escalate => "escalate",
+            ActionKind::Default => "default",
+            ActionKind::Fail => "fail",
+        }
+    }
+
+    /// Terminal actions end the chain: nothing may follow them.
+    pub const fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            ActionKind::Escalate | ActionKind::Default | ActionKind::Fail
+        )
+    }
+
+    /// Whether the action makes another request to a provider.
+    pub const fn makes_attempt(self) -> bool {
+        matches!(
+            self,
+            ActionKind::Retry | ActionKind::Reask | ActionKind::Fallback
+        )
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Backoff between retries: capped exponential with full jitter by default.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Backoff {
+    /// Delay before the first retry (before jitter).
+    pub initial: Duration,
+    /// Upper bound on any single delay.
+    pub max: Duration,
+    /// Growth factor per retry; `1.0` gives a fixed delay.
+    pub multiplier: f64,
+    /// Full jitter: the actual delay is uniform in `0..=computed`.
+    pub jitter: bool,
+}
+
+impl Backoff {
+    /// The default: 200 ms, doubling, capped at 10 s, full jitter.
+    pub const DEFAULT: Backoff = Backoff {
+        initial: Duration::from_millis(200),
+        max: Duration::from_secs(10),
+        multiplier: 2.0,
+        jitter: true,
+    };
+
+    /// The delay before retry number `retry` (1-based), before jitter.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let exp = self
+            .multiplier
+            .max(1.0)
+            .powi(retry.saturating_sub(1).min(63) as i32);
+        let secs = self.initial.as_secs_f64() * exp;
+        let capped = secs.min(self.max.as_secs_f64());
+        Duration::try_from_secs_f64(capped).unwrap_or(self.max)
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::DEFAULT
+    }
+}
+
+/// Where a fallback goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FallbackTarget {
+    /// The model name sent to the provider.
+    pub model: &'static str,
+    /// The provider's registered name; `None` uses the provider the harness routes the model to.
+    pub provider: Option<&'static str>,
+}
+
+/// One step of a contract chain.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Up to `times` more attempts with the same request, waiting `backoff` between them.
+    Retry {
+        /// How many more attempts (`retry(2)`: the failed attempt plus at most two more).
+        times: u32,
+        /// Delay schedule between them.
+        backoff: Backoff,
+    },
+    /// Up to `times` more attempts that show the model its previous answer and what was wrong.
+    Reask {
+        /// How many more attempts.
+        times: u32,
+    },
+    /// One attempt on another model; the rest of the call continues there.
+    Fallback(FallbackTarget),
+    /// Hand the call to a human: [`Resolution::Escalated`](crate::Resolution::Escalated).
+    Escalate,
+    /// Return the task's `default(expr)` value.
+    Default,
+    /// Return a [`TaskError`](crate::TaskError) of this class.
+    Fail,
+}
+
+impl Action {
+    /// The kind, without parameters.
+    pub const fn kind(&self) -> ActionKind {
+        match self {
+            Action::Retry { .. } => ActionKind::Retry,
+            Action::Reask { .. } => ActionKind::Reask,
+            Action::Fallback(_) => ActionKind::Fallback,
+            Action::Escalate => ActionKind::Escalate,
+            Action::Default => ActionKind::Default,
+            Action::Fail => ActionKind::Fail,
+        }
+    }
+
+    /// How many attempts this step can make at most.
+    pub const fn max_attempts(&self) -> u32 {
+        match self {
+            Action::Retry { times, .. } | Action::Reask { times } => *times,
+            Action::Fallback(_) => 1,
+            Action::Escalate | Action::Default | Action::Fail => 0,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Retry { times, backoff } => {
+                write!(f, "retry({times})")?;
+                if *backoff != Backoff::DEFAULT {
+                    write!(
+                        f,
+                        " [backoff {:?}..{:?} ×{}{}]",
+                        backoff.initial,
+                        backoff.max,
+                        backoff.multiplier,
+                        if backoff.jitter { ", jitter" } else { "" }
+                    )?;
+                }
+                Ok(())
+            }
+            Action::Reask { times } => write!(f, "reask({times})"),
+            Action::Fallback(t) => match t.provider {
+                Some(p) => write!(f, "fallback(\"{}\", provider = \"{p}\")", t.model),
+                None => write!(f, "fallback(\"{}\")", t.model),
+            },
+            Action::Escalate => f.write_str("escalate"),
+            Action::Default => f.write_str("default(..)"),
+            Action::Fail => f.write_str("fail"),
+        }
+    }
+}
+
+/// The contract for one failure class: steps tried in order, `.then(...)` separated.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Chain {
+    /// The class this chain answers.
+    pub class: FailureClass,
+    /// The steps. A chain that does not end in a terminal action ends in an implicit `fail`.
+    pub steps: &'static [Action],
+}
+
+impl Chain {
+    /// Attempts this chain can make at most.
+    pub const fn max_attempts(&self) -> u32 {
+        let mut i = 0;
+        let mut n = 0;
+        while i < self.steps.len() {
+            n += self.steps[i].max_attempts();
+            i += 1;
+        }
+        n
+    }
+}
+
+impl fmt::Display for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.steps.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".then(")?;
+            }
+            write!(f, "{step}")?;
+            if i > 0 {
+                f.write_str(")")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A named, reusable set of contracts, declared once with `#[llm_policy]` and used by many tasks
+/// with `policy = Name`. A task's own contracts take precedence over its policy's.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PolicySet {
+    /// The policy's name (the type it was declared on).
+    pub name: &'static str,
+    /// Its chains, at most one per class.
+    pub chains: &'static [Chain],
+    /// The `on_low_confidence(below = ...)` threshold, when the policy declares that class.
+    pub low_confidence_below: Option<f64>,
+}
+
+impl PolicySet {
+    /// The chain this policy declares for `class`.
+    pub fn chain(&self, class: FailureClass) -> Option<&'static Chain> {
+        self.chains.iter().find(|c| c.class == class)
+    }
+}
+
+/// A named policy type, implemented by `#[llm_policy]`.
+pub trait Policy {
+    /// The policy as data.
+    const POLICY: PolicySet;
+    /// Which classes it covers, indexed by [`FailureClass::index`] (for compile-time checks).
+    const COVERS: [bool; 6];
+}
+
+/// One input (function argument) of a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct InputSpec {
+    /// The argument's name, as used in `{placeholders}`.
+    pub name: &'static str,
+    /// Its Rust type, as written.
+    pub rust_type: &'static str,
+}
+
+/// What the task returns.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct OutputSpec {
+    /// The output type's name.
+    pub type_name: &'static str,
+    /// Whether the output type has a `#[llm(confidence)]` field.
+    pub has_confidence: bool,
+    /// The output's JSON schema (draft 2020-12), generated from the type.
+    #[serde(skip)]
+    pub schema: fn() -> serde_json::Value,
+}
+
+impl PartialEq for OutputSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_name == other.type_name && self.has_confidence == other.has_confidence
+    }
+}
+
+/// Request parameters a task fixes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Params {
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Maximum output tokens.
+    pub max_tokens: Option<u32>,
+    /// Sampling seed, for reproducible replays where the provider honours it.
+    pub seed: Option<u64>,
+}
+
+/// Everything `#[llm_task]` declares about a task, as data.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct TaskContract {
+    /// The task's name (the function's name).
+    pub name: &'static str,
+    /// `module::path` of the task.
+    pub module: &'static str,
+    /// The first paragraph of the function's doc comment.
+    pub description: &'static str,
+    /// A hash of the contract, the prompt and the signature: changes whenever any of them does.
+    pub version: &'static str,
+    /// The model asked for; `None` uses the harness's default model.
+    pub model: Option<&'static str>,
+    /// The provider asked for by name; `None` routes by model.
+    pub provider: Option<&'static str>,
+    /// The system message.
+    pub system: Option<&'static str>,
+    /// The prompt template with `{input}` placeholders; `None` when the body builds the context.
+    pub prompt: Option<&'static str>,
+    /// The task's inputs.
+    pub inputs: &'static [InputSpec],
+    /// The output type.
+    pub output: OutputSpec,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+    /// Total deadline shared by every attempt of one call; `None` derives it (see `docs/contracts.md`).
+    pub deadline: Option<Duration>,
+    /// The task's own chains, at most one per class.
+    pub chains: &'static [Chain],
+    /// A named policy filling the classes the task does not declare itself.
+    pub policy: Option<&'static PolicySet>,
+    /// The `on_low_confidence(below = ...)` threshold declared by the task itself.
+    pub low_confidence_below: Option<f64>,
+    /// Request parameters.
+    pub params: Params,
+}
+
+impl TaskContract {
+    /// The chain that answers `class`: the task's own, else its policy's.
+    pub fn chain(&self, class: FailureClass) -> Option<&'static Chain> {
+        self.chains
+            .iter()
+            .find(|c| c.class == class)
+            .or_else(|| self.policy.and_then(|p| p.chain(class)))
+    }
+
+    /// The steps for `class`, empty when nothing is declared (which behaves as `fail`).
+    pub fn steps(&self, class: FailureClass) -> &'static [Action] {
+        self.chain(class).map(|c| c.steps).unwrap_or(&[])
+    }
+
+    /// The low-confidence threshold in force, if the output has a confidence field.
+    pub fn confidence_threshold(&self) -> Option<f64> {
+        if !self.output.has_confidence {
+            return None;
+        }
+        self.low_confidence_below
+            .or_else(|| self.policy.and_then(|p| p.low_confidence_below))
+    }
+
+    /// The classes that can occur for this task (low confidence only with a confidence field).
+    pub fn applicable_classes(&self) -> impl Iterator<Item = FailureClass> + '_ {
+        FailureClass::ALL
+            .into_iter()
+            .filter(|c| *c != FailureClass::LowConfidence || self.output.has_confidence)
+    }
+
+    /// The most provider attempts one call can make: the first plus every step's allowance.
+    pub fn max_attempts(&self) -> u32 {
+        1 + self
+            .applicable_classes()
+            .filter_map(|c| self.chain(c))
+            .map(|c| c.max_attempts())
+            .sum::<u32>()
+    }
+
+    /// The deadline one call shares: the declared one, or `timeout × max_attempts()` plus the
+    /// longest total backoff the retry steps can sleep.
+    pub fn effective_deadline(&self) -> Duration {
+        if let Some(d) = self.deadline {
+            return d;
+        }
+        let attempts = self.timeout.saturating_mul(self.max_attempts());
+        let sleeps: Duration = self
+            .applicable_classes()
+            .filter_map(|c| self.chain(c))
+            .flat_map(|c| c.steps.iter())
+            .map(|s| match s {
+                Action::Retry { times, backoff } => (1..=*times).map(|r| backoff.delay(r)).sum(),
+                _ => Duration::ZERO,
+            })
+            .sum();
+        attempts.saturating_add(sleeps)
+    }
+
+    /// The output's JSON schema.
+    pub fn output_schema(&self) -> serde_json::Value {
+        (self.output.schema)()
+    }
+
+    /// The contract as a JSON document (for docs, registries and audit).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("output_schema".into(), self.output_schema());
+            obj.insert(
+                "effective_deadline_ms".into(),
+                (self.effective_deadline().as_millis() as u64).into(),
+            );
+            obj.insert("max_attempts".into(), self.max_attempts().into());
+        }
+        v
+    }
+
+    /// A renderer for the Markdown "Contract" section (inputs, schema summary, failure table).
+    pub fn doc(&self) -> ContractDoc<'_> {
+        ContractDoc(self)
+    }
+}

@@ -1,0 +1,100 @@
+//! Context assembly: the messages of the first attempt, from the contract's template or the task body.
+
+use crate::contract::{TaskContract, render_prompt};
+use crate::provider::{Message, Role};
+
+/// The messages a task sends. Built from `system` + `prompt`, or returned by the task's body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    /// The messages, in order.
+    pub messages: Vec<Message>,
+}
+
+impl Context {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a system message.
+    pub fn system(mut self, content: impl Into<String>) -> Self {
+        self.messages.push(Message::system(content));
+        self
+    }
+    /// Adds a user message.
+    pub fn user(mut self, content: impl Into<String>) -> Self {
+        self.messages.push(Message::user(content));
+        self
+    }
+    /// Adds an assistant message (e.g. a few-shot example answer).
+    pub fn assistant(mut self, content: impl Into<String>) -> Self {
+        self.messages.push(Message::assistant(content));
+        self
+    }
+}
+
+/// What a task body may return to build its context.
+pub trait IntoContext {
+    /// Converts into a context.
+    fn into_context(self) -> Context;
+}
+
+impl IntoContext for Context {
+    fn into_context(self) -> Context {
+        self
+    }
+}
+impl IntoContext for String {
+    fn into_context(self) -> Context {
+        Context::new().user(self)
+    }
+}
+impl IntoContext for &str {
+    fn into_context(self) -> Context {
+        Context::new().user(self)
+    }
+}
+impl IntoContext for Vec<Message> {
+    fn into_context(self) -> Context {
+        Context { messages: self }
+    }
+}
+
+/// The instruction that tells the model which JSON to produce (added to the system message).
+pub fn schema_instruction(schema: &serde_json::Value) -> String {
+    format!(
+        "Answer with one JSON object and nothing else. It must follow this JSON schema:\n{}",
+        serde_json::to_string(schema).unwrap_or_default()
+    )
+}
+
+/// The first attempt's messages: the task's system message (or the body's) followed by the schema
+/// instruction, then the rendered prompt (or the body's other messages).
+pub(crate) fn initial_messages(
+    contract: &TaskContract,
+    inputs: &[(&'static str, String)],
+    context: Option<Context>,
+    schema: &serde_json::Value,
+) -> Vec<Message> {
+    let mut messages = match context {
+        Some(c) => c.messages,
+        None => {
+            let mut m = Vec::with_capacity(2);
+            if let Some(system) = contract.system {
+                m.push(Message::system(system));
+            }
+            if let Some(prompt) = contract.prompt {
+                m.push(Message::user(render_prompt(prompt, inputs)));
+            }
+            m
+        }
+    };
+    let instruction = schema_instruction(schema);
+    match messages.iter_mut().find(|m| m.role == Role::System) {
+        Some(sys) => {
+            sys.content.push_str("\n\n");
+            sys.content.push_str(&instruction);
+        }
+        None => messages.insert(0, Message::system(instruction)),
+    }
+    messages
+}

@@ -1,0 +1,153 @@
+//! Typed outputs: the [`LlmOutput`] trait, validation errors, rules and the lenient parser.
+
+pub mod parse;
+pub mod rules;
+mod validate;
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use validate::{Checked, SchemaValidator, check_value};
+
+/// A type the model can be asked to produce. Derive it with `#[derive(LlmOutput)]`: the derive
+/// provides deserialisation, the JSON schema (doc comments become descriptions) and the rules
+/// declared with `#[llm(...)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an LLM output type",
+    label = "`{Self}` does not implement `LlmOutput`",
+    note = "add `#[derive(LlmOutput)]` to the definition of `{Self}`: it generates the JSON schema, parsing and validation the harness needs"
+)]
+pub trait LlmOutput: DeserializeOwned + schemars::JsonSchema + Send + 'static {
+    /// The type's name, for messages and records.
+    const TYPE_NAME: &'static str;
+    /// Whether the type has a `#[llm(confidence)]` field.
+    const HAS_CONFIDENCE: bool;
+
+    /// The JSON schema (draft 2020-12) the model is asked to follow.
+    fn output_schema() -> serde_json::Value {
+        let schema = schemars::SchemaGenerator::default().into_root_schema_for::<Self>();
+        serde_json::to_value(schema).unwrap_or(serde_json::Value::Bool(true))
+    }
+
+    /// Checks the `#[llm(...)]` rules of this value (and of nested outputs), pushing one
+    /// [`ValidationError`] per broken rule with the field path it concerns.
+    fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors);
+
+    /// The value of the confidence field, when the type has one.
+    fn confidence(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// A path to a field inside an output, such as `items[2].label`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FieldPath(String);
+
+impl FieldPath {
+    /// The root of the output.
+    pub fn root() -> Self {
+        FieldPath(String::new())
+    }
+
+    /// The path of a named field below this one.
+    pub fn field(&self, name: &str) -> Self {
+        if self.0.is_empty() {
+            FieldPath(name.to_owned())
+        } else {
+            FieldPath(format!("{}.{name}", self.0))
+        }
+    }
+
+    /// The path of an element of a list below this one.
+    pub fn index(&self, i: usize) -> Self {
+        FieldPath(format!("{}[{i}]", self.0))
+    }
+
+    /// The path as text; empty for the root.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("(root)")
+        } else {
+            f.write_str(&self.0)
+        }
+    }
+}
+
+/// One broken rule, worded so that a model can act on it when it is fed back in a reask.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ValidationError {
+    /// Where: `confidence`, `items[2].label`; empty for the whole output.
+    pub path: String,
+    /// Which rule: `schema`, `json`, `range`, `length`, `pattern`, `one_of`, `custom`, `required`, `type`.
+    pub rule: &'static str,
+    /// What is wrong and what would be right, e.g. "must be at most 1, got 1.5".
+    pub message: String,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{} ({})", self.message, self.rule)
+        } else {
+            write!(f, "`{}`: {} ({})", self.path, self.message, self.rule)
+        }
+    }
+}
+
+/// Every rule an output broke.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct ValidationErrors(pub Vec<ValidationError>);
+
+impl ValidationErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a broken rule.
+    pub fn push(&mut self, path: &FieldPath, rule: &'static str, message: impl Into<String>) {
+        self.0.push(ValidationError {
+            path: path.as_str().to_owned(),
+            rule,
+            message: message.into(),
+        });
+    }
+
+    /// Whether nothing is wrong.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many rules were broken.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The errors.
+    pub fn iter(&self) -> std::slice::Iter<'_, ValidationError> {
+        self.0.iter()
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "- {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationErrors {}

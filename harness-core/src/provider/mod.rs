@@ -1,0 +1,311 @@
+//! Providers: one request/response exchange with a model service.
+//!
+//! The engine sees only [`Provider`]. Implementations: [`OpenAiCompatible`](openai) (OpenAI, vLLM,
+//! llama.cpp's llama-server, Ollama, LM Studio), [`Anthropic`](anthropic) and, for users' tests,
+//! [`Scripted`](scripted), which goes through the same parse/validate/contract path as the others.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::FailureClass;
+
+/// A boxed, sendable future (what [`Provider::chat`] returns).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Who said a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions.
+    System,
+    /// The user (or the harness speaking for it, in a reask).
+    User,
+    /// The model.
+    Assistant,
+}
+
+impl Role {
+    /// `"system"`, `"user"` or `"assistant"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One chat message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who said it.
+    pub role: Role,
+    /// What was said.
+    pub content: String,
+}
+
+impl Message {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::System,
+            content: content.into(),
+        }
+    }
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// How the answer should be shaped.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// Free text.
+    Text,
+    /// JSON following `schema`. Providers that support structured output enforce it; the others
+    /// put the schema in the prompt.
+    JsonSchema {
+        /// A name for the schema (the output type's).
+        name: String,
+        /// The JSON schema.
+        schema: serde_json::Value,
+    },
+}
+
+/// One request to a model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChatRequest {
+    /// The model name the provider understands.
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// Output shape.
+    pub response_format: ResponseFormat,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Maximum output tokens.
+    pub max_tokens: Option<u32>,
+    /// Sampling seed.
+    pub seed: Option<u64>,
+}
+
+/// Why the model stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A natural end.
+    Stop,
+    /// The token limit cut the answer off.
+    Length,
+    /// A content filter stopped it (treated as a refusal).
+    ContentFilter,
+    /// The model called a tool.
+    ToolCalls,
+    /// Anything else the provider said.
+    Other(String),
+}
+
+impl FinishReason {
+    /// Maps the provider's string.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "stop" | "end_turn" | "stop_sequence" => FinishReason::Stop,
+            "length" | "max_tokens" => FinishReason::Length,
+            "content_filter" | "refusal" => FinishReason::ContentFilter,
+            "tool_calls" | "tool_use" => FinishReason::ToolCalls,
+            other => FinishReason::Other(other.to_owned()),
+        }
+    }
+
+    /// The name as the OpenTelemetry GenAI conventions spell it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::Other(s) => s,
+        }
+    }
+}
+
+/// Tokens billed for one attempt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    /// Sum of both.
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, rhs: Usage) {
+        self.input_tokens += rhs.input_tokens;
+        self.output_tokens += rhs.output_tokens;
+    }
+}
+
+/// One answer from a model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ChatResponse {
+    /// The text of the answer (may be empty).
+    pub content: String,
+    /// A refusal message, when the provider reports one separately (OpenAI's `message.refusal`).
+    pub refusal: Option<String>,
+    /// Why the model stopped.
+    pub finish_reason: Option<FinishReason>,
+    /// The model that answered, as the provider names it.
+    pub model: Option<String>,
+    /// The provider's response id.
+    pub id: Option<String>,
+    /// Tokens billed.
+    pub usage: Usage,
+}
+
+/// Why a provider exchange failed. Never contains an API key or an authorization header.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// No answer within the time allowed.
+    #[error("the provider did not answer within {0:?}")]
+    Timeout(Duration),
+    /// 429, or an equivalent such as Anthropic's 529 overload.
+    #[error("rate limited by the provider (HTTP {status}){}", retry_after.map(|d| format!("; retry after {d:?}")).unwrap_or_default())]
+    RateLimited {
+        /// The status code.
+        status: u16,
+        /// The server's `Retry-After`, when given.
+        retry_after: Option<Duration>,
+    },
+    /// Any other non-success status.
+    #[error("the provider answered HTTP {status}: {message}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The error message from the body (truncated), never request headers.
+        message: String,
+    },
+    /// The connection could not be made or broke.
+    #[error("connection to the provider failed: {0}")]
+    Connection(String),
+    /// The HTTP exchange completed, but the body is not a response we can read.
+    #[error("the provider's response could not be read: {0}")]
+    InvalidResponse(String),
+    /// The circuit breaker for this provider and model is open: no request was sent.
+    #[error("the circuit breaker for {0} is open; no request was sent")]
+    CircuitOpen(String),
+    /// The harness is misconfigured for this request (unknown provider, missing key, bad URL).
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+impl ProviderError {
+    /// The failure class the contract answers this error with.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            ProviderError::Timeout(_) => FailureClass::Timeout,
+            ProviderError::RateLimited { .. } => FailureClass::RateLimited,
+            _ => FailureClass::ProviderError,
+        }
+    }
+
+    /// Whether the same request can succeed if sent again: never for 4xx other than 408/409/429,
+    /// configuration errors, or an open breaker.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::Timeout(_)
+            | ProviderError::RateLimited { .. }
+            | ProviderError::Connection(_)
+            | ProviderError::InvalidResponse(_) => true,
+            ProviderError::Status { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 409
+            }
+            ProviderError::CircuitOpen(_) | ProviderError::Config(_) => false,
+        }
+    }
+
+    /// The `Retry-After` delay the server asked for.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A short, low-cardinality name for `error.type` in telemetry.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ProviderError::Timeout(_) => "timeout",
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::Status { .. } => "http_status",
+            ProviderError::Connection(_) => "connection",
+            ProviderError::InvalidResponse(_) => "invalid_response",
+            ProviderError::CircuitOpen(_) => "circuit_open",
+            ProviderError::Config(_) => "config",
+        }
+    }
+}
+
+/// Static facts about a provider, for routing and telemetry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// `gen_ai.provider.name`: `openai`, `anthropic`, or what the user registered.
+    pub name: String,
+    /// `server.address`.
+    pub address: Option<String>,
+    /// `server.port`.
+    pub port: Option<u16>,
+}
+
+/// A model service. Implementations do one HTTP exchange per call and no retries of their own:
+/// recovery is the engine's job, driven by the task's contract.
+pub trait Provider: Send + Sync + 'static {
+    /// Name and address, for routing and telemetry.
+    fn info(&self) -> ProviderInfo;
+
+    /// Sends one request.
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+}
+
+impl fmt::Debug for dyn Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.info();
+        f.debug_struct("Provider")
+            .field("name", &info.name)
+            .field("address", &info.address)
+            .finish()
+    }
+}
+
+/// Builds a harness from the environment (see [`Harness::from_env`](crate::Harness::from_env)).
+pub(crate) fn from_env() -> Result<crate::Harness, crate::engine::ConfigError> {
+    Err(crate::engine::ConfigError(
+        "providers are not built yet".into(),
+    ))
+}

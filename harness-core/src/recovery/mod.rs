@@ -1,0 +1,1 @@
+//! Recovery machinery: backoff, retry budget, deadlines, circuit breaker, rate and concurrency limits.

@@ -1,0 +1,1 @@
+//! Telemetry: OpenTelemetry GenAI semantic-convention names, spans and metrics.
