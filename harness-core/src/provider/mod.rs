@@ -4,6 +4,16 @@
 //! llama.cpp's llama-server, Ollama, LM Studio), [`Anthropic`](anthropic) and, for users' tests,
 //! [`Scripted`](scripted), which goes through the same parse/validate/contract path as the others.
 
+pub mod anthropic;
+mod env;
+mod http;
+pub mod openai;
+
+pub use anthropic::{Anthropic, AnthropicBuilder};
+pub use env::{DEFAULT_OPENAI_BASE_URL, from_env, from_vars};
+pub use http::parse_retry_after;
+pub use openai::{OpenAiBuilder, OpenAiCompatible, StructuredOutput};
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -301,11 +311,4 @@ impl fmt::Debug for dyn Provider {
             .field("address", &info.address)
             .finish()
     }
-}
-
-/// Builds a harness from the environment (see [`Harness::from_env`](crate::Harness::from_env)).
-pub(crate) fn from_env() -> Result<crate::Harness, crate::engine::ConfigError> {
-    Err(crate::engine::ConfigError(
-        "providers are not built yet".into(),
-    ))
 }

@@ -1,0 +1,177 @@
+//! [`Harness::from_env`](crate::Harness::from_env): a harness configured from environment
+//! variables. The parsing is a pure function of a map, [`from_vars`], so it can be tested (and
+//! fed from a `.env` file) without touching the process environment.
+
+use std::collections::HashMap;
+
+use super::anthropic::Anthropic;
+use super::openai::OpenAiCompatible;
+use crate::engine::{ConfigError, Harness};
+
+/// The OpenAI-compatible server used when `OPENAI_BASE_URL` is not set: the local llama-server
+/// that `scripts/local-model.sh` starts.
+pub const DEFAULT_OPENAI_BASE_URL: &str = "http://127.0.0.1:8089/v1";
+
+/// The variables [`from_vars`] reads.
+pub const VARIABLES: [&str; 5] = [
+    "OPENAI_BASE_URL",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "HARNESS_MODEL",
+];
+
+/// Reads [`VARIABLES`] from the process environment and builds a harness with [`from_vars`].
+pub fn from_env() -> Result<Harness, ConfigError> {
+    let mut vars = HashMap::new();
+    for name in VARIABLES {
+        match std::env::var(name) {
+            Ok(v) => {
+                vars.insert(name.to_owned(), v);
+            }
+            Err(std::env::VarError::NotPresent) => {}
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(ConfigError(format!("{name} is not valid UTF-8")));
+            }
+        }
+    }
+    from_vars(&vars)
+}
+
+/// Builds a harness from variables:
+///
+/// - `OPENAI_BASE_URL` (default [`DEFAULT_OPENAI_BASE_URL`]) and `OPENAI_API_KEY` (optional):
+///   an [`OpenAiCompatible`] provider registered as `openai`, the default provider;
+/// - `ANTHROPIC_API_KEY` (and optionally `ANTHROPIC_BASE_URL`): an [`Anthropic`] provider
+///   registered as `anthropic`, routed every model whose name starts with `claude`;
+/// - `HARNESS_MODEL`: the default model, and an override of every task's primary model.
+///
+/// Empty values count as unset. Errors name the variable and the problem, never its value.
+pub fn from_vars(vars: &HashMap<String, String>) -> Result<Harness, ConfigError> {
+    let get = |name: &str| {
+        vars.get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let base = get("OPENAI_BASE_URL").unwrap_or(DEFAULT_OPENAI_BASE_URL);
+    let mut openai = OpenAiCompatible::builder(base);
+    if let Some(key) = get("OPENAI_API_KEY") {
+        openai = openai.api_key(key);
+    }
+    let openai = openai.build().map_err(|e| rename(e, "OPENAI_BASE_URL", "OPENAI_API_KEY"))?;
+    let mut builder = Harness::builder().provider("openai", openai);
+
+    if let Some(key) = get("ANTHROPIC_API_KEY") {
+        let mut anthropic = Anthropic::builder(key);
+        if let Some(url) = get("ANTHROPIC_BASE_URL") {
+            anthropic = anthropic.base_url(url);
+        }
+        let anthropic = anthropic
+            .build()
+            .map_err(|e| rename(e, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"))?;
+        builder = builder.provider("anthropic", anthropic).route("claude", "anthropic");
+    }
+
+    if let Some(model) = get("HARNESS_MODEL") {
+        builder = builder.default_model(model).model_override(model);
+    }
+    Ok(builder.build())
+}
+
+/// Rewrites a builder's error to name the variable it came from.
+fn rename(e: ConfigError, url_var: &str, key_var: &str) -> ConfigError {
+    let m = e.0;
+    let m = m
+        .replace("the OpenAI-compatible base URL", url_var)
+        .replace("the Anthropic base URL", url_var)
+        .replace("the OpenAI API key", key_var)
+        .replace("the Anthropic API key", key_var);
+    ConfigError(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn info(h: &Harness, name: &str) -> super::super::ProviderInfo {
+        h.provider(name).expect(name).info()
+    }
+
+    #[test]
+    fn defaults_to_the_local_model() {
+        let h = from_vars(&vars(&[])).unwrap();
+        let i = info(&h, "openai");
+        assert_eq!(i.address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(i.port, Some(8089));
+        assert!(h.provider("anthropic").is_none());
+        assert_eq!(h.route(None, "anything").unwrap().0, "openai");
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let h = from_vars(&vars(&[
+            ("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            ("OPENAI_API_KEY", "sk-test"),
+            ("ANTHROPIC_API_KEY", "ak-test"),
+            ("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/"),
+            ("HARNESS_MODEL", "gpt-4o-mini"),
+        ]))
+        .unwrap();
+        assert_eq!(info(&h, "openai").address.as_deref(), Some("api.openai.com"));
+        assert_eq!(info(&h, "openai").port, Some(443));
+        assert_eq!(info(&h, "anthropic").port, Some(9));
+        assert_eq!(h.route(None, "claude-3-5-haiku").unwrap().0, "anthropic");
+        assert_eq!(h.route(None, "gpt-4o").unwrap().0, "openai");
+        let debug = format!("{h:?}");
+        assert!(debug.contains("gpt-4o-mini"), "{debug}");
+        assert!(!debug.contains("sk-test") && !debug.contains("ak-test"), "{debug}");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let h = from_vars(&vars(&[
+            ("OPENAI_BASE_URL", ""),
+            ("ANTHROPIC_API_KEY", " "),
+            ("HARNESS_MODEL", ""),
+        ]))
+        .unwrap();
+        assert_eq!(info(&h, "openai").port, Some(8089));
+        assert!(h.provider("anthropic").is_none());
+        assert!(!format!("{h:?}").contains("Some"), "{h:?}");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_not_the_value() {
+        let e = from_vars(&vars(&[("OPENAI_BASE_URL", "localhost:8089/v1?key=sekrit")])).unwrap_err();
+        assert!(e.0.starts_with("OPENAI_BASE_URL "), "{e}");
+        assert!(!e.0.contains("sekrit"), "{e}");
+
+        let e = from_vars(&vars(&[("OPENAI_BASE_URL", "no url at all")])).unwrap_err();
+        assert!(e.0.contains("OPENAI_BASE_URL is not a valid URL"), "{e}");
+
+        let e = from_vars(&vars(&[
+            ("ANTHROPIC_API_KEY", "ak"),
+            ("ANTHROPIC_BASE_URL", "https://user:sekrit@example.com"),
+        ]))
+        .unwrap_err();
+        assert!(e.0.starts_with("ANTHROPIC_BASE_URL "), "{e}");
+        assert!(!e.0.contains("sekrit"), "{e}");
+
+        let e = from_vars(&vars(&[("OPENAI_API_KEY", "sk-line\nbreak")])).unwrap_err();
+        assert!(e.0.starts_with("OPENAI_API_KEY contains"), "{e}");
+        assert!(!e.0.contains("sk-line"), "{e}");
+    }
+
+    #[test]
+    fn anthropic_base_url_alone_is_ignored() {
+        let h = from_vars(&vars(&[("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")])).unwrap();
+        assert!(h.provider("anthropic").is_none());
+    }
+}

@@ -1,0 +1,496 @@
+//! [`OpenAiCompatible`]: the Chat Completions API, as OpenAI, vLLM, llama.cpp's llama-server,
+//! Ollama and LM Studio serve it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::{self, RawResponse, Secret, Timeouts};
+use super::{
+    BoxFuture, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, ProviderInfo,
+    ResponseFormat, Usage,
+};
+use crate::engine::ConfigError;
+
+/// How a JSON schema is passed to the server. Whatever the mode, the engine also puts the schema in
+/// the system prompt, so a server that ignores it still sees what to produce.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StructuredOutput {
+    /// Send `response_format: json_schema`; if the server answers 400 about `response_format` or
+    /// `json_schema`, resend without it and, from then on, never send it again.
+    #[default]
+    Auto,
+    /// Always send `response_format: json_schema` (OpenAI, vLLM, recent llama-server).
+    JsonSchema,
+    /// Send `response_format: {"type": "json_object"}` (JSON mode, no schema).
+    JsonObject,
+    /// Send no `response_format`; rely on the prompt alone.
+    PromptOnly,
+}
+
+/// A provider for any server that speaks OpenAI's Chat Completions API.
+///
+/// ```no_run
+/// # fn demo() -> Result<(), harness_core::engine::ConfigError> {
+/// use harness_core::provider::openai::OpenAiCompatible;
+/// let local = OpenAiCompatible::builder("http://127.0.0.1:8089/v1").build()?;
+/// let openai = OpenAiCompatible::builder("https://api.openai.com/v1")
+///     .api_key(std::env::var("OPENAI_API_KEY").unwrap_or_default())
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub struct OpenAiCompatible {
+    client: reqwest::Client,
+    endpoint: reqwest::Url,
+    base_url: reqwest::Url,
+    key: Option<Secret>,
+    name: String,
+    mode: StructuredOutput,
+    /// Set once the server rejected `response_format` in `Auto` mode.
+    schema_rejected: AtomicBool,
+    timeouts: Timeouts,
+    max_body: usize,
+}
+
+impl fmt::Debug for OpenAiCompatible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiCompatible")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url.as_str())
+            .field("api_key", &self.key.as_ref().map(|_| "[redacted]"))
+            .field("structured_output", &self.mode)
+            .field(
+                "schema_rejected",
+                &self.schema_rejected.load(Ordering::Relaxed),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`OpenAiCompatible`].
+#[derive(Clone)]
+pub struct OpenAiBuilder {
+    base_url: String,
+    key: Option<Secret>,
+    name: String,
+    mode: StructuredOutput,
+    timeouts: Timeouts,
+    max_body: usize,
+}
+
+impl fmt::Debug for OpenAiBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiBuilder")
+            .field("name", &self.name)
+            .field("api_key", &self.key.as_ref().map(|_| "[redacted]"))
+            .field("structured_output", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenAiCompatible {
+    /// A builder for the server at `base_url` (the part before `/chat/completions`, e.g.
+    /// `https://api.openai.com/v1` or `http://127.0.0.1:8089/v1`).
+    pub fn builder(base_url: impl Into<String>) -> OpenAiBuilder {
+        OpenAiBuilder {
+            base_url: base_url.into(),
+            key: None,
+            name: "openai".to_owned(),
+            mode: StructuredOutput::Auto,
+            timeouts: Timeouts {
+                connect: http::DEFAULT_CONNECT_TIMEOUT,
+                total: None,
+            },
+            max_body: http::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Whether `Auto` mode has stopped sending `response_format` because the server rejected it.
+    pub fn schema_rejected(&self) -> bool {
+        self.schema_rejected.load(Ordering::Relaxed)
+    }
+
+    /// The JSON body for `request`; `with_format` is false once the server rejected the schema.
+    fn body(&self, request: &ChatRequest, with_format: bool) -> Value {
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+            .collect();
+        let mut body = json!({"model": request.model, "messages": messages});
+        if let Some(t) = request.temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(n) = request.max_tokens {
+            body["max_tokens"] = json!(n);
+        }
+        if let Some(s) = request.seed {
+            body["seed"] = json!(s);
+        }
+        if let (ResponseFormat::JsonSchema { name, schema }, true) =
+            (&request.response_format, with_format)
+        {
+            match self.mode {
+                StructuredOutput::Auto | StructuredOutput::JsonSchema => {
+                    body["response_format"] = json!({
+                        "type": "json_schema",
+                        "json_schema": {
+                            "name": http::schema_name(name),
+                            "schema": schema,
+                            "strict": qualifies_for_strict(schema),
+                        }
+                    });
+                }
+                StructuredOutput::JsonObject => {
+                    body["response_format"] = json!({"type": "json_object"});
+                }
+                StructuredOutput::PromptOnly => {}
+            }
+        }
+        body
+    }
+
+    async fn exchange(&self, body: &Value) -> Result<RawResponse, ProviderError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| ProviderError::Config(format!("the request could not be encoded: {e}")))?;
+        let mut req = self
+            .client
+            .post(self.endpoint.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(bytes);
+        if let Some(key) = &self.key {
+            req = req.header(reqwest::header::AUTHORIZATION, key.header("Bearer ")?);
+        }
+        http::send(req, self.max_body, self.timeouts).await
+    }
+
+    async fn chat_inner(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let wants_schema = matches!(request.response_format, ResponseFormat::JsonSchema { .. });
+        let auto = self.mode == StructuredOutput::Auto;
+        let with_format = !(auto && self.schema_rejected());
+        let mut response = self.exchange(&self.body(request, with_format)).await?;
+        if auto
+            && with_format
+            && wants_schema
+            && response.status == 400
+            && rejects_response_format(&response.body)
+        {
+            self.schema_rejected.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                provider = %self.name,
+                "the server rejected response_format json_schema; sending the schema in the prompt only from now on"
+            );
+            response = self.exchange(&self.body(request, false)).await?;
+        }
+        if !(200..300).contains(&response.status) {
+            return Err(http::status_error(&response, &[429], self.key.as_ref()));
+        }
+        parse_response(&response.body).map_err(|e| match e {
+            ProviderError::InvalidResponse(m) => {
+                ProviderError::InvalidResponse(http::scrub(self.key.as_ref(), m))
+            }
+            other => other,
+        })
+    }
+}
+
+impl OpenAiBuilder {
+    /// The API key, sent as `Authorization: Bearer ...`. An empty key sends no header.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Secret::new(key.into());
+        self
+    }
+
+    /// The provider name in telemetry (`gen_ai.provider.name`); `openai` by default.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// How the schema is passed to the server; [`StructuredOutput::Auto`] by default.
+    pub fn structured_output(mut self, mode: StructuredOutput) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The time allowed to open a connection (10 s by default).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.connect = timeout;
+        self
+    }
+
+    /// A limit on the whole exchange. None by default: the engine bounds each attempt with the
+    /// task's deadline.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.total = Some(timeout);
+        self
+    }
+
+    /// The largest response body accepted (16 MiB by default); longer ones are `InvalidResponse`.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Checks the settings and builds the provider.
+    pub fn build(self) -> Result<OpenAiCompatible, ConfigError> {
+        let base_url = http::parse_base_url(&self.base_url, "the OpenAI-compatible base URL")?;
+        if let Some(k) = &self.key {
+            k.check("the OpenAI API key")?;
+        }
+        Ok(OpenAiCompatible {
+            client: http::client(self.timeouts)?,
+            endpoint: http::endpoint(&base_url, "chat/completions"),
+            base_url,
+            key: self.key,
+            name: self.name,
+            mode: self.mode,
+            schema_rejected: AtomicBool::new(false),
+            timeouts: self.timeouts,
+            max_body: self.max_body,
+        })
+    }
+}
+
+impl Provider for OpenAiCompatible {
+    fn info(&self) -> ProviderInfo {
+        let (address, port) = http::address(&self.base_url);
+        ProviderInfo {
+            name: self.name.clone(),
+            address,
+            port,
+        }
+    }
+
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        Box::pin(self.chat_inner(request))
+    }
+}
+
+/// Whether a 400 body complains about structured output.
+fn rejects_response_format(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).to_ascii_lowercase();
+    text.contains("response_format") || text.contains("json_schema")
+}
+
+/// Whether OpenAI's strict mode accepts `schema`: the root is an object, and every object closes
+/// `additionalProperties` and requires all its properties. Sending `strict: true` for a schema that does not qualify is a 400.
+pub fn qualifies_for_strict(schema: &Value) -> bool {
+    fn walk(v: &Value, depth: usize) -> bool {
+        if depth > 64 {
+            return false;
+        }
+        let Some(obj) = v.as_object() else {
+            return v.is_boolean() || v.is_null();
+        };
+        let is_object = obj.get("type").is_some_and(|t| {
+            t == "object" || t.as_array().is_some_and(|a| a.iter().any(|x| x == "object"))
+        }) || obj.contains_key("properties");
+        if is_object {
+            if obj.get("additionalProperties") != Some(&Value::Bool(false)) {
+                return false;
+            }
+            let props = obj.get("properties").and_then(Value::as_object);
+            let required: Vec<&str> = obj
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if let Some(props) = props {
+                if !props.keys().all(|k| required.contains(&k.as_str())) {
+                    return false;
+                }
+            }
+        }
+        let maps = ["properties", "$defs", "definitions", "patternProperties"];
+        for key in maps {
+            if let Some(m) = obj.get(key).and_then(Value::as_object) {
+                if !m.values().all(|s| walk(s, depth + 1)) {
+                    return false;
+                }
+            }
+        }
+        let lists = ["anyOf", "oneOf", "allOf", "prefixItems"];
+        for key in lists {
+            if let Some(a) = obj.get(key).and_then(Value::as_array) {
+                if !a.iter().all(|s| walk(s, depth + 1)) {
+                    return false;
+                }
+            }
+        }
+        for key in ["items", "not", "if", "then", "else", "additionalProperties"] {
+            if let Some(s) = obj.get(key) {
+                if s.is_object() && !walk(s, depth + 1) {
+                    return false;
+                }
+                if let Some(a) = s.as_array() {
+                    if !a.iter().all(|s| walk(s, depth + 1)) {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+    schema.get("type").is_some_and(|t| t == "object") && walk(schema, 0)
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    id: Option<String>,
+    model: Option<String>,
+    choices: Option<Vec<Choice>>,
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Option<WireMessage>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+/// `content` is a string, or (some servers) a list of parts.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+#[derive(Deserialize)]
+struct Part {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+/// Reads a Chat Completions body.
+pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ProviderError::InvalidResponse(format!(
+            "the body is not valid UTF-8 (at byte {}): {}",
+            e.valid_up_to(),
+            http::excerpt(body)
+        ))
+    })?;
+    let completion: Completion = serde_json::from_str(text).map_err(|e| {
+        ProviderError::InvalidResponse(format!(
+            "the body is not a chat completion ({e}): {}",
+            http::excerpt(body)
+        ))
+    })?;
+    let choice = completion
+        .choices
+        .and_then(|c| c.into_iter().next())
+        .ok_or_else(|| {
+            ProviderError::InvalidResponse(format!(
+                "the completion has no choices: {}",
+                http::excerpt(body)
+            ))
+        })?;
+    let message = choice.message.ok_or_else(|| {
+        ProviderError::InvalidResponse(format!(
+            "the first choice has no message: {}",
+            http::excerpt(body)
+        ))
+    })?;
+    let content = match message.content {
+        None => String::new(),
+        Some(Content::Text(t)) => t,
+        Some(Content::Parts(parts)) => parts.into_iter().filter_map(|p| p.text).collect(),
+    };
+    let usage = completion.usage.map_or(Usage::default(), |u| Usage {
+        input_tokens: u.prompt_tokens.unwrap_or(0),
+        output_tokens: u.completion_tokens.unwrap_or(0),
+    });
+    Ok(ChatResponse {
+        content,
+        refusal: message.refusal.filter(|r| !r.is_empty()),
+        finish_reason: choice.finish_reason.as_deref().map(FinishReason::parse),
+        model: completion.model,
+        id: completion.id,
+        usage,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_needs_closed_objects_with_every_property_required() {
+        let ok = json!({"type":"object","properties":{"a":{"type":"string"},
+            "b":{"type":"object","properties":{"c":{"type":"integer"}},"required":["c"],"additionalProperties":false}},
+            "required":["a","b"],"additionalProperties":false});
+        assert!(qualifies_for_strict(&ok));
+        let mut open = ok.clone();
+        open["additionalProperties"] = json!(true);
+        assert!(!qualifies_for_strict(&open));
+        let mut optional = ok.clone();
+        optional["required"] = json!(["a"]);
+        assert!(!qualifies_for_strict(&optional));
+        let mut nested_open = ok.clone();
+        nested_open["properties"]["b"]
+            .as_object_mut()
+            .unwrap()
+            .remove("additionalProperties");
+        assert!(!qualifies_for_strict(&nested_open));
+        let defs = json!({"type":"object","properties":{"x":{"$ref":"#/$defs/X"}},"required":["x"],
+            "additionalProperties":false,"$defs":{"X":{"type":"object","properties":{"y":{"type":"string"}}}}});
+        assert!(!qualifies_for_strict(&defs));
+        assert!(!qualifies_for_strict(&json!({"type":"string"})));
+    }
+
+    #[test]
+    fn parsing_never_panics_on_odd_bodies() {
+        for body in [
+            &b""[..],
+            b"null",
+            b"[]",
+            b"{}",
+            b"{\"choices\":null}",
+            b"{\"choices\":[{}]}",
+            b"{\"choices\":[{\"message\":{\"content\":5}}]}",
+            b"\xff",
+        ] {
+            assert!(matches!(
+                parse_response(body),
+                Err(ProviderError::InvalidResponse(_))
+            ));
+        }
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_response(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn content_parts_are_joined() {
+        let r = parse_response(
+            br#"{"choices":[{"message":{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.content, "ab");
+    }
+}
