@@ -59,6 +59,7 @@ pub struct ChaosBuilder {
     inject: Option<(f64, Vec<Fault>)>,
     seed: u64,
     timing: Timing,
+    api_key: Option<String>,
 }
 
 impl std::fmt::Debug for ChaosBuilder {
@@ -120,6 +121,13 @@ impl ChaosBuilder {
         self
     }
 
+    /// Answers 401 to requests that do not carry `key` (as `Authorization: Bearer` or
+    /// `x-api-key`), without consuming the script. The key itself is never recorded.
+    pub fn require_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
     /// Binds 127.0.0.1 on a free port and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<ChaosServer> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -133,6 +141,7 @@ impl ChaosBuilder {
             requests: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
             timing: self.timing,
+            api_key: self.api_key,
         });
         let task = tokio::spawn(accept_loop(listener, state.clone()));
         Ok(ChaosServer { addr, state, task })
@@ -148,6 +157,7 @@ struct State {
     requests: Mutex<Vec<RecordedRequest>>,
     counter: AtomicU64,
     timing: Timing,
+    api_key: Option<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -207,6 +217,7 @@ impl ChaosServer {
                 stall: Duration::from_secs(300),
                 slow_first_byte: Duration::from_secs(2),
             },
+            api_key: None,
         }
     }
 
@@ -293,7 +304,17 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) {
         }
     };
     let mut recorded = request.record();
-    let reply = state.next_reply();
+    let authorized = state.api_key.as_deref().is_none_or(|k| request.has_key(k));
+    let reply = if authorized {
+        state.next_reply()
+    } else {
+        let body = if recorded.is_anthropic() {
+            r#"{"type":"error","error":{"type":"authentication_error","message":"chaos: invalid x-api-key"}}"#
+        } else {
+            r#"{"error":{"message":"chaos: incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#
+        };
+        Reply::status(401, body)
+    };
     recorded.fault = reply.as_fault();
     let n = state.counter.fetch_add(1, Ordering::Relaxed);
     let good = |r: &RecordedRequest| state.good_answer(r);

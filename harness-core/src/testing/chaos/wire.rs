@@ -30,7 +30,7 @@ pub struct RecordedRequest {
     /// The request target, e.g. `/v1/chat/completions`.
     pub path: String,
     /// Headers in order, names lowercased. Credential headers (`authorization`, `x-api-key`, ...)
-    /// are recorded with the value `[redacted]`.
+    /// are recorded as `[redacted]` (keeping a scheme: `Bearer [redacted]`).
     pub headers: Vec<(String, String)>,
     /// The body parsed as JSON, when it is JSON.
     pub body: Option<Value>,
@@ -103,6 +103,14 @@ pub(crate) struct Request {
 }
 
 impl Request {
+    /// Whether the request carries `key` as `Authorization: Bearer <key>` or `x-api-key: <key>`.
+    pub(crate) fn has_key(&self, key: &str) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            (n == "authorization" && v.strip_prefix("Bearer ") == Some(key))
+                || (n == "x-api-key" && v == key)
+        })
+    }
+
     pub(crate) fn record(&self) -> RecordedRequest {
         RecordedRequest {
             method: self.method.clone(),
@@ -112,7 +120,11 @@ impl Request {
                 .iter()
                 .map(|(n, v)| {
                     let v = if SECRET_HEADERS.contains(&n.as_str()) {
-                        "[redacted]".to_owned()
+                        // Keep an auth scheme such as `Bearer`, never the credential.
+                        match v.split_once(' ') {
+                            Some((scheme, _)) => format!("{scheme} [redacted]"),
+                            None => "[redacted]".to_owned(),
+                        }
                     } else {
                         v.clone()
                     };
@@ -235,7 +247,7 @@ mod tests {
         let req = read_request(&mut &raw[..]).await.unwrap().unwrap();
         assert_eq!(req.body, b"{\"model\":\"m\"}");
         let rec = req.record();
-        assert_eq!(rec.header("AUTHORIZATION"), Some("[redacted]"));
+        assert_eq!(rec.header("AUTHORIZATION"), Some("Bearer [redacted]"));
         assert_eq!(rec.model(), Some("m"));
         assert!(!format!("{rec:?}").contains("sk-1"));
     }
