@@ -94,7 +94,8 @@ async fn sends_the_messages_api_shape_with_a_forced_tool() {
 
 #[tokio::test]
 async fn the_tool_input_is_the_answer() {
-    let server = serve([Reply::json_content(r#"{"label":"positive","score":0.9}"#).with_usage(21, 9)]).await;
+    let server =
+        serve([Reply::json_content(r#"{"label":"positive","score":0.9}"#).with_usage(21, 9)]).await;
     let r = provider(&server).chat(&request()).await.unwrap();
     let v: Value = serde_json::from_str(&r.content).unwrap();
     assert_eq!(v, json!({"label": "positive", "score": 0.9}));
@@ -181,7 +182,8 @@ async fn rate_limits_and_overload_are_rate_limited() {
             retry_after: Some(Duration::from_secs(1))
         }
     );
-    let overloaded = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+    let overloaded =
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
     let e = error_for(Reply::json(529, &overloaded)).await;
     assert_eq!(
         e,
@@ -196,7 +198,10 @@ async fn rate_limits_and_overload_are_rate_limited() {
 #[tokio::test]
 async fn statuses_map_like_openai() {
     let e = error_for(Reply::fault(Fault::Http500)).await;
-    assert!(matches!(&e, ProviderError::Status { status: 500, message } if message.contains("chaos")), "{e:?}");
+    assert!(
+        matches!(&e, ProviderError::Status { status: 500, message } if message.contains("chaos")),
+        "{e:?}"
+    );
     assert!(e.is_retryable());
     for status in [400u16, 401, 403, 404] {
         let body = json!({"type": "error", "error": {"type": "invalid_request_error", "message": format!("bad {status}")}});
@@ -246,7 +251,10 @@ async fn the_key_is_checked_by_the_server_and_never_printed() {
         .build()
         .unwrap();
     let e = wrong.chat(&request()).await.unwrap_err();
-    assert!(matches!(e, ProviderError::Status { status: 401, .. }), "{e:?}");
+    assert!(
+        matches!(e, ProviderError::Status { status: 401, .. }),
+        "{e:?}"
+    );
 
     let echo = json!({"type": "error", "error": {"type": "authentication_error", "message": format!("invalid x-api-key {KEY}")}});
     let e = error_for(Reply::json(401, &echo)).await;

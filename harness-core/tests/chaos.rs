@@ -84,14 +84,21 @@ fn check(fault: Fault, result: Result<ChatResponse, ProviderError>, elapsed: Dur
         (Fault::InvalidUtf8, Err(E::InvalidResponse(m))) => assert!(m.contains("UTF-8"), "{m}"),
         (Fault::CodeFences, Ok(r)) => assert_eq!(r.content, format!("```json\n{GOOD}\n```")),
         (Fault::JsonInProse, Ok(r)) => {
-            assert!(r.content.contains(GOOD) && r.content.starts_with("Sure"), "{}", r.content)
+            assert!(
+                r.content.contains(GOOD) && r.content.starts_with("Sure"),
+                "{}",
+                r.content
+            )
         }
         (Fault::WrongTypes, Ok(r)) => {
             assert_eq!(json_of(r), json!({"label": "positive", "score": "0.5"}))
         }
         (Fault::MissingField, Ok(r)) => assert_eq!(json_of(r), json!({"score": 0.5})),
         (Fault::OutOfRange, Ok(r)) => {
-            assert_eq!(json_of(r), json!({"label": "positive", "score": 1_000_000_000}))
+            assert_eq!(
+                json_of(r),
+                json!({"label": "positive", "score": 1_000_000_000})
+            )
         }
         (Fault::SchemaDrift, Ok(r)) => {
             assert_eq!(json_of(r), json!({"label_v2": "positive", "score_v2": 0.5}))
@@ -189,13 +196,19 @@ async fn the_answer_closure_sees_the_request() {
         .await
         .unwrap();
     let r = client(&server).chat(&request()).await.unwrap();
-    assert_eq!(json_of(&r), json!({"echo": "Review: fine", "model": "chaos-model"}));
+    assert_eq!(
+        json_of(&r),
+        json!({"echo": "Review: fine", "model": "chaos-model"})
+    );
 }
 
 async fn injected(seed: u64, n: usize) -> Vec<Option<Fault>> {
     let server = ChaosServer::builder()
         .answer(|_| GOOD.to_owned())
-        .inject(0.3, &[Fault::Http500, Fault::CodeFences, Fault::RateLimited])
+        .inject(
+            0.3,
+            &[Fault::Http500, Fault::CodeFences, Fault::RateLimited],
+        )
         .seed(seed)
         .start()
         .await
@@ -215,11 +228,18 @@ async fn injection_is_seeded_and_close_to_its_rate() {
     assert_eq!(a, b, "the same seed must give the same faults");
     assert_ne!(a, c, "another seed should give other faults");
     let faults = a.iter().filter(|f| f.is_some()).count();
-    assert!((30..=90).contains(&faults), "{faults} faults in 200 at rate 0.3");
+    assert!(
+        (30..=90).contains(&faults),
+        "{faults} faults in 200 at rate 0.3"
+    );
     for f in [Fault::Http500, Fault::CodeFences, Fault::RateLimited] {
         assert!(a.contains(&Some(f)), "{f} never drawn");
     }
-    assert!(a.iter().flatten().all(|f| matches!(f, Fault::Http500 | Fault::CodeFences | Fault::RateLimited)));
+    assert!(
+        a.iter()
+            .flatten()
+            .all(|f| matches!(f, Fault::Http500 | Fault::CodeFences | Fault::RateLimited))
+    );
 }
 
 #[tokio::test]
@@ -246,8 +266,12 @@ async fn requests_are_recorded_without_credentials() {
         .build()
         .unwrap();
     let mut reask = request();
-    reask.messages.push(Message::assistant(r#"{"label":"meh"}"#));
-    reask.messages.push(Message::user("Fix: `label` must be one of positive, negative"));
+    reask
+        .messages
+        .push(Message::assistant(r#"{"label":"meh"}"#));
+    reask.messages.push(Message::user(
+        "Fix: `label` must be one of positive, negative",
+    ));
     p.chat(&reask).await.unwrap();
     let r = &server.requests()[0];
     assert!(r.mentions("must be one of positive, negative"));
@@ -297,7 +321,11 @@ async fn malformed_requests_get_a_400_and_the_server_keeps_serving() {
         s.write_all(garbage).await.unwrap();
         let mut out = Vec::new();
         s.read_to_end(&mut out).await.unwrap();
-        assert!(out.starts_with(b"HTTP/1.1 400 "), "{}", String::from_utf8_lossy(&out));
+        assert!(
+            out.starts_with(b"HTTP/1.1 400 "),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
     }
     // A client that connects and leaves.
     drop(tokio::net::TcpStream::connect(server.addr()).await.unwrap());
@@ -362,7 +390,10 @@ async fn anthropic_paths_get_messages_format() {
     assert_eq!(v["type"], "message");
     assert_eq!(v["stop_reason"], "tool_use");
     assert_eq!(v["content"][0]["name"], "Out");
-    assert_eq!(v["content"][0]["input"], json!({"label": "positive", "score": 0.5}));
+    assert_eq!(
+        v["content"][0]["input"],
+        json!({"label": "positive", "score": 0.5})
+    );
     let r = http.post(&url).body(body.to_string()).send().await.unwrap();
     assert_eq!(r.status(), 503);
     let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use harness_core::provider::{
-    ChatRequest, FinishReason, Message, OpenAiCompatible, Provider, ProviderError,
-    ResponseFormat, StructuredOutput,
+    ChatRequest, FinishReason, Message, OpenAiCompatible, Provider, ProviderError, ResponseFormat,
+    StructuredOutput,
 };
 use harness_core::testing::chaos::{HUGE_CONTENT_BYTES, REFUSAL_TEXT};
 use harness_core::testing::{ChaosServer, Fault, Reply};
@@ -50,7 +50,11 @@ fn provider(server: &ChaosServer) -> OpenAiCompatible {
 }
 
 async fn serve(replies: impl IntoIterator<Item = Reply>) -> ChaosServer {
-    ChaosServer::builder().script(replies).start().await.unwrap()
+    ChaosServer::builder()
+        .script(replies)
+        .start()
+        .await
+        .unwrap()
 }
 
 async fn error_for(reply: Reply) -> ProviderError {
@@ -106,7 +110,10 @@ async fn strict_is_off_for_schemas_openai_would_reject() {
     provider(&server).chat(&req).await.unwrap();
     let body = server.requests()[0].body.clone().unwrap();
     assert_eq!(body["response_format"]["json_schema"]["strict"], false);
-    assert_eq!(body["response_format"]["json_schema"]["name"], "my_output__v1");
+    assert_eq!(
+        body["response_format"]["json_schema"]["name"],
+        "my_output__v1"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +124,9 @@ async fn optional_fields_are_left_out() {
     req.max_tokens = None;
     req.seed = None;
     req.response_format = ResponseFormat::Text;
-    let p = OpenAiCompatible::builder(server.base_url()).build().unwrap();
+    let p = OpenAiCompatible::builder(server.base_url())
+        .build()
+        .unwrap();
     p.chat(&req).await.unwrap();
     let r = &server.requests()[0];
     let body = r.body.as_ref().unwrap().as_object().unwrap();
@@ -143,7 +152,8 @@ async fn structured_output_modes_shape_response_format() {
         p.chat(&request()).await.unwrap();
         let body = server.requests()[0].body.clone().unwrap();
         assert_eq!(
-            body.pointer("/response_format/type").and_then(Value::as_str),
+            body.pointer("/response_format/type")
+                .and_then(Value::as_str),
             expected,
             "{mode:?}"
         );
@@ -311,7 +321,10 @@ async fn other_400s_and_explicit_modes_do_not_downgrade() {
     let server = serve([Reply::json(400, &unrelated)]).await;
     let p = provider(&server);
     let e = p.chat(&request()).await.unwrap_err();
-    assert!(matches!(e, ProviderError::Status { status: 400, .. }), "{e:?}");
+    assert!(
+        matches!(e, ProviderError::Status { status: 400, .. }),
+        "{e:?}"
+    );
     assert!(!p.schema_rejected());
     assert_eq!(server.request_count(), 1);
 
@@ -322,7 +335,10 @@ async fn other_400s_and_explicit_modes_do_not_downgrade() {
         .build()
         .unwrap();
     let e = p.chat(&request()).await.unwrap_err();
-    assert!(matches!(e, ProviderError::Status { status: 400, .. }), "{e:?}");
+    assert!(
+        matches!(e, ProviderError::Status { status: 400, .. }),
+        "{e:?}"
+    );
     assert_eq!(server.request_count(), 1);
 }
 
@@ -347,7 +363,10 @@ async fn a_stalled_server_times_out() {
 #[tokio::test]
 async fn a_slow_first_byte_within_the_timeout_is_fine() {
     let server = ChaosServer::builder()
-        .script([Reply::fault(Fault::SlowFirstByte), Reply::fault(Fault::SlowFirstByte)])
+        .script([
+            Reply::fault(Fault::SlowFirstByte),
+            Reply::fault(Fault::SlowFirstByte),
+        ])
         .slow_first_byte(Duration::from_millis(400))
         .start()
         .await
@@ -390,7 +409,10 @@ async fn unreadable_bodies_are_invalid_responses_that_say_why() {
         (Reply::fault(Fault::TruncatedBody), "cut off"),
         (Reply::fault(Fault::NotJson), "<html>"),
         (Reply::fault(Fault::EmptyChoices), "no choices"),
-        (Reply::status(200, "{\"choices\": [{\"message\": {\"con"), "not a chat completion"),
+        (
+            Reply::status(200, "{\"choices\": [{\"message\": {\"con"),
+            "not a chat completion",
+        ),
         (Reply::status(200, ""), "(empty body)"),
     ];
     for (reply, expected) in cases {
@@ -419,7 +441,11 @@ async fn a_body_nested_100000_deep_is_rejected_without_overflowing() {
 
 #[tokio::test]
 async fn ten_megabyte_bodies_are_read_up_to_the_limit() {
-    let server = serve([Reply::fault(Fault::HugeContent), Reply::fault(Fault::HugeContent)]).await;
+    let server = serve([
+        Reply::fault(Fault::HugeContent),
+        Reply::fault(Fault::HugeContent),
+    ])
+    .await;
     let r = provider(&server).chat(&request()).await.unwrap();
     assert!(r.content.len() > HUGE_CONTENT_BYTES);
 
@@ -481,7 +507,10 @@ async fn wrong_keys_are_refused_by_a_server_that_checks_them() {
         .build()
         .unwrap();
     let e = p.chat(&request()).await.unwrap_err();
-    assert!(matches!(e, ProviderError::Status { status: 401, .. }), "{e:?}");
+    assert!(
+        matches!(e, ProviderError::Status { status: 401, .. }),
+        "{e:?}"
+    );
     assert!(!e.is_retryable());
     provider(&server).chat(&request()).await.unwrap();
 }
@@ -504,9 +533,13 @@ async fn info_reports_name_address_and_port() {
 
 #[test]
 fn bad_base_urls_and_keys_are_config_errors() {
-    let e = OpenAiCompatible::builder("127.0.0.1:8089").build().unwrap_err();
+    let e = OpenAiCompatible::builder("127.0.0.1:8089")
+        .build()
+        .unwrap_err();
     assert!(e.0.contains("not a valid URL"), "{e}");
-    let e = OpenAiCompatible::builder("file:///etc/passwd").build().unwrap_err();
+    let e = OpenAiCompatible::builder("file:///etc/passwd")
+        .build()
+        .unwrap_err();
     assert!(e.0.contains("http or https"), "{e}");
     let e = OpenAiCompatible::builder("http://127.0.0.1/v1")
         .api_key("sk\r\nInjected: 1")

@@ -163,14 +163,14 @@ impl Anthropic {
                 self.key.as_ref(),
             ));
         }
-        parse_response(&response.body, tool.as_ref().map(|(n, w)| (n.as_str(), *w))).map_err(
-            |e| match e {
+        parse_response(&response.body, tool.as_ref().map(|(n, w)| (n.as_str(), *w))).map_err(|e| {
+            match e {
                 ProviderError::InvalidResponse(m) => {
                     ProviderError::InvalidResponse(http::scrub(self.key.as_ref(), m))
                 }
                 other => other,
-            },
-        )
+            }
+        })
     }
 }
 
@@ -303,9 +303,9 @@ pub(crate) fn parse_response(
         ))
     })?;
     let tool_input = tool.and_then(|(name, wrapped)| {
-        let block = blocks.iter().find(|b| {
-            b.kind.as_deref() == Some("tool_use") && b.name.as_deref() == Some(name)
-        })?;
+        let block = blocks
+            .iter()
+            .find(|b| b.kind.as_deref() == Some("tool_use") && b.name.as_deref() == Some(name))?;
         let input = block.input.clone()?;
         Some(if wrapped {
             input.get(WRAP_KEY).cloned().unwrap_or(input)
@@ -355,9 +355,19 @@ mod tests {
         let r = parse_response(body, Some(("Out", false))).unwrap();
         assert_eq!(r.content, r#"{"a":1}"#);
         assert_eq!(r.finish_reason, Some(FinishReason::Stop));
-        assert_eq!(r.usage, Usage { input_tokens: 3, output_tokens: 4 });
-        let wrapped = br#"{"content":[{"type":"tool_use","name":"L","input":{"value":"positive"}}]}"#;
-        assert_eq!(parse_response(wrapped, Some(("L", true))).unwrap().content, r#""positive""#);
+        assert_eq!(
+            r.usage,
+            Usage {
+                input_tokens: 3,
+                output_tokens: 4
+            }
+        );
+        let wrapped =
+            br#"{"content":[{"type":"tool_use","name":"L","input":{"value":"positive"}}]}"#;
+        assert_eq!(
+            parse_response(wrapped, Some(("L", true))).unwrap().content,
+            r#""positive""#
+        );
     }
 
     #[test]

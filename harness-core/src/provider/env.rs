@@ -48,17 +48,15 @@ pub fn from_env() -> Result<Harness, ConfigError> {
 ///
 /// Empty values count as unset. Errors name the variable and the problem, never its value.
 pub fn from_vars(vars: &HashMap<String, String>) -> Result<Harness, ConfigError> {
-    let get = |name: &str| {
-        vars.get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let base = get("OPENAI_BASE_URL").unwrap_or(DEFAULT_OPENAI_BASE_URL);
     let mut openai = OpenAiCompatible::builder(base);
     if let Some(key) = get("OPENAI_API_KEY") {
         openai = openai.api_key(key);
     }
-    let openai = openai.build().map_err(|e| rename(e, "OPENAI_BASE_URL", "OPENAI_API_KEY"))?;
+    let openai = openai
+        .build()
+        .map_err(|e| rename(e, "OPENAI_BASE_URL", "OPENAI_API_KEY"))?;
     let mut builder = Harness::builder().provider("openai", openai);
 
     if let Some(key) = get("ANTHROPIC_API_KEY") {
@@ -69,7 +67,9 @@ pub fn from_vars(vars: &HashMap<String, String>) -> Result<Harness, ConfigError>
         let anthropic = anthropic
             .build()
             .map_err(|e| rename(e, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"))?;
-        builder = builder.provider("anthropic", anthropic).route("claude", "anthropic");
+        builder = builder
+            .provider("anthropic", anthropic)
+            .route("claude", "anthropic");
     }
 
     if let Some(model) = get("HARNESS_MODEL") {
@@ -124,14 +124,20 @@ mod tests {
             ("HARNESS_MODEL", "gpt-4o-mini"),
         ]))
         .unwrap();
-        assert_eq!(info(&h, "openai").address.as_deref(), Some("api.openai.com"));
+        assert_eq!(
+            info(&h, "openai").address.as_deref(),
+            Some("api.openai.com")
+        );
         assert_eq!(info(&h, "openai").port, Some(443));
         assert_eq!(info(&h, "anthropic").port, Some(9));
         assert_eq!(h.route(None, "claude-3-5-haiku").unwrap().0, "anthropic");
         assert_eq!(h.route(None, "gpt-4o").unwrap().0, "openai");
         let debug = format!("{h:?}");
         assert!(debug.contains("gpt-4o-mini"), "{debug}");
-        assert!(!debug.contains("sk-test") && !debug.contains("ak-test"), "{debug}");
+        assert!(
+            !debug.contains("sk-test") && !debug.contains("ak-test"),
+            "{debug}"
+        );
     }
 
     #[test]
@@ -149,7 +155,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable_and_not_the_value() {
-        let e = from_vars(&vars(&[("OPENAI_BASE_URL", "localhost:8089/v1?key=sekrit")])).unwrap_err();
+        let e = from_vars(&vars(&[(
+            "OPENAI_BASE_URL",
+            "localhost:8089/v1?key=sekrit",
+        )]))
+        .unwrap_err();
         assert!(e.0.starts_with("OPENAI_BASE_URL "), "{e}");
         assert!(!e.0.contains("sekrit"), "{e}");
 

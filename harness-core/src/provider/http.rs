@@ -41,9 +41,11 @@ impl Secret {
 
     /// Checks that the key can go in a header, for a builder's `build()`.
     pub(crate) fn check(&self, what: &str) -> Result<(), ConfigError> {
-        self.header("")
-            .map(drop)
-            .map_err(|_| ConfigError(format!("{what} contains characters that are not allowed in an HTTP header")))
+        self.header("").map(drop).map_err(|_| {
+            ConfigError(format!(
+                "{what} contains characters that are not allowed in an HTTP header"
+            ))
+        })
     }
 
     /// `text` with every occurrence of the key replaced by `[redacted]` (servers sometimes echo it).
@@ -116,8 +118,12 @@ pub(crate) fn client(timeouts: Timeouts) -> Result<reqwest::Client, ConfigError>
     if let Some(t) = timeouts.total {
         b = b.timeout(t);
     }
-    b.build()
-        .map_err(|e| ConfigError(format!("the HTTP client could not be built: {}", e.without_url())))
+    b.build().map_err(|e| {
+        ConfigError(format!(
+            "the HTTP client could not be built: {}",
+            e.without_url()
+        ))
+    })
 }
 
 /// A successful-or-not HTTP exchange whose body was read in full.
@@ -365,7 +371,10 @@ mod tests {
     fn retry_after_reads_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after(" 1.5 ", now), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_retry_after(" 1.5 ", now),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
             Some(Duration::from_secs(30))
@@ -376,8 +385,14 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
-        assert_eq!(parse_retry_after("Sun, 06 Foo 1994 08:50:07 GMT", now), None);
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:50:07 UTC", now), None);
+        assert_eq!(
+            parse_retry_after("Sun, 06 Foo 1994 08:50:07 GMT", now),
+            None
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 UTC", now),
+            None
+        );
     }
 
     #[test]
@@ -413,9 +428,15 @@ mod tests {
     #[test]
     fn endpoints_keep_the_base_path() {
         let base = reqwest::Url::parse("http://h:1/v1/").unwrap();
-        assert_eq!(endpoint(&base, "chat/completions").as_str(), "http://h:1/v1/chat/completions");
+        assert_eq!(
+            endpoint(&base, "chat/completions").as_str(),
+            "http://h:1/v1/chat/completions"
+        );
         let base = reqwest::Url::parse("http://h:1/v1?x=1").unwrap();
-        assert_eq!(endpoint(&base, "chat/completions").as_str(), "http://h:1/v1/chat/completions?x=1");
+        assert_eq!(
+            endpoint(&base, "chat/completions").as_str(),
+            "http://h:1/v1/chat/completions?x=1"
+        );
     }
 
     #[test]

@@ -5,12 +5,12 @@
 //! [`Scripted`](scripted), which goes through the same parse/validate/contract path as the others.
 
 pub mod anthropic;
-mod env;
+pub mod env;
 mod http;
 pub mod openai;
 
 pub use anthropic::{Anthropic, AnthropicBuilder};
-pub use env::{DEFAULT_OPENAI_BASE_URL, from_env, from_vars};
+pub use env::{from_env, from_vars};
 pub use http::parse_retry_after;
 pub use openai::{OpenAiBuilder, OpenAiCompatible, StructuredOutput};
 

@@ -292,7 +292,9 @@ pub fn qualifies_for_strict(schema: &Value) -> bool {
             return v.is_boolean() || v.is_null();
         };
         let is_object = obj.get("type").is_some_and(|t| {
-            t == "object" || t.as_array().is_some_and(|a| a.iter().any(|x| x == "object"))
+            t == "object"
+                || t.as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "object"))
         }) || obj.contains_key("properties");
         if is_object {
             if obj.get("additionalProperties") != Some(&Value::Bool(false)) {

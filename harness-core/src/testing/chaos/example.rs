@@ -26,11 +26,19 @@ fn build(s: &Value, root: &Value, depth: usize) -> Value {
     if let Some(c) = obj.get("const") {
         return c.clone();
     }
-    if let Some(first) = obj.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+    if let Some(first) = obj
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
         return first.clone();
     }
     for key in ["anyOf", "oneOf", "allOf"] {
-        if let Some(first) = obj.get(key).and_then(Value::as_array).and_then(|a| a.first()) {
+        if let Some(first) = obj
+            .get(key)
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
             return build(first, root, depth + 1);
         }
     }
@@ -63,22 +71,43 @@ fn build(s: &Value, root: &Value, depth: usize) -> Value {
             Value::Object(out)
         }
         "array" => {
-            let n = obj.get("minItems").and_then(Value::as_u64).unwrap_or(0).min(16);
-            let item = obj.get("items").map_or(Value::Null, |i| build(i, root, depth + 1));
+            let n = obj
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .min(16);
+            let item = obj
+                .get("items")
+                .map_or(Value::Null, |i| build(i, root, depth + 1));
             Value::Array(vec![item; n as usize])
         }
         "string" => {
-            let n = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0).min(4096);
-            Value::String("x".repeat(n.max(1) as usize).chars().take(
-                obj.get("maxLength").and_then(Value::as_u64).map_or(usize::MAX, |m| m as usize),
-            ).collect())
+            let n = obj
+                .get("minLength")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .min(4096);
+            Value::String(
+                "x".repeat(n.max(1) as usize)
+                    .chars()
+                    .take(
+                        obj.get("maxLength")
+                            .and_then(Value::as_u64)
+                            .map_or(usize::MAX, |m| m as usize),
+                    )
+                    .collect(),
+            )
         }
         "integer" => {
-            let min = obj
-                .get("minimum")
-                .and_then(Value::as_f64)
-                .or_else(|| obj.get("exclusiveMinimum").and_then(Value::as_f64).map(|m| m.floor() + 1.0));
-            json!(min.map_or(0, |m| m.ceil().max(i64::MIN as f64).min(i64::MAX as f64) as i64))
+            let min = obj.get("minimum").and_then(Value::as_f64).or_else(|| {
+                obj.get("exclusiveMinimum")
+                    .and_then(Value::as_f64)
+                    .map(|m| m.floor() + 1.0)
+            });
+            json!(
+                min.map_or(0, |m| m.ceil().max(i64::MIN as f64).min(i64::MAX as f64)
+                    as i64)
+            )
         }
         "number" => {
             let min = obj.get("minimum").and_then(Value::as_f64);

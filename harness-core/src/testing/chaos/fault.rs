@@ -173,7 +173,10 @@ impl Fault {
             }
             Fault::HugeContent => match parsed {
                 Some(Value::Object(mut m)) => {
-                    m.insert("padding".into(), Value::String("x".repeat(HUGE_CONTENT_BYTES)));
+                    m.insert(
+                        "padding".into(),
+                        Value::String("x".repeat(HUGE_CONTENT_BYTES)),
+                    );
                     Value::Object(m).to_string()
                 }
                 _ => {
@@ -242,8 +245,16 @@ fn set_numbers(v: &mut Value) -> bool {
 fn lengthen_strings(v: &mut Value) {
     match v {
         Value::String(s) => {
-            let fill = if s.is_empty() { "x".to_owned() } else { s.clone() };
-            *s = fill.repeat(10_000 / fill.len() + 1).chars().take(10_000).collect();
+            let fill = if s.is_empty() {
+                "x".to_owned()
+            } else {
+                s.clone()
+            };
+            *s = fill
+                .repeat(10_000 / fill.len() + 1)
+                .chars()
+                .take(10_000)
+                .collect();
         }
         Value::Object(m) => m.values_mut().for_each(lengthen_strings),
         Value::Array(a) => a.iter_mut().for_each(lengthen_strings),
@@ -297,7 +308,10 @@ mod tests {
             d(Fault::WrongTypes),
             r#"{"confidence":"0.9","label":"positive","tags":["a"]}"#
         );
-        assert_eq!(d(Fault::MissingField), r#"{"label":"positive","tags":["a"]}"#);
+        assert_eq!(
+            d(Fault::MissingField),
+            r#"{"label":"positive","tags":["a"]}"#
+        );
         assert_eq!(
             d(Fault::OutOfRange),
             r#"{"confidence":1000000000,"label":"positive","tags":["a"]}"#

@@ -273,7 +273,11 @@ pub(crate) fn plan(
                 }
                 Fault::Refusal => {
                     if req.is_anthropic() {
-                        send(200, completion(Some(REFUSAL_TEXT), None, "content_filter", None), &[])
+                        send(
+                            200,
+                            completion(Some(REFUSAL_TEXT), None, "content_filter", None),
+                            &[],
+                        )
                     } else {
                         send(200, completion(None, Some(REFUSAL_TEXT), "stop", None), &[])
                     }
@@ -363,8 +367,14 @@ fn anthropic_message(
     let block = match (forced_tool, parsed) {
         (Some(name), Some(v)) if finish == "stop" => {
             stop = "tool_use";
-            let input = if v.is_object() { v } else { json!({"value": v}) };
-            Some(json!({"type": "tool_use", "id": format!("toolu_chaos_{n}"), "name": name, "input": input}))
+            let input = if v.is_object() {
+                v
+            } else {
+                json!({"value": v})
+            };
+            Some(
+                json!({"type": "tool_use", "id": format!("toolu_chaos_{n}"), "name": name, "input": input}),
+            )
         }
         _ if text.is_empty() => None,
         _ => Some(json!({"type": "text", "text": text})),

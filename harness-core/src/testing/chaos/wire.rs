@@ -173,7 +173,9 @@ pub(crate) async fn read_request<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<
     }
     let mut headers = Vec::new();
     for line in lines {
-        let (name, value) = line.split_once(':').ok_or_else(|| bad("malformed header"))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| bad("malformed header"))?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
     let len = match headers.iter().find(|(n, _)| n == "content-length") {
@@ -215,7 +217,9 @@ pub(crate) fn head(status: u16, headers: &[(String, String)], len: usize) -> Vec
         out.push_str(v);
         out.push_str("\r\n");
     }
-    out.push_str(&format!("content-length: {len}\r\nconnection: close\r\n\r\n"));
+    out.push_str(&format!(
+        "content-length: {len}\r\nconnection: close\r\n\r\n"
+    ));
     out.into_bytes()
 }
 
@@ -254,7 +258,12 @@ mod tests {
 
     #[tokio::test]
     async fn rejects_garbage_without_panicking() {
-        for raw in [&b"\r\n\r\n"[..], b"GET\r\n\r\n", b"POST / HTTP/1.1\r\nbad\r\n\r\n", b"POST / HTTP/1.1\r\n"] {
+        for raw in [
+            &b"\r\n\r\n"[..],
+            b"GET\r\n\r\n",
+            b"POST / HTTP/1.1\r\nbad\r\n\r\n",
+            b"POST / HTTP/1.1\r\n",
+        ] {
             assert!(read_request(&mut &raw[..]).await.is_err());
         }
         assert!(read_request(&mut &b""[..]).await.unwrap().is_none());
