@@ -400,3 +400,190 @@ async fn anthropic_paths_get_messages_format() {
     assert_eq!(v["type"], "error");
     assert!(server.requests()[0].is_anthropic());
 }
+
+/// The providers behind the engine: a hand-written contract (what `#[llm_task]` would emit), run
+/// by a harness built with `from_vars` against the chaos server.
+mod through_the_engine {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use harness_core::contract::{Backoff, Chain, InputSpec, OutputSpec, Params};
+    use harness_core::output::FieldPath;
+    use harness_core::testing::{ChaosServer, Fault, Reply};
+    use harness_core::{
+        Action, FailureClass, Harness, LlmOutput, Resolution, TaskContract, ValidationErrors,
+    };
+
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    struct Sentiment {
+        label: String,
+        score: f64,
+    }
+
+    impl LlmOutput for Sentiment {
+        const TYPE_NAME: &'static str = "Sentiment";
+        const HAS_CONFIDENCE: bool = false;
+        fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
+            if !(0.0..=1.0).contains(&self.score) {
+                errors.push(&path.field("score"), "range", "must be between 0 and 1");
+            }
+        }
+    }
+
+    const FAST: Backoff = Backoff {
+        initial: Duration::from_millis(1),
+        max: Duration::from_millis(5),
+        multiplier: 1.0,
+        jitter: false,
+    };
+
+    static CONTRACT: TaskContract = TaskContract {
+        name: "classify",
+        module: "chaos",
+        description: "Classifies a review.",
+        version: "test",
+        model: Some("chaos-model"),
+        provider: None,
+        system: Some("You classify reviews."),
+        prompt: Some("Review: {review}"),
+        inputs: &[InputSpec {
+            name: "review",
+            rust_type: "&str",
+        }],
+        output: OutputSpec {
+            type_name: "Sentiment",
+            has_confidence: false,
+            schema: <Sentiment as LlmOutput>::output_schema,
+        },
+        timeout: Duration::from_secs(5),
+        deadline: None,
+        chains: &[
+            Chain {
+                class: FailureClass::Timeout,
+                steps: &[Action::Fail],
+            },
+            Chain {
+                class: FailureClass::RateLimited,
+                steps: &[Action::Retry {
+                    times: 2,
+                    backoff: FAST,
+                }],
+            },
+            Chain {
+                class: FailureClass::ProviderError,
+                steps: &[Action::Retry {
+                    times: 2,
+                    backoff: FAST,
+                }],
+            },
+            Chain {
+                class: FailureClass::InvalidOutput,
+                steps: &[Action::Reask { times: 2 }],
+            },
+            Chain {
+                class: FailureClass::Refusal,
+                steps: &[Action::Escalate],
+            },
+        ],
+        policy: None,
+        low_confidence_below: None,
+        params: Params {
+            temperature: None,
+            max_tokens: None,
+            seed: None,
+        },
+    };
+
+    fn harness(server: &ChaosServer) -> Harness {
+        let vars = HashMap::from([("OPENAI_BASE_URL".to_owned(), server.base_url())]);
+        harness_core::provider::from_vars(&vars).unwrap()
+    }
+
+    #[tokio::test]
+    async fn retries_a_503_and_reasks_after_wrong_types() {
+        let wrong = r#"{"label":"positive","score":"0.5"}"#;
+        let server = ChaosServer::builder()
+            .script([
+                Reply::fault(Fault::Http503),
+                Reply::json_content(wrong),
+                Reply::json_content(r#"{"label":"positive","score":0.5}"#),
+            ])
+            .start()
+            .await
+            .unwrap();
+        let outcome = harness(&server)
+            .run::<Sentiment>(&CONTRACT, vec![("review", "fine".into())], None, None)
+            .await
+            .unwrap();
+        match &outcome.resolution {
+            Resolution::Answer(s) => assert_eq!((s.label.as_str(), s.score), ("positive", 0.5)),
+            other => panic!("{other:?}"),
+        }
+        let reqs = server.requests();
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(reqs[0].model(), Some("chaos-model"));
+        assert!(reqs[0].mentions("Review: fine"));
+        assert_eq!(
+            reqs[0].schema(),
+            Some(&<Sentiment as LlmOutput>::output_schema())
+        );
+        // The reask shows the model its previous answer and says what was wrong with it.
+        assert!(!reqs[1].mentions(wrong));
+        assert!(reqs[2].mentions(wrong), "{:?}", reqs[2].message_texts());
+        assert!(reqs[2].message_texts().len() > reqs[1].message_texts().len());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_escalates() {
+        let server = ChaosServer::builder()
+            .script([Reply::fault(Fault::Refusal)])
+            .start()
+            .await
+            .unwrap();
+        let outcome = harness(&server)
+            .run::<Sentiment>(&CONTRACT, vec![("review", "fine".into())], None, None)
+            .await
+            .unwrap();
+        match &outcome.resolution {
+            Resolution::Escalated(e) => assert_eq!(e.class, FailureClass::Refusal),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(server.request_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn seeded_chaos_still_ends_in_answers() {
+        let server = ChaosServer::builder()
+            .answer(|_| r#"{"label":"negative","score":0.25}"#.to_owned())
+            .inject(
+                0.3,
+                &[
+                    Fault::Http500,
+                    Fault::Http503,
+                    Fault::RateLimited,
+                    Fault::ConnectionReset,
+                    Fault::TruncatedBody,
+                    Fault::WrongTypes,
+                    Fault::SchemaDrift,
+                ],
+            )
+            .seed(11)
+            .start()
+            .await
+            .unwrap();
+        let h = harness(&server);
+        let mut answers = 0;
+        for _ in 0..20 {
+            if let Ok(o) = h
+                .run::<Sentiment>(&CONTRACT, vec![("review", "meh".into())], None, None)
+                .await
+            {
+                if matches!(o.resolution, Resolution::Answer(_)) {
+                    answers += 1;
+                }
+            }
+        }
+        assert!(answers >= 18, "{answers} answers of 20");
+        assert!(server.requests().iter().any(|r| r.fault.is_some()));
+    }
+}
