@@ -343,6 +343,56 @@ async fn other_400s_and_explicit_modes_do_not_downgrade() {
 }
 
 #[tokio::test]
+async fn switches_to_max_completion_tokens_when_the_server_asks() {
+    let ask = json!({"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "type": "invalid_request_error"}});
+    let server = serve([Reply::json(400, &ask)]).await;
+    let p = provider(&server);
+    p.chat(&request()).await.unwrap();
+    p.chat(&request()).await.unwrap();
+    let fields: Vec<(bool, bool)> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            let b = r.body.as_ref().unwrap();
+            (
+                b.get("max_tokens").is_some(),
+                b.get("max_completion_tokens") == Some(&json!(64)),
+            )
+        })
+        .collect();
+    assert_eq!(fields, [(true, false), (false, true), (false, true)]);
+
+    let server = serve([]).await;
+    let p = OpenAiCompatible::builder(server.base_url())
+        .max_completion_tokens(true)
+        .build()
+        .unwrap();
+    p.chat(&request()).await.unwrap();
+    let body = server.requests()[0].body.clone().unwrap();
+    assert_eq!(body["max_completion_tokens"], 64);
+    assert!(body.get("max_tokens").is_none());
+}
+
+#[tokio::test]
+async fn a_server_that_keeps_refusing_gets_at_most_three_requests() {
+    let both =
+        json!({"error": {"message": "response_format and max_tokens: use max_completion_tokens"}});
+    let server = serve([
+        Reply::json(400, &both),
+        Reply::json(400, &both),
+        Reply::json(400, &both),
+        Reply::json(400, &both),
+    ])
+    .await;
+    let e = provider(&server).chat(&request()).await.unwrap_err();
+    assert!(
+        matches!(e, ProviderError::Status { status: 400, .. }),
+        "{e:?}"
+    );
+    assert_eq!(server.request_count(), 3);
+}
+
+#[tokio::test]
 async fn a_stalled_server_times_out() {
     let server = serve([Reply::fault(Fault::Stall), Reply::fault(Fault::Stall)]).await;
     let p = OpenAiCompatible::builder(server.base_url())
@@ -546,4 +596,39 @@ fn bad_base_urls_and_keys_are_config_errors() {
         .build()
         .unwrap_err();
     assert!(!e.0.contains("Injected"), "{e}");
+}
+
+/// Against the real local model that `scripts/local-model.sh` starts (llama-server on
+/// 127.0.0.1:8089): run with `cargo test --features testing --test openai -- --ignored`.
+#[tokio::test]
+#[ignore = "needs the local model from scripts/local-model.sh"]
+async fn the_local_model_answers_with_json_following_the_schema() {
+    let base = std::env::var("OPENAI_BASE_URL")
+        .unwrap_or_else(|_| harness_core::provider::env::DEFAULT_OPENAI_BASE_URL.to_owned());
+    let p = OpenAiCompatible::builder(base)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let mut req = request();
+    req.model = std::env::var("HARNESS_MODEL").unwrap_or_else(|_| "smollm2-135m".into());
+    req.messages = vec![
+        Message::system(
+            "Classify the review. Answer with JSON: {\"label\": string, \"score\": number}.",
+        ),
+        Message::user("Review: I love it, works perfectly."),
+    ];
+    let r = p.chat(&req).await.unwrap();
+    assert!(
+        !p.schema_rejected(),
+        "llama-server should accept json_schema"
+    );
+    let v: Value =
+        serde_json::from_str(&r.content).unwrap_or_else(|e| panic!("{e}: {}", r.content));
+    assert!(v["label"].is_string() && v["score"].is_number(), "{v}");
+    assert!(
+        r.usage.input_tokens > 0 && r.usage.output_tokens > 0,
+        "{:?}",
+        r.usage
+    );
+    assert!(r.id.is_some() && r.model.is_some(), "{r:?}");
 }

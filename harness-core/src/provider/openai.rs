@@ -34,6 +34,10 @@ pub enum StructuredOutput {
 
 /// A provider for any server that speaks OpenAI's Chat Completions API.
 ///
+/// One call is one exchange, except when the server answers 400 naming a parameter it does not
+/// accept: then the provider adjusts (drops `response_format` in [`StructuredOutput::Auto`], or
+/// renames `max_tokens` to `max_completion_tokens`), remembers it, and resends once per adjustment.
+///
 /// ```no_run
 /// # fn demo() -> Result<(), harness_core::engine::ConfigError> {
 /// use harness_core::provider::openai::OpenAiCompatible;
@@ -52,6 +56,9 @@ pub struct OpenAiCompatible {
     mode: StructuredOutput,
     /// Set once the server rejected `response_format` in `Auto` mode.
     schema_rejected: AtomicBool,
+    /// Set once the server asked for `max_completion_tokens` instead of `max_tokens` (OpenAI's
+    /// reasoning models), or by the builder.
+    completion_tokens: AtomicBool,
     timeouts: Timeouts,
     max_body: usize,
 }
@@ -67,6 +74,10 @@ impl fmt::Debug for OpenAiCompatible {
                 "schema_rejected",
                 &self.schema_rejected.load(Ordering::Relaxed),
             )
+            .field(
+                "max_completion_tokens",
+                &self.completion_tokens.load(Ordering::Relaxed),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -80,6 +91,7 @@ pub struct OpenAiBuilder {
     mode: StructuredOutput,
     timeouts: Timeouts,
     max_body: usize,
+    completion_tokens: bool,
 }
 
 impl fmt::Debug for OpenAiBuilder {
@@ -106,6 +118,7 @@ impl OpenAiCompatible {
                 total: None,
             },
             max_body: http::DEFAULT_MAX_BODY_BYTES,
+            completion_tokens: false,
         }
     }
 
@@ -126,7 +139,12 @@ impl OpenAiCompatible {
             body["temperature"] = json!(t);
         }
         if let Some(n) = request.max_tokens {
-            body["max_tokens"] = json!(n);
+            let field = if self.completion_tokens.load(Ordering::Relaxed) {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            body[field] = json!(n);
         }
         if let Some(s) = request.seed {
             body["seed"] = json!(s);
@@ -172,20 +190,34 @@ impl OpenAiCompatible {
     async fn chat_inner(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let wants_schema = matches!(request.response_format, ResponseFormat::JsonSchema { .. });
         let auto = self.mode == StructuredOutput::Auto;
-        let with_format = !(auto && self.schema_rejected());
-        let mut response = self.exchange(&self.body(request, with_format)).await?;
-        if auto
-            && with_format
-            && wants_schema
-            && response.status == 400
-            && rejects_response_format(&response.body)
-        {
-            self.schema_rejected.store(true, Ordering::Relaxed);
-            tracing::warn!(
-                provider = %self.name,
-                "the server rejected response_format json_schema; sending the schema in the prompt only from now on"
-            );
-            response = self.exchange(&self.body(request, false)).await?;
+        // At most one resend per adjustment: the server told us what it does not accept.
+        let mut response;
+        let mut adjustments = 0;
+        loop {
+            let with_format = !(auto && self.schema_rejected());
+            response = self.exchange(&self.body(request, with_format)).await?;
+            if response.status != 400 || adjustments >= 2 {
+                break;
+            }
+            if auto && with_format && wants_schema && rejects_response_format(&response.body) {
+                self.schema_rejected.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    provider = %self.name,
+                    "the server rejected response_format json_schema; sending the schema in the prompt only from now on"
+                );
+            } else if request.max_tokens.is_some()
+                && !self.completion_tokens.load(Ordering::Relaxed)
+                && mentions(&response.body, "max_completion_tokens")
+            {
+                self.completion_tokens.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    provider = %self.name,
+                    "the server asked for max_completion_tokens; sending that instead of max_tokens from now on"
+                );
+            } else {
+                break;
+            }
+            adjustments += 1;
         }
         if !(200..300).contains(&response.status) {
             return Err(http::status_error(&response, &[429], self.key.as_ref()));
@@ -231,6 +263,14 @@ impl OpenAiBuilder {
         self
     }
 
+    /// Sends the token limit as `max_completion_tokens` (OpenAI's reasoning models) instead of
+    /// `max_tokens`. Without it, the provider switches by itself the first time a server answers
+    /// 400 asking for `max_completion_tokens`.
+    pub fn max_completion_tokens(mut self, yes: bool) -> Self {
+        self.completion_tokens = yes;
+        self
+    }
+
     /// The largest response body accepted (16 MiB by default); longer ones are `InvalidResponse`.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
@@ -251,6 +291,7 @@ impl OpenAiBuilder {
             name: self.name,
             mode: self.mode,
             schema_rejected: AtomicBool::new(false),
+            completion_tokens: AtomicBool::new(self.completion_tokens),
             timeouts: self.timeouts,
             max_body: self.max_body,
         })
@@ -277,8 +318,13 @@ impl Provider for OpenAiCompatible {
 
 /// Whether a 400 body complains about structured output.
 fn rejects_response_format(body: &[u8]) -> bool {
+    mentions(body, "response_format") || mentions(body, "json_schema")
+}
+
+/// Whether the first 64 KiB of `body` contain `word` (ASCII, case-insensitive).
+fn mentions(body: &[u8], word: &str) -> bool {
     let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).to_ascii_lowercase();
-    text.contains("response_format") || text.contains("json_schema")
+    text.contains(word)
 }
 
 /// Whether OpenAI's strict mode accepts `schema`: the root is an object, and every object closes
