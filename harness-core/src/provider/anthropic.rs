@@ -51,7 +51,7 @@ impl fmt::Debug for Anthropic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Anthropic")
             .field("name", &self.name)
-            .field("base_url", &self.base_url.as_str())
+            .field("base_url", &http::display_url(&self.base_url))
             .field("api_key", &self.key.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
     }

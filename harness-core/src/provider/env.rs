@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::anthropic::Anthropic;
+use super::http::{self, Secret};
 use super::openai::OpenAiCompatible;
 use crate::engine::{ConfigError, Harness};
 
@@ -49,26 +50,33 @@ pub fn from_env() -> Result<Harness, ConfigError> {
 /// Empty values count as unset. Errors name the variable and the problem, never its value.
 pub fn from_vars(vars: &HashMap<String, String>) -> Result<Harness, ConfigError> {
     let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let base = get("OPENAI_BASE_URL").unwrap_or(DEFAULT_OPENAI_BASE_URL);
-    let mut openai = OpenAiCompatible::builder(base);
-    if let Some(key) = get("OPENAI_API_KEY") {
-        openai = openai.api_key(key);
-    }
-    let openai = openai
-        .build()
-        .map_err(|e| rename(e, "OPENAI_BASE_URL", "OPENAI_API_KEY"))?;
-    let mut builder = Harness::builder().provider("openai", openai);
+    // Checked here first, so errors name the variable; the builders would refuse them too.
+    let key = |name: &str| -> Result<Option<&str>, ConfigError> {
+        match get(name) {
+            Some(k) => {
+                Secret::new(k.to_owned()).map_or(Ok(()), |s| s.check(name))?;
+                Ok(Some(k))
+            }
+            None => Ok(None),
+        }
+    };
 
-    if let Some(key) = get("ANTHROPIC_API_KEY") {
-        let mut anthropic = Anthropic::builder(key);
+    let base = get("OPENAI_BASE_URL").unwrap_or(DEFAULT_OPENAI_BASE_URL);
+    http::parse_base_url(base, "OPENAI_BASE_URL")?;
+    let mut openai = OpenAiCompatible::builder(base);
+    if let Some(k) = key("OPENAI_API_KEY")? {
+        openai = openai.api_key(k);
+    }
+    let mut builder = Harness::builder().provider("openai", openai.build()?);
+
+    if let Some(k) = key("ANTHROPIC_API_KEY")? {
+        let mut anthropic = Anthropic::builder(k);
         if let Some(url) = get("ANTHROPIC_BASE_URL") {
+            http::parse_base_url(url, "ANTHROPIC_BASE_URL")?;
             anthropic = anthropic.base_url(url);
         }
-        let anthropic = anthropic
-            .build()
-            .map_err(|e| rename(e, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"))?;
         builder = builder
-            .provider("anthropic", anthropic)
+            .provider("anthropic", anthropic.build()?)
             .route("claude", "anthropic");
     }
 
@@ -76,17 +84,6 @@ pub fn from_vars(vars: &HashMap<String, String>) -> Result<Harness, ConfigError>
         builder = builder.default_model(model).model_override(model);
     }
     Ok(builder.build())
-}
-
-/// Rewrites a builder's error to name the variable it came from.
-fn rename(e: ConfigError, url_var: &str, key_var: &str) -> ConfigError {
-    let m = e.0;
-    let m = m
-        .replace("the OpenAI-compatible base URL", url_var)
-        .replace("the Anthropic base URL", url_var)
-        .replace("the OpenAI API key", key_var)
-        .replace("the Anthropic API key", key_var);
-    ConfigError(m)
 }
 
 #[cfg(test)]

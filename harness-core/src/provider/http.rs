@@ -355,6 +355,15 @@ pub(crate) fn schema_name(name: &str) -> String {
     out
 }
 
+/// `scheme://host:port/path` of a URL, without its query (which could carry a credential), for
+/// `Debug` output.
+pub(crate) fn display_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
 /// Host and port of a URL, for `server.address` / `server.port`.
 pub(crate) fn address(url: &reqwest::Url) -> (Option<String>, Option<u16>) {
     (
@@ -437,6 +446,12 @@ mod tests {
             endpoint(&base, "chat/completions").as_str(),
             "http://h:1/v1/chat/completions?x=1"
         );
+    }
+
+    #[test]
+    fn displayed_urls_drop_the_query() {
+        let url = reqwest::Url::parse("https://h/v1?api-key=sekrit#x").unwrap();
+        assert_eq!(display_url(&url), "https://h/v1");
     }
 
     #[test]
