@@ -596,3 +596,30 @@ mod through_the_engine {
         assert!(server.requests().iter().any(|r| r.fault.is_some()));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn stalls_run_on_tokio_time_so_paused_clocks_skip_them() {
+    let server = ChaosServer::builder()
+        .script([
+            Reply::fault(Fault::Stall),
+            Reply::fault(Fault::SlowFirstByte),
+        ])
+        .stall_for(Duration::from_secs(3600))
+        .slow_first_byte(Duration::from_secs(600))
+        .start()
+        .await
+        .unwrap();
+    let p = OpenAiCompatible::builder(server.base_url())
+        .build()
+        .unwrap();
+    let real = Instant::now();
+    let virtual_start = tokio::time::Instant::now();
+    // The stall ends (the server closes) after an hour of tokio time, long before the two-hour
+    // guard: a stall on the wall clock would hang this test.
+    let r = tokio::time::timeout(Duration::from_secs(7200), p.chat(&request())).await;
+    assert!(matches!(r, Ok(Err(ProviderError::Connection(_)))), "{r:?}");
+    assert!(virtual_start.elapsed() >= Duration::from_secs(3600));
+    let r = tokio::time::timeout(Duration::from_secs(7200), p.chat(&request())).await;
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    assert!(real.elapsed() < Duration::from_secs(30));
+}
