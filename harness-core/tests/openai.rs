@@ -566,6 +566,25 @@ async fn wrong_keys_are_refused_by_a_server_that_checks_them() {
 }
 
 #[tokio::test]
+async fn extra_headers_are_sent_and_never_printed() {
+    let server = serve([]).await;
+    let builder = OpenAiCompatible::builder(server.base_url())
+        .header("OpenAI-Organization", "org-visible")
+        .header("api-key", KEY);
+    assert!(!format!("{builder:?}").contains(KEY));
+    assert!(format!("{builder:?}").contains("api-key"));
+    builder.build().unwrap().chat(&request()).await.unwrap();
+    let r = &server.requests()[0];
+    assert_eq!(r.header("openai-organization"), Some("org-visible"));
+    assert_eq!(r.header("api-key"), Some("[redacted]"));
+    let e = OpenAiCompatible::builder(server.base_url())
+        .header("x-bad", format!("{KEY}\n"))
+        .build()
+        .unwrap_err();
+    assert!(!e.0.contains(KEY), "{e}");
+}
+
+#[tokio::test]
 async fn info_reports_name_address_and_port() {
     let server = serve([]).await;
     let p = OpenAiCompatible::builder(format!("{}/", server.base_url()))

@@ -66,6 +66,7 @@ pub struct AnthropicBuilder {
     default_max_tokens: u32,
     timeouts: Timeouts,
     max_body: usize,
+    headers: Vec<(String, String)>,
 }
 
 impl fmt::Debug for AnthropicBuilder {
@@ -73,6 +74,7 @@ impl fmt::Debug for AnthropicBuilder {
         f.debug_struct("AnthropicBuilder")
             .field("name", &self.name)
             .field("api_key", &self.key.as_ref().map(|_| "[redacted]"))
+            .field("headers", &http::header_names(&self.headers))
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +92,7 @@ impl Anthropic {
                 total: None,
             },
             max_body: http::DEFAULT_MAX_BODY_BYTES,
+            headers: Vec::new(),
         }
     }
 
@@ -205,6 +208,13 @@ impl AnthropicBuilder {
         self
     }
 
+    /// A header sent with every request (e.g. `OpenAI-Organization`, or a gateway's own key). Its
+    /// value is treated as a secret: never printed, logged or recorded.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
     /// The largest response body accepted (16 MiB by default).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
@@ -218,7 +228,7 @@ impl AnthropicBuilder {
             k.check("the Anthropic API key")?;
         }
         Ok(Anthropic {
-            client: http::client(self.timeouts)?,
+            client: http::client(self.timeouts, &self.headers)?,
             endpoint: http::endpoint(&base_url, "v1/messages"),
             base_url,
             key: self.key,

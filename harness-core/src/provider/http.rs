@@ -111,9 +111,27 @@ pub(crate) struct Timeouts {
 
 /// The client every provider uses: rustls, a connect timeout, an optional overall timeout, and no
 /// redirects (a redirect would resend the key to wherever the server points).
-pub(crate) fn client(timeouts: Timeouts) -> Result<reqwest::Client, ConfigError> {
+/// `headers` are sent with every request; their values are marked sensitive (they may carry
+/// credentials) and errors name only the header.
+pub(crate) fn client(
+    timeouts: Timeouts,
+    headers: &[(String, String)],
+) -> Result<reqwest::Client, ConfigError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ConfigError(format!("`{name}` is not a valid HTTP header name")))?;
+        let mut v = HeaderValue::from_str(value).map_err(|_| {
+            ConfigError(format!(
+                "the value of header `{name}` contains characters that are not allowed"
+            ))
+        })?;
+        v.set_sensitive(true);
+        map.append(n, v);
+    }
     let mut b = reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
+        .default_headers(map)
         .redirect(reqwest::redirect::Policy::none());
     if let Some(t) = timeouts.total {
         b = b.timeout(t);
@@ -124,6 +142,11 @@ pub(crate) fn client(timeouts: Timeouts) -> Result<reqwest::Client, ConfigError>
             e.without_url()
         ))
     })
+}
+
+/// The names of extra headers, for `Debug` output (values may be credentials).
+pub(crate) fn header_names(headers: &[(String, String)]) -> Vec<&str> {
+    headers.iter().map(|(n, _)| n.as_str()).collect()
 }
 
 /// A successful-or-not HTTP exchange whose body was read in full.
@@ -366,10 +389,10 @@ pub(crate) fn display_url(url: &reqwest::Url) -> String {
 
 /// Host and port of a URL, for `server.address` / `server.port`.
 pub(crate) fn address(url: &reqwest::Url) -> (Option<String>, Option<u16>) {
-    (
-        url.host_str().map(str::to_owned),
-        url.port_or_known_default(),
-    )
+    let host = url
+        .host_str()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned());
+    (host, url.port_or_known_default())
 }
 
 #[cfg(test)]
@@ -452,6 +475,30 @@ mod tests {
     fn displayed_urls_drop_the_query() {
         let url = reqwest::Url::parse("https://h/v1?api-key=sekrit#x").unwrap();
         assert_eq!(display_url(&url), "https://h/v1");
+    }
+
+    #[test]
+    fn addresses_have_no_brackets() {
+        let url = reqwest::Url::parse("http://[::1]:8089/v1").unwrap();
+        assert_eq!(address(&url), (Some("::1".to_owned()), Some(8089)));
+        let url = reqwest::Url::parse("https://api.example.com/v1").unwrap();
+        assert_eq!(
+            address(&url),
+            (Some("api.example.com".to_owned()), Some(443))
+        );
+    }
+
+    #[test]
+    fn extra_headers_are_checked_without_quoting_values() {
+        let t = Timeouts {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            total: None,
+        };
+        assert!(client(t, &[("x-org".into(), "o-1".into())]).is_ok());
+        let e = client(t, &[("bad name".into(), "v".into())]).unwrap_err();
+        assert!(e.0.contains("`bad name`"), "{e}");
+        let e = client(t, &[("x-key".into(), "sekrit\n".into())]).unwrap_err();
+        assert!(e.0.contains("x-key") && !e.0.contains("sekrit"), "{e}");
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub struct OpenAiBuilder {
     mode: StructuredOutput,
     timeouts: Timeouts,
     max_body: usize,
+    headers: Vec<(String, String)>,
     completion_tokens: bool,
 }
 
@@ -104,6 +105,7 @@ impl fmt::Debug for OpenAiBuilder {
             .field("name", &self.name)
             .field("api_key", &self.key.as_ref().map(|_| "[redacted]"))
             .field("structured_output", &self.mode)
+            .field("headers", &http::header_names(&self.headers))
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +124,7 @@ impl OpenAiCompatible {
                 total: None,
             },
             max_body: http::DEFAULT_MAX_BODY_BYTES,
+            headers: Vec::new(),
             completion_tokens: false,
         }
     }
@@ -275,6 +278,13 @@ impl OpenAiBuilder {
         self
     }
 
+    /// A header sent with every request (e.g. `OpenAI-Organization`, or a gateway's own key). Its
+    /// value is treated as a secret: never printed, logged or recorded.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
     /// The largest response body accepted (16 MiB by default); longer ones are `InvalidResponse`.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
@@ -288,7 +298,7 @@ impl OpenAiBuilder {
             k.check("the OpenAI API key")?;
         }
         Ok(OpenAiCompatible {
-            client: http::client(self.timeouts)?,
+            client: http::client(self.timeouts, &self.headers)?,
             endpoint: http::endpoint(&base_url, "chat/completions"),
             base_url,
             key: self.key,
