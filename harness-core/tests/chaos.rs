@@ -603,6 +603,7 @@ async fn stalls_run_on_tokio_time_so_paused_clocks_skip_them() {
         .script([
             Reply::fault(Fault::Stall),
             Reply::fault(Fault::SlowFirstByte),
+            Reply::json_content("late").delayed(Duration::from_secs(900)),
         ])
         .stall_for(Duration::from_secs(3600))
         .slow_first_byte(Duration::from_secs(600))
@@ -621,5 +622,10 @@ async fn stalls_run_on_tokio_time_so_paused_clocks_skip_them() {
     assert!(virtual_start.elapsed() >= Duration::from_secs(3600));
     let r = tokio::time::timeout(Duration::from_secs(7200), p.chat(&request())).await;
     assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    let before = tokio::time::Instant::now();
+    let r = p.chat(&request()).await.unwrap();
+    let faults: Vec<_> = server.requests().iter().map(|r| r.fault).collect();
+    assert_eq!(r.content, "late", "{faults:?}");
+    assert!(before.elapsed() >= Duration::from_secs(900));
     assert!(real.elapsed() < Duration::from_secs(30));
 }

@@ -22,8 +22,33 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Requests to a path ending in `/messages` are answered in Anthropic's Messages format; all others
-//! as Chat Completions. Every request is recorded ([`ChaosServer::requests`]).
+//! Point a provider at it like at any server, and assert on what was sent:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use harness_core::Harness;
+//! use harness_core::provider::OpenAiCompatible;
+//! use harness_core::testing::{ChaosServer, Fault, Reply};
+//!
+//! let server = ChaosServer::builder()
+//!     .script([Reply::fault(Fault::WrongTypes), Reply::answer()])
+//!     .start()
+//!     .await?;
+//! let harness = Harness::builder()
+//!     .provider("openai", OpenAiCompatible::builder(server.base_url()).build()?)
+//!     .build();
+//! // ... run a task with `harness`, then:
+//! let requests = server.requests();
+//! # let _ = (harness, requests);
+//! # Ok(()) }
+//! ```
+//!
+//! Requests to a path ending in `/messages` are answered in Anthropic's Messages format (a forced
+//! tool's `tool_use` block for JSON answers); all others as Chat Completions. Every request is
+//! recorded ([`ChaosServer::requests`]) with credential headers redacted.
+//!
+//! Stalls, slow first bytes and [`Reply::delayed`] wait on tokio's clock, so tests with a paused
+//! clock (`#[tokio::test(start_paused = true)]`) skip them instantly.
 
 mod example;
 mod fault;
