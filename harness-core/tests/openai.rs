@@ -316,6 +316,22 @@ async fn auto_mode_drops_response_format_after_the_server_rejects_it() {
 }
 
 #[tokio::test]
+async fn an_invalid_schema_skips_response_format_for_that_request_only() {
+    let invalid = json!({"error": {"message": "Invalid schema for response_format 'Sentiment': 'format' is not permitted.", "type": "invalid_request_error"}});
+    let server = serve([Reply::json(400, &invalid)]).await;
+    let p = provider(&server);
+    p.chat(&request()).await.unwrap();
+    assert!(!p.schema_rejected());
+    p.chat(&request()).await.unwrap();
+    let sent: Vec<bool> = server
+        .requests()
+        .iter()
+        .map(|r| r.body.as_ref().unwrap().get("response_format").is_some())
+        .collect();
+    assert_eq!(sent, [true, false, true]);
+}
+
+#[tokio::test]
 async fn other_400s_and_explicit_modes_do_not_downgrade() {
     let unrelated = json!({"error": {"message": "model not found"}});
     let server = serve([Reply::json(400, &unrelated)]).await;

@@ -25,7 +25,8 @@ pub use strict::qualifies_for_strict;
 #[non_exhaustive]
 pub enum StructuredOutput {
     /// Send `response_format: json_schema`; if the server answers 400 about `response_format` or
-    /// `json_schema`, resend without it and, from then on, never send it again.
+    /// `json_schema`, resend without it and, from then on, never send it again (unless the 400
+    /// says "invalid schema": then only that request goes without it).
     #[default]
     Auto,
     /// Always send `response_format: json_schema` (OpenAI, vLLM, recent llama-server).
@@ -200,18 +201,28 @@ impl OpenAiCompatible {
         // At most one resend per adjustment: the server told us what it does not accept.
         let mut response;
         let mut adjustments = 0;
+        let mut skip_format = false;
         loop {
-            let with_format = !(auto && self.schema_rejected());
+            let with_format = !(auto && (skip_format || self.schema_rejected()));
             response = self.exchange(&self.body(request, with_format)).await?;
             if response.status != 400 || adjustments >= 2 {
                 break;
             }
             if auto && with_format && wants_schema && rejects_response_format(&response.body) {
-                self.schema_rejected.store(true, Ordering::Relaxed);
-                tracing::warn!(
-                    provider = %self.name,
-                    "the server rejected response_format json_schema; sending the schema in the prompt only from now on"
-                );
+                skip_format = true;
+                if mentions(&response.body, "invalid schema") {
+                    // This schema, not structured output: only this request goes without it.
+                    tracing::warn!(
+                        provider = %self.name,
+                        "the server rejected this schema in response_format; sending it in the prompt only"
+                    );
+                } else {
+                    self.schema_rejected.store(true, Ordering::Relaxed);
+                    tracing::warn!(
+                        provider = %self.name,
+                        "the server rejected response_format json_schema; sending the schema in the prompt only from now on"
+                    );
+                }
             } else if request.max_tokens.is_some()
                 && !self.completion_tokens.load(Ordering::Relaxed)
                 && mentions(&response.body, "max_completion_tokens")
