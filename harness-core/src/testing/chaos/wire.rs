@@ -178,26 +178,83 @@ pub(crate) async fn read_request<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<
             .ok_or_else(|| bad("malformed header"))?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
-    let len = match headers.iter().find(|(n, _)| n == "content-length") {
-        Some((_, v)) => v.parse::<usize>().map_err(|_| bad("bad content-length"))?,
-        None => 0,
+    let rest = buf.split_off(head_end + 4);
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        read_chunked(r, rest).await?
+    } else {
+        let len = match headers.iter().find(|(n, _)| n == "content-length") {
+            Some((_, v)) => v.parse::<usize>().map_err(|_| bad("bad content-length"))?,
+            None => 0,
+        };
+        if len > MAX_BODY {
+            return Err(bad("request body too large"));
+        }
+        let mut body = rest;
+        if body.len() < len {
+            let have = body.len();
+            body.resize(len, 0);
+            r.read_exact(&mut body[have..]).await?;
+        }
+        body.truncate(len);
+        body
     };
-    if len > MAX_BODY {
-        return Err(bad("request body too large"));
-    }
-    let mut body = buf.split_off(head_end + 4);
-    if body.len() < len {
-        let have = body.len();
-        body.resize(len, 0);
-        r.read_exact(&mut body[have..]).await?;
-    }
-    body.truncate(len);
     Ok(Some(Request {
         method,
         path,
         headers,
         body,
     }))
+}
+
+/// Decodes a chunked body; `buf` holds what was already read past the head.
+async fn read_chunked<R: AsyncRead + Unpin>(r: &mut R, mut buf: Vec<u8>) -> io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    let mut pos = 0;
+    loop {
+        let line_end = loop {
+            if let Some(i) = find(&buf[pos..], b"\r\n") {
+                break pos + i;
+            }
+            if buf.len() - pos > 1024 {
+                return Err(bad("chunk size line too long"));
+            }
+            fill(r, &mut buf).await?;
+        };
+        let size_text =
+            std::str::from_utf8(&buf[pos..line_end]).map_err(|_| bad("bad chunk size"))?;
+        let size_hex = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| bad("bad chunk size"))?;
+        pos = line_end + 2;
+        if body.len().saturating_add(size) > MAX_BODY {
+            return Err(bad("request body too large"));
+        }
+        while buf.len() < pos + size + 2 {
+            fill(r, &mut buf).await?;
+        }
+        if size == 0 {
+            // No trailers expected: the terminating CRLF follows the last chunk.
+            return Ok(body);
+        }
+        body.extend_from_slice(&buf[pos..pos + size]);
+        if &buf[pos + size..pos + size + 2] != b"\r\n" {
+            return Err(bad("chunk not followed by CRLF"));
+        }
+        pos += size + 2;
+    }
+}
+
+/// Reads more bytes into `buf`; an error at end of stream.
+async fn fill<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut chunk = [0u8; 8192];
+    let n = r.read(&mut chunk).await?;
+    if n == 0 {
+        return Err(bad("connection closed mid-body"));
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -254,6 +311,19 @@ mod tests {
         assert_eq!(rec.header("AUTHORIZATION"), Some("Bearer [redacted]"));
         assert_eq!(rec.model(), Some("m"));
         assert!(!format!("{rec:?}").contains("sk-1"));
+    }
+
+    #[tokio::test]
+    async fn reads_chunked_bodies() {
+        let raw = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n3;x=y\r\n1}\n\r\n0\r\n\r\n";
+        let req = read_request(&mut &raw[..]).await.unwrap().unwrap();
+        assert_eq!(req.body, b"{\"a\":1}\n");
+        let bad = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        assert!(read_request(&mut &bad[..]).await.is_err());
+        let huge = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n";
+        assert!(read_request(&mut &huge[..]).await.is_err());
+        let short = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc";
+        assert!(read_request(&mut &short[..]).await.is_err());
     }
 
     #[tokio::test]
