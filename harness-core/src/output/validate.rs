@@ -203,7 +203,7 @@ pub fn check_value<T: LlmOutput>(
     }
     if let (Some(threshold), Some(confidence)) = (threshold, value.confidence()) {
         // NaN never passes a threshold.
-        if !(confidence >= threshold) {
+        if confidence.partial_cmp(&threshold).is_none_or(|o| o.is_lt()) {
             return Checked::LowConfidence {
                 value,
                 json: parsed.value,

@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::FailureClass;
 
+pub mod scripted;
+
 /// A boxed, sendable future (what [`Provider::chat`] returns).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
