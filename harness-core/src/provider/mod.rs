@@ -8,6 +8,7 @@ pub mod anthropic;
 pub mod env;
 mod http;
 pub mod openai;
+pub mod scripted;
 
 pub use anthropic::{Anthropic, AnthropicBuilder};
 pub use env::{from_env, from_vars};
@@ -22,8 +23,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::FailureClass;
-
-pub mod scripted;
 
 /// A boxed, sendable future (what [`Provider::chat`] returns).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
