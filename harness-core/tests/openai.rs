@@ -77,6 +77,7 @@ async fn sends_model_messages_options_and_json_schema() {
     assert_eq!(r.path, "/v1/chat/completions");
     assert_eq!(r.header("authorization"), Some("Bearer [redacted]"));
     assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(r.header("user-agent").unwrap().starts_with("harness/"));
     let body = r.body.as_ref().unwrap();
     assert_eq!(body["model"], "test-model");
     assert_eq!(

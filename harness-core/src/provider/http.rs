@@ -15,6 +15,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// The default time allowed to open a connection.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The `User-Agent` sent with every request.
+pub const USER_AGENT: &str = concat!("harness/", env!("CARGO_PKG_VERSION"));
+
 /// How many characters of a body an error message quotes.
 const EXCERPT_CHARS: usize = 200;
 
@@ -131,6 +134,7 @@ pub(crate) fn client(
     }
     let mut b = reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
+        .user_agent(USER_AGENT)
         .default_headers(map)
         .redirect(reqwest::redirect::Policy::none());
     if let Some(t) = timeouts.total {
