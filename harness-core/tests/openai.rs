@@ -452,6 +452,46 @@ async fn a_slow_first_byte_within_the_timeout_is_fine() {
 }
 
 #[tokio::test]
+async fn a_connection_that_never_opens_hits_the_connect_timeout() {
+    // A listener with a full accept queue: the kernel drops further SYNs, so connect() hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    let mut saturated = false;
+    for _ in 0..16 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_millis(100), connect).await {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => {
+                saturated = true;
+                break;
+            }
+        }
+    }
+    if !saturated {
+        eprintln!(
+            "this kernel accepts connections past the backlog; connect timeouts untestable here"
+        );
+        return;
+    }
+    let p = OpenAiCompatible::builder(format!("http://{addr}/v1"))
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(20), p.chat(&request())).await;
+    assert_eq!(
+        r.expect("the connect timeout should have fired")
+            .unwrap_err(),
+        ProviderError::Timeout(Duration::from_millis(200))
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop((listener, fillers));
+}
+
+#[tokio::test]
 async fn resets_and_refused_connections_are_connection_errors() {
     let e = error_for(Reply::fault(Fault::ConnectionReset)).await;
     assert!(matches!(e, ProviderError::Connection(_)), "{e:?}");
