@@ -100,6 +100,18 @@ impl fmt::Display for Fault {
     }
 }
 
+/// A fault name that [`Fault::from_name`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault `{0}` (known: see Fault::ALL)")]
+pub struct UnknownFault(pub String);
+
+impl std::str::FromStr for Fault {
+    type Err = UnknownFault;
+    fn from_str(s: &str) -> Result<Fault, UnknownFault> {
+        Fault::from_name(s.trim()).ok_or_else(|| UnknownFault(s.to_owned()))
+    }
+}
+
 impl Fault {
     /// Faults in the HTTP exchange itself (status codes, the connection, the body's framing).
     pub const TRANSPORT: &'static [Fault] = &[
@@ -292,6 +304,9 @@ mod tests {
         }
         assert_eq!(Fault::ALL.len(), 23);
         assert_eq!(Fault::from_name("nope"), None);
+        assert_eq!(" http_503".parse::<Fault>(), Ok(Fault::Http503));
+        assert!("nope".parse::<Fault>().unwrap_err().to_string().contains("nope"));
+        assert_eq!(Fault::Stall.to_string(), "stall");
         let mut split: Vec<_> = Fault::TRANSPORT.iter().chain(Fault::CONTENT).collect();
         split.sort_by_key(|f| f.name());
         split.dedup();

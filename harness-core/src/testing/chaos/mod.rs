@@ -67,7 +67,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use example::example_for;
-pub use fault::{DEEP_NESTING_DEPTH, Fault, HUGE_CONTENT_BYTES, REFUSAL_TEXT};
+pub use fault::{DEEP_NESTING_DEPTH, Fault, HUGE_CONTENT_BYTES, REFUSAL_TEXT, UnknownFault};
 pub use reply::Reply;
 pub use wire::RecordedRequest;
 
