@@ -305,7 +305,13 @@ mod tests {
         assert_eq!(Fault::ALL.len(), 23);
         assert_eq!(Fault::from_name("nope"), None);
         assert_eq!(" http_503".parse::<Fault>(), Ok(Fault::Http503));
-        assert!("nope".parse::<Fault>().unwrap_err().to_string().contains("nope"));
+        assert!(
+            "nope"
+                .parse::<Fault>()
+                .unwrap_err()
+                .to_string()
+                .contains("nope")
+        );
         assert_eq!(Fault::Stall.to_string(), "stall");
         let mut split: Vec<_> = Fault::TRANSPORT.iter().chain(Fault::CONTENT).collect();
         split.sort_by_key(|f| f.name());
