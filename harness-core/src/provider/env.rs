@@ -44,7 +44,7 @@ pub fn from_env() -> Result<Harness, ConfigError> {
 /// - `OPENAI_BASE_URL` (default [`DEFAULT_OPENAI_BASE_URL`]) and `OPENAI_API_KEY` (optional):
 ///   an [`OpenAiCompatible`] provider registered as `openai`, the default provider;
 /// - `ANTHROPIC_API_KEY` (and optionally `ANTHROPIC_BASE_URL`): an [`Anthropic`] provider
-///   registered as `anthropic`, routed every model whose name starts with `claude`;
+///   registered as `anthropic`, which receives every model whose name starts with `claude`;
 /// - `HARNESS_MODEL`: the default model, and an override of every task's primary model.
 ///
 /// Empty values count as unset. Errors name the variable and the problem, never its value.
