@@ -77,7 +77,8 @@ pub use harness_macros::{LlmOutput, llm_policy, llm_task};
 /// Everything a task file needs: `use harness_core::prelude::*;`.
 pub mod prelude {
     pub use crate::contract::{FailureClass, TaskContract};
-    pub use crate::engine::Harness;
+    pub use crate::engine::{Context, Harness};
+    pub use crate::provider::Message;
     pub use crate::outcome::{ErrorKind, Escalation, Outcome, Resolution, TaskError, TaskResult};
     pub use crate::output::LlmOutput;
     #[cfg(feature = "macros")]
