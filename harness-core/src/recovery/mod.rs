@@ -122,9 +122,9 @@ impl ProviderState {
             return Arc::clone(b);
         }
         let mut breakers = write(&self.breakers);
-        let b = breakers.entry(model.into()).or_insert_with(|| {
-            Arc::new(Breaker::new(format!("{}/{model}", self.name), *config))
-        });
+        let b = breakers
+            .entry(model.into())
+            .or_insert_with(|| Arc::new(Breaker::new(format!("{}/{model}", self.name), *config)));
         Arc::clone(b)
     }
 }
@@ -207,7 +207,9 @@ impl Recovery {
                 CallOutcome::Success(latency)
             }
             AttemptResult::Failure { class, latency } => match class {
-                FailureClass::Timeout | FailureClass::ProviderError => CallOutcome::Failure(latency),
+                FailureClass::Timeout | FailureClass::ProviderError => {
+                    CallOutcome::Failure(latency)
+                }
                 _ => CallOutcome::Success(latency),
             },
             AttemptResult::RateLimited { retry_after } => {
@@ -247,7 +249,12 @@ impl Recovery {
 
     /// The delay before retry number `retry` (1-based) under `backoff`: full jitter from the
     /// seeded generator, at least `retry_after` (capped by `max_retry_after`).
-    pub fn backoff(&self, backoff: &Backoff, retry: u32, retry_after: Option<Duration>) -> Duration {
+    pub fn backoff(
+        &self,
+        backoff: &Backoff,
+        retry: u32,
+        retry_after: Option<Duration>,
+    ) -> Duration {
         self.jitter.delay(backoff, retry, retry_after)
     }
 
@@ -283,7 +290,8 @@ impl Default for Recovery {
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     // Maps that are only ever inserted into: a panic cannot leave one half-updated.
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {

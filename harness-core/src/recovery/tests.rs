@@ -53,7 +53,10 @@ async fn an_open_breaker_rejects_at_once_and_maps_to_circuit_open() {
     let error = ProviderError::from(rejection);
     assert_eq!(error, ProviderError::CircuitOpen("openai/gpt-a".into()));
     assert_eq!(error.class(), FailureClass::ProviderError);
-    assert!(!error.is_retryable(), "the engine goes straight to fallback");
+    assert!(
+        !error.is_retryable(),
+        "the engine goes straight to fallback"
+    );
 
     // Breakers are per model: the fallback model on the same provider is still admitted.
     attempt(&r, "openai", "gpt-b", ok()).await;
@@ -62,7 +65,10 @@ async fn an_open_breaker_rejects_at_once_and_maps_to_circuit_open() {
     let probe = r.admit("openai", "gpt-a", 0).await.unwrap();
     assert!(probe.is_probe());
     r.record(probe, ok());
-    assert_eq!(r.breaker_state("openai", "gpt-a"), Some(BreakerState::Closed));
+    assert_eq!(
+        r.breaker_state("openai", "gpt-a"),
+        Some(BreakerState::Closed)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -107,10 +113,8 @@ async fn retry_after_pauses_the_provider_capped_by_max_retry_after() {
 
 #[tokio::test(start_paused = true)]
 async fn provider_limits_apply_to_their_provider_only() {
-    let config = RecoveryConfig::default().limits_for(
-        "openai",
-        LimitConfig::NONE.requests_per_minute(1).shed(),
-    );
+    let config = RecoveryConfig::default()
+        .limits_for("openai", LimitConfig::NONE.requests_per_minute(1).shed());
     let r = Recovery::new(config);
     attempt(&r, "openai", "m", ok()).await;
     let rejection = r.admit("openai", "m", 0).await.unwrap_err();
@@ -123,7 +127,8 @@ async fn provider_limits_apply_to_their_provider_only() {
 
 #[tokio::test(start_paused = true)]
 async fn concurrency_slots_are_freed_by_record_and_by_drop() {
-    let config = RecoveryConfig::default().limits_for("p", LimitConfig::NONE.max_concurrency(1).shed());
+    let config =
+        RecoveryConfig::default().limits_for("p", LimitConfig::NONE.max_concurrency(1).shed());
     let r = Recovery::new(config);
     let a = r.admit("p", "m", 0).await.unwrap();
     let rejection = r.admit("p", "m", 0).await.unwrap_err();

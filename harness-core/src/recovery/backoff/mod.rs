@@ -111,7 +111,15 @@ mod tests {
         let ms = |m| Duration::from_millis(m);
         assert_eq!(
             got,
-            [ms(100), ms(200), ms(400), ms(800), ms(1600), ms(2000), ms(2000)]
+            [
+                ms(100),
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1600),
+                ms(2000),
+                ms(2000)
+            ]
         );
     }
 

@@ -248,11 +248,14 @@ impl Breaker {
                 counts.failures += u32::from(failed);
                 counts.slow += u32::from(slow);
                 if failed || slow {
-                    let total = inner.window.live(now).fold(Counts::default(), |a, c| Counts {
-                        calls: a.calls + c.calls,
-                        failures: a.failures + c.failures,
-                        slow: a.slow + c.slow,
-                    });
+                    let total = inner
+                        .window
+                        .live(now)
+                        .fold(Counts::default(), |a, c| Counts {
+                            calls: a.calls + c.calls,
+                            failures: a.failures + c.failures,
+                            slow: a.slow + c.slow,
+                        });
                     let (failure_rate, slow_rate) = total.rates();
                     if total.calls >= self.config.min_calls
                         && (failure_rate >= self.config.failure_rate

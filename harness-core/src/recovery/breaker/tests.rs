@@ -66,7 +66,11 @@ async fn needs_min_calls_before_tripping() {
     for _ in 0..3 {
         call(&b, CallOutcome::Failure(FAST));
     }
-    assert_eq!(b.state(), BreakerState::Closed, "100% failures, but only 3 calls");
+    assert_eq!(
+        b.state(),
+        BreakerState::Closed,
+        "100% failures, but only 3 calls"
+    );
     call(&b, CallOutcome::Failure(FAST));
     assert_eq!(b.state(), BreakerState::Open);
 }
@@ -93,7 +97,7 @@ async fn rate_limited_calls_never_trip_it_nor_count_as_calls() {
         call(&b, CallOutcome::Ignored);
     }
     assert_eq!(b.state(), BreakerState::Closed);
-    // Had the 429s counted as calls, 3 failures would be far below min_calls' rate.
+    // Had the 429s counted as successful calls, 3 failures in 104 calls would not trip it.
     call(&b, CallOutcome::Success(FAST));
     for _ in 0..3 {
         call(&b, CallOutcome::Failure(FAST));
@@ -109,7 +113,11 @@ async fn old_failures_leave_the_window() {
     }
     advance(Duration::from_secs(11)).await;
     call(&b, CallOutcome::Failure(FAST));
-    assert_eq!(b.state(), BreakerState::Closed, "only one failure is recent");
+    assert_eq!(
+        b.state(),
+        BreakerState::Closed,
+        "only one failure is recent"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -184,14 +192,21 @@ async fn results_of_calls_admitted_before_a_transition_are_ignored() {
     for t in stale {
         t.record(CallOutcome::Success(FAST));
     }
-    assert_eq!(b.state(), BreakerState::HalfOpen, "old successes are not probes");
+    assert_eq!(
+        b.state(),
+        BreakerState::HalfOpen,
+        "old successes are not probes"
+    );
     probe.record(CallOutcome::Failure(FAST));
     assert_eq!(b.state(), BreakerState::Open);
 }
 
-/// Collects `harness::recovery` events as `from->to` strings with their fields.
+/// One event's fields, as `(name, value)`.
+type Fields = Vec<(String, String)>;
+
+/// Collects the events of target `harness::recovery`.
 #[derive(Clone, Default)]
-struct Events(Arc<Mutex<Vec<Vec<(String, String)>>>>);
+struct Events(Arc<Mutex<Vec<Fields>>>);
 
 impl tracing::Subscriber for Events {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
@@ -203,8 +218,8 @@ impl tracing::Subscriber for Events {
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
-        struct Fields(Vec<(String, String)>);
-        impl tracing::field::Visit for Fields {
+        struct Visitor(Fields);
+        impl tracing::field::Visit for Visitor {
             fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
                 self.0.push((field.name().to_owned(), format!("{value:?}")));
             }
@@ -215,7 +230,7 @@ impl tracing::Subscriber for Events {
         if event.metadata().target() != "harness::recovery" {
             return;
         }
-        let mut fields = Fields(Vec::new());
+        let mut fields = Visitor(Vec::new());
         event.record(&mut fields);
         self.0.lock().unwrap().push(fields.0);
     }
@@ -236,7 +251,7 @@ async fn every_transition_is_a_tracing_event() {
     b.acquire().unwrap().record(CallOutcome::Success(FAST));
 
     let got = events.0.lock().unwrap().clone();
-    let field = |e: &Vec<(String, String)>, name: &str| {
+    let field = |e: &Fields, name: &str| {
         e.iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
@@ -256,6 +271,9 @@ async fn every_transition_is_a_tracing_event() {
             "half_open->closed"
         ]
     );
-    assert!(got.iter().all(|e| field(e, "breaker") == "openai/gpt-4o-mini"));
+    assert!(
+        got.iter()
+            .all(|e| field(e, "breaker") == "openai/gpt-4o-mini")
+    );
     assert_eq!(field(&got[0], "failure_rate"), "1.0");
 }

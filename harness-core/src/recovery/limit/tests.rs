@@ -96,7 +96,7 @@ async fn an_overestimate_is_credited() {
     let l = limits(LimitConfig::NONE.tokens_per_minute(1000).shed());
     l.acquire(800).await.unwrap();
     l.reconcile(800, 100);
-    // 100 billed, so 900 are left though 800 were charged: a 700 estimate is free now.
+    // 800 charged but 100 billed: the 700 credit pays for the next 700-token estimate.
     l.acquire(700).await.unwrap();
     l.acquire(150).await.unwrap();
     assert!(l.acquire(200).await.is_err());
