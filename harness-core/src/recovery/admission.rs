@@ -9,7 +9,23 @@ use super::ProviderState;
 use super::breaker::{BreakerState, Refused, Ticket};
 use super::limit::{Limit, LimitPermit, Shed};
 use crate::contract::FailureClass;
-use crate::provider::{ChatResponse, ProviderError};
+use crate::provider::{ChatRequest, ChatResponse, ProviderError, ResponseFormat};
+
+/// Output tokens assumed for a request that sets no `max_tokens`.
+pub const DEFAULT_OUTPUT_ESTIMATE: u32 = 1024;
+
+/// A rough token estimate for the token rate limit: a token per 4 bytes of messages and schema,
+/// 4 per message, plus `max_tokens` (or [`DEFAULT_OUTPUT_ESTIMATE`]). Deliberately simple: the
+/// billed count reconciles it after the call (see [`limit`](super::limit)). Serializes the
+/// schema, so compute it once per request, not per attempt.
+pub fn estimate_tokens(request: &ChatRequest) -> u32 {
+    let mut bytes: usize = request.messages.iter().map(|m| m.content.len() + 16).sum();
+    if let ResponseFormat::JsonSchema { schema, .. } = &request.response_format {
+        bytes += serde_json::to_string(schema).map_or(0, |s| s.len());
+    }
+    let input = u32::try_from(bytes / 4).unwrap_or(u32::MAX);
+    input.saturating_add(request.max_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE))
+}
 
 /// Permission to send one attempt. Give it back with [`Recovery::record`](super::Recovery::record)
 /// when the attempt ends; dropping it instead (a cancelled call) frees its slots and records

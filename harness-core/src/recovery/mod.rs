@@ -29,7 +29,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-pub use admission::{Admission, AttemptResult, RejectReason, Rejection};
+use tokio::time::Instant;
+
+pub use admission::{
+    Admission, AttemptResult, DEFAULT_OUTPUT_ESTIMATE, RejectReason, Rejection, estimate_tokens,
+};
 pub use backoff::Jitter;
 pub use breaker::{Breaker, BreakerConfig, BreakerState, CallOutcome};
 pub use budget::{BudgetConfig, RetryBudget};
@@ -167,6 +171,19 @@ impl Recovery {
         model: &str,
         est_tokens: u32,
     ) -> Result<Admission, Rejection> {
+        self.admit_before(provider, model, est_tokens, None).await
+    }
+
+    /// Like [`admit`](Self::admit), but never waits for a limit past `deadline` (the call's):
+    /// an attempt that would fit only later is rejected at once, with the wait as `retry_after`,
+    /// so the contract can decide (a retry whose delay passes the deadline is skipped).
+    pub async fn admit_before(
+        &self,
+        provider: &str,
+        model: &str,
+        est_tokens: u32,
+        deadline: Option<Instant>,
+    ) -> Result<Admission, Rejection> {
         let state = self.provider(provider);
         let ticket = match &self.config.breaker {
             None => None,
@@ -179,7 +196,7 @@ impl Recovery {
         };
         let permit = state
             .limits
-            .acquire(est_tokens)
+            .acquire_before(est_tokens, deadline)
             .await
             .map_err(|shed| Rejection::shed(provider, model, shed))?;
         Ok(Admission {

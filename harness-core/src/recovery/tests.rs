@@ -251,3 +251,82 @@ fn provider_results_are_classified_for_recovery() {
         AttemptResult::NotSent
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn admit_before_does_not_wait_past_the_deadline() {
+    let config = RecoveryConfig::default().limits_for(
+        "p",
+        LimitConfig::NONE
+            .requests_per_minute(1)
+            .wait(Duration::from_secs(120)),
+    );
+    let r = Recovery::new(config);
+    attempt(&r, "p", "m", ok()).await;
+    let start = Instant::now();
+    let deadline = Some(start + Duration::from_secs(10));
+    let rejection = r.admit_before("p", "m", 0, deadline).await.unwrap_err();
+    assert_eq!(rejection.reason, RejectReason::Limit(Limit::Requests));
+    assert_eq!(rejection.retry_after, Some(Duration::from_secs(60)));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    // With room before the deadline it waits, as `admit` does.
+    let deadline = Some(start + Duration::from_secs(90));
+    let a = r.admit_before("p", "m", 0, deadline).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+    r.record(a, ok());
+}
+
+#[test]
+fn token_estimates_count_messages_schema_and_output() {
+    use crate::provider::{ChatRequest, Message, ResponseFormat};
+    let mut request = ChatRequest {
+        model: "m".into(),
+        messages: vec![Message::user("x".repeat(400 - 16))],
+        response_format: ResponseFormat::Text,
+        temperature: None,
+        max_tokens: Some(50),
+        seed: None,
+    };
+    assert_eq!(estimate_tokens(&request), 100 + 50);
+    request.max_tokens = None;
+    assert_eq!(estimate_tokens(&request), 100 + DEFAULT_OUTPUT_ESTIMATE);
+    request.response_format = ResponseFormat::JsonSchema {
+        name: "T".into(),
+        schema: serde_json::json!({ "type": "string" }),
+    };
+    assert_eq!(estimate_tokens(&request), 100 + 4 + DEFAULT_OUTPUT_ESTIMATE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_never_exceed_the_concurrency_limit() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let config = RecoveryConfig::default().limits_for(
+        "p",
+        LimitConfig::NONE
+            .max_concurrency(3)
+            .wait(Duration::from_secs(30)),
+    );
+    let r = Arc::new(Recovery::new(config));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let (r, in_flight, peak) = (r.clone(), in_flight.clone(), peak.clone());
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    let admission = r.admit("p", "m", 0).await.expect("waits for a slot");
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    r.record(admission, ok());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&peak), "peak {peak}");
+}

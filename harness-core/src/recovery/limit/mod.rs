@@ -149,6 +149,23 @@ pub struct LimitPermit {
     _slot: Option<OwnedSemaphorePermit>,
 }
 
+/// How long one admission may still wait: its `Overload::Wait` maximum, counted from its first
+/// wait (so the fast path never reads the clock), and the caller's deadline.
+struct Waiting {
+    cap: Option<Instant>,
+    until: Option<Instant>,
+}
+
+impl Waiting {
+    fn until(&mut self, now: Instant, max: Duration) -> Instant {
+        let cap = self.cap;
+        *self.until.get_or_insert_with(|| {
+            let until = now + max;
+            cap.map_or(until, |cap| cap.min(until))
+        })
+    }
+}
+
 /// One provider's limiters. Thread-safe; share it by reference or `Arc`.
 #[derive(Debug)]
 pub struct Limits {
@@ -185,7 +202,20 @@ impl Limits {
 
     /// Admits one call estimated at `est_tokens` tokens, waiting or shedding per [`Overload`].
     pub async fn acquire(&self, est_tokens: u32) -> Result<LimitPermit, Shed> {
-        let mut deadline = None;
+        self.acquire_before(est_tokens, None).await
+    }
+
+    /// Like [`acquire`](Self::acquire), but never waits past `deadline`: a call that would fit
+    /// only later is shed at once, with the wait as its `retry_after`.
+    pub async fn acquire_before(
+        &self,
+        est_tokens: u32,
+        deadline: Option<Instant>,
+    ) -> Result<LimitPermit, Shed> {
+        let mut deadline = Waiting {
+            cap: deadline,
+            until: None,
+        };
         let paused_until = self.paused_until.load(Ordering::Relaxed);
         if paused_until != 0 {
             let now = u64::from(self.clock.now());
@@ -216,7 +246,7 @@ impl Limits {
     async fn slot(
         &self,
         semaphore: &Arc<Semaphore>,
-        deadline: &mut Option<Instant>,
+        deadline: &mut Waiting,
     ) -> Result<OwnedSemaphorePermit, Shed> {
         if let Ok(slot) = Arc::clone(semaphore).try_acquire_owned() {
             return Ok(slot);
@@ -228,7 +258,7 @@ impl Limits {
         let Overload::Wait(max) = self.overload else {
             return Err(shed);
         };
-        let deadline = *deadline.get_or_insert_with(|| Instant::now() + max);
+        let deadline = deadline.until(Instant::now(), max);
         match tokio::time::timeout_at(deadline, Arc::clone(semaphore).acquire_owned()).await {
             Ok(Ok(slot)) => Ok(slot),
             // Timed out; or closed, which `Limits` never does.
@@ -241,7 +271,7 @@ impl Limits {
         tokens: &Governor,
         burst: u32,
         estimate: u32,
-        deadline: &mut Option<Instant>,
+        deadline: &mut Waiting,
     ) -> Result<(), Shed> {
         let carry = self.carry.swap(0, Ordering::AcqRel);
         let want = i64::from(estimate).saturating_add(carry);
@@ -277,7 +307,7 @@ impl Limits {
         &self,
         limit: Limit,
         wait: Duration,
-        deadline: &mut Option<Instant>,
+        deadline: &mut Waiting,
     ) -> Result<(), Shed> {
         let shed = Shed {
             limit,
@@ -287,8 +317,7 @@ impl Limits {
             return Err(shed);
         };
         let now = Instant::now();
-        let deadline = *deadline.get_or_insert(now + max);
-        if now + wait > deadline {
+        if now + wait > deadline.until(now, max) {
             return Err(shed);
         }
         tokio::time::sleep(wait).await;
