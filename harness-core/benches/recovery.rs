@@ -52,6 +52,7 @@ fn one_call(recovery: &Recovery) {
 }
 
 /// A whole call's recovery overhead: `on_call` + `admit` + `record`.
+#[divan::bench_group(sample_count = 200, sample_size = 1000)]
 mod call {
     use super::*;
 
@@ -81,6 +82,7 @@ mod call {
 }
 
 /// The parts alone.
+#[divan::bench_group(sample_count = 200, sample_size = 1000)]
 mod parts {
     use super::*;
 

@@ -17,6 +17,53 @@
 //!    the retry step as if exhausted) and [`Recovery::backoff`] gives the delay.
 //!
 //! Time is tokio's, so all of it follows `tokio::time::pause`; jitter is seedable.
+//!
+//! ```
+//! use std::time::Duration;
+//! use harness_core::contract::Backoff;
+//! use harness_core::provider::{ChatRequest, ChatResponse, ProviderError};
+//! use harness_core::recovery::{AttemptResult, Recovery, estimate_tokens};
+//! use tokio::time::Instant;
+//!
+//! async fn attempt_once(
+//!     recovery: &Recovery,
+//!     provider: &str,
+//!     request: &ChatRequest,
+//!     deadline: Instant,
+//!     send: impl AsyncFnOnce() -> Result<ChatResponse, ProviderError>,
+//! ) -> Result<ChatResponse, ProviderError> {
+//!     let admission = recovery
+//!         .admit_before(provider, &request.model, estimate_tokens(request), Some(deadline))
+//!         .await?; // a `Rejection` becomes `CircuitOpen` or `RateLimited`: no request sent
+//!     let started = Instant::now();
+//!     let result = send().await;
+//!     recovery.record(admission, AttemptResult::from_provider(&result, started.elapsed()));
+//!     result
+//! }
+//!
+//! # async fn demo(request: ChatRequest) {
+//! let recovery = Recovery::default();
+//! let deadline = Instant::now() + Duration::from_secs(30);
+//! recovery.on_call("openai");
+//! let mut result = attempt_once(&recovery, "openai", &request, deadline, async || {
+//!     Err(ProviderError::Timeout(Duration::from_secs(20)))
+//! })
+//! .await;
+//! let mut retry = 0;
+//! while let Err(error) = &result {
+//!     retry += 1;
+//!     if !error.is_retryable() || retry > 2 || !recovery.retry_allowed("openai") {
+//!         break;
+//!     }
+//!     let delay = recovery.backoff(&Backoff::DEFAULT, retry, error.retry_after());
+//!     tokio::time::sleep(delay).await;
+//!     result = attempt_once(&recovery, "openai", &request, deadline, async || {
+//!         Ok(ChatResponse::default())
+//!     })
+//!     .await;
+//! }
+//! # }
+//! ```
 
 mod admission;
 pub mod backoff;
@@ -246,9 +293,11 @@ impl Recovery {
     /// first attempt, or its first attempt there after a fallback), not for retries.
     pub fn on_call(&self, provider: &str) {
         if self.config.budget.is_some() {
-            if let Some(budget) = &self.provider(provider).budget {
-                budget.deposit();
-            }
+            self.with_provider(provider, |state| {
+                if let Some(budget) = &state.budget {
+                    budget.deposit();
+                }
+            });
         }
     }
 
@@ -258,10 +307,9 @@ impl Recovery {
         if self.config.budget.is_none() {
             return true;
         }
-        self.provider(provider)
-            .budget
-            .as_ref()
-            .is_none_or(RetryBudget::withdraw)
+        self.with_provider(provider, |state| {
+            state.budget.as_ref().is_none_or(RetryBudget::withdraw)
+        })
     }
 
     /// The delay before retry number `retry` (1-based) under `backoff`: full jitter from the
@@ -280,6 +328,14 @@ impl Recovery {
         let state = read(&self.providers).get(provider).cloned()?;
         let breakers = read(&state.breakers);
         breakers.get(model).map(|b| b.state())
+    }
+
+    /// Runs `f` on `name`'s state under the read lock, sparing the `Arc` clone.
+    fn with_provider<R>(&self, name: &str, f: impl FnOnce(&ProviderState) -> R) -> R {
+        if let Some(state) = read(&self.providers).get(name) {
+            return f(state);
+        }
+        f(&self.provider(name))
     }
 
     fn provider(&self, name: &str) -> Arc<ProviderState> {
