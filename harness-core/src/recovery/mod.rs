@@ -210,7 +210,8 @@ impl Recovery {
     }
 
     /// Asks to send one attempt to `model` on `provider`, estimated at `est_tokens` tokens (input
-    /// plus expected output; `0` skips the token limit). Checks the breaker, then the provider's
+    /// plus expected output, see [`estimate_tokens`]; with `0`, only what earlier attempts were
+    /// billed beyond their estimates is charged). Checks the breaker, then the provider's
     /// pause, concurrency, request and token limits; may wait if the limits say so.
     pub async fn admit(
         &self,

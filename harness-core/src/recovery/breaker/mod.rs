@@ -247,22 +247,22 @@ impl Breaker {
                 counts.calls += 1;
                 counts.failures += u32::from(failed);
                 counts.slow += u32::from(slow);
-                if failed || slow {
-                    let total = inner
-                        .window
-                        .live(now)
-                        .fold(Counts::default(), |a, c| Counts {
-                            calls: a.calls + c.calls,
-                            failures: a.failures + c.failures,
-                            slow: a.slow + c.slow,
-                        });
-                    let (failure_rate, slow_rate) = total.rates();
-                    if total.calls >= self.config.min_calls
-                        && (failure_rate >= self.config.failure_rate
-                            || slow_rate >= self.config.slow_call_rate)
-                    {
-                        self.open(&mut inner, now, failure_rate, slow_rate);
-                    }
+                // Evaluated after every call, successes included: the window may just have
+                // reached `min_calls`, or old successes may have left it.
+                let total = inner
+                    .window
+                    .live(now)
+                    .fold(Counts::default(), |a, c| Counts {
+                        calls: a.calls + c.calls,
+                        failures: a.failures + c.failures,
+                        slow: a.slow + c.slow,
+                    });
+                let (failure_rate, slow_rate) = total.rates();
+                if total.calls >= self.config.min_calls
+                    && (failure_rate >= self.config.failure_rate
+                        || slow_rate >= self.config.slow_call_rate)
+                {
+                    self.open(&mut inner, now, failure_rate, slow_rate);
                 }
             }
             BreakerState::HalfOpen if probe => {
