@@ -86,11 +86,12 @@ async fn output_failures_and_rate_limits_do_not_trip_the_breaker() {
             attempt(&r, "p", "m", failing(class)).await;
         }
     }
-    for _ in 0..3 {
-        let result = AttemptResult::RateLimited { retry_after: None };
-        attempt(&r, "p", "m", result).await;
-    }
     assert_eq!(r.breaker_state("p", "m"), Some(BreakerState::Closed));
+    for _ in 0..5 {
+        let result = AttemptResult::RateLimited { retry_after: None };
+        attempt(&r, "p", "busy", result).await;
+    }
+    assert_eq!(r.breaker_state("p", "busy"), Some(BreakerState::Closed));
 }
 
 #[tokio::test(start_paused = true)]
