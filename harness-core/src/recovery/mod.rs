@@ -168,10 +168,19 @@ pub(crate) struct ProviderState {
 }
 
 impl ProviderState {
-    fn breaker(&self, model: &str, config: &BreakerConfig) -> Arc<Breaker> {
+    /// Asks `model`'s breaker (made on first use) for a ticket.
+    fn acquire(
+        &self,
+        model: &str,
+        config: &BreakerConfig,
+    ) -> Result<breaker::Ticket, breaker::Refused> {
         if let Some(b) = read(&self.breakers).get(model) {
-            return Arc::clone(b);
+            return b.acquire();
         }
+        self.breaker(model, config).acquire()
+    }
+
+    fn breaker(&self, model: &str, config: &BreakerConfig) -> Arc<Breaker> {
         let mut breakers = write(&self.breakers);
         let b = breakers
             .entry(model.into())
@@ -237,8 +246,7 @@ impl Recovery {
             None => None,
             Some(config) => Some(
                 state
-                    .breaker(model, config)
-                    .acquire()
+                    .acquire(model, config)
                     .map_err(|refused| Rejection::open(provider, model, refused))?,
             ),
         };

@@ -273,14 +273,20 @@ impl Limits {
         estimate: u32,
         deadline: &mut Waiting,
     ) -> Result<(), Shed> {
-        let carry = self.carry.swap(0, Ordering::AcqRel);
+        // A load first: the swap's write is needless when estimates are exact or unreconciled.
+        let carry = match self.carry.load(Ordering::Acquire) {
+            0 => 0,
+            _ => self.carry.swap(0, Ordering::AcqRel),
+        };
         let want = i64::from(estimate).saturating_add(carry);
         let Some(charge) = u32::try_from(want.min(i64::from(burst)))
             .ok()
             .and_then(NonZeroU32::new)
         else {
-            // Nothing to charge: a credit larger than the estimate. Keep what is left of it.
-            self.carry.fetch_add(want, Ordering::AcqRel);
+            // Nothing to charge: a credit at least as large as the estimate. Keep what is left.
+            if want != 0 {
+                self.carry.fetch_add(want, Ordering::AcqRel);
+            }
             return Ok(());
         };
         loop {
