@@ -483,3 +483,86 @@ fn max_attempts_and_deadline_are_derived_from_the_contract() {
         "{doc}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_goes_straight_to_the_fallback_without_touching_the_provider() {
+    use harness_core::recovery::{BreakerConfig, BreakerState, RecoveryConfig};
+    let primary = Scripted::new().then_always(Step::Fail(ProviderError::Status {
+        status: 500,
+        message: "down".into(),
+    }));
+    let secondary =
+        Scripted::named("secondary").then_always(Step::Respond(Scripted::response(GOOD)));
+    let config = RecoveryConfig {
+        breaker: Some(BreakerConfig {
+            min_calls: 3,
+            failure_rate: 0.5,
+            ..BreakerConfig::default()
+        }),
+        ..RecoveryConfig::default()
+    };
+    let h = Harness::builder()
+        .provider("primary", primary.clone())
+        .provider("secondary", secondary.clone())
+        .recovery(config)
+        .build();
+    // The first call fails three times on the primary (1 + 2 retries): the breaker opens.
+    let first = h
+        .run::<Verdict>(&STANDARD, inputs(), None, None)
+        .await
+        .unwrap();
+    assert!(first.provenance.fallback);
+    assert_eq!(primary.requests().len(), 3);
+    assert_eq!(
+        h.recovery().breaker_state("primary", "primary"),
+        Some(BreakerState::Open)
+    );
+    // The next call is refused by the breaker: no request reaches the primary, no retries are
+    // spent on it, and the contract's fallback answers.
+    let second = h
+        .run::<Verdict>(&STANDARD, inputs(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(primary.requests().len(), 3, "an open breaker sends nothing");
+    assert!(second.provenance.fallback);
+    assert_eq!(second.report.attempts.len(), 2);
+    assert!(
+        second.report.attempts[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("circuit breaker")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_retry_budget_skips_retries() {
+    use harness_core::recovery::{BudgetConfig, RecoveryConfig};
+    let primary = Scripted::new().then_always(Step::Fail(ProviderError::Status {
+        status: 503,
+        message: "busy".into(),
+    }));
+    let secondary =
+        Scripted::named("secondary").then_always(Step::Respond(Scripted::response(GOOD)));
+    let config = RecoveryConfig {
+        breaker: None,
+        budget: Some(BudgetConfig {
+            ttl: Duration::from_secs(10),
+            retry_ratio: 0.0,
+            min_per_sec: 0,
+        }),
+        ..RecoveryConfig::default()
+    };
+    let h = Harness::builder()
+        .provider("primary", primary.clone())
+        .provider("secondary", secondary)
+        .recovery(config)
+        .build();
+    let out = h
+        .run::<Verdict>(&STANDARD, inputs(), None, None)
+        .await
+        .unwrap();
+    assert_eq!(primary.requests().len(), 1, "no budget, no retry");
+    assert_eq!(out.provenance.retries, 0);
+    assert!(out.provenance.fallback);
+}

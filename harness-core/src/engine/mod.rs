@@ -7,7 +7,7 @@
 mod context;
 mod run;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 pub use context::{Context, IntoContext, schema_instruction};
 pub use run::CallEnd;
@@ -17,6 +17,7 @@ use crate::outcome::{CallReport, ErrorKind, TaskError, TaskResult};
 use crate::output::parse::ParseLimits;
 use crate::output::{LlmOutput, ValidationErrors};
 use crate::provider::Provider;
+use crate::recovery::{Recovery, RecoveryConfig};
 
 /// The rendered inputs of one call, name → text, in declaration order.
 pub type Inputs = Vec<(&'static str, String)>;
@@ -44,7 +45,7 @@ struct Inner {
     model_override: Option<String>,
     routes: Vec<(String, String)>,
     parse_limits: ParseLimits,
-    rng: Mutex<fastrand::Rng>,
+    recovery: Arc<Recovery>,
     observers: Vec<Arc<dyn Observer>>,
 }
 
@@ -76,6 +77,7 @@ pub struct HarnessBuilder {
     routes: Vec<(String, String)>,
     parse_limits: ParseLimits,
     seed: Option<u64>,
+    recovery: Option<RecoveryConfig>,
     observers: Vec<Arc<dyn Observer>>,
 }
 
@@ -139,6 +141,13 @@ impl HarnessBuilder {
         self
     }
 
+    /// Circuit breakers, retry budgets, rate and concurrency limits. The default turns on the
+    /// breaker and the retry budget and sets no rate limits; [`RecoveryConfig::off`] turns all off.
+    pub fn recovery(mut self, config: RecoveryConfig) -> Self {
+        self.recovery = Some(config);
+        self
+    }
+
     /// Adds an observer of finished calls.
     pub fn observer(mut self, observer: impl Observer) -> Self {
         self.observers.push(Arc::new(observer));
@@ -153,10 +162,10 @@ impl HarnessBuilder {
 
     /// Builds the harness.
     pub fn build(self) -> Harness {
-        let rng = match self.seed {
-            Some(s) => fastrand::Rng::with_seed(s),
-            None => fastrand::Rng::new(),
-        };
+        let mut recovery = self.recovery.unwrap_or_default();
+        if let Some(seed) = self.seed {
+            recovery = recovery.seed(seed);
+        }
         Harness {
             inner: Arc::new(Inner {
                 providers: self.providers,
@@ -165,7 +174,7 @@ impl HarnessBuilder {
                 model_override: self.model_override,
                 routes: self.routes,
                 parse_limits: self.parse_limits,
-                rng: Mutex::new(rng),
+                recovery: Arc::new(Recovery::new(recovery)),
                 observers: self.observers,
             }),
             actor: None,
@@ -278,13 +287,9 @@ impl Harness {
         }
     }
 
-    pub(crate) fn jitter(&self, max: std::time::Duration) -> std::time::Duration {
-        let mut rng = match self.inner.rng.lock() {
-            Ok(r) => r,
-            Err(p) => p.into_inner(),
-        };
-        let nanos = max.as_nanos().min(u64::MAX as u128) as u64;
-        std::time::Duration::from_nanos(if nanos == 0 { 0 } else { rng.u64(0..=nanos) })
+    /// The recovery state (breakers, budgets, limits) this harness shares across calls.
+    pub fn recovery(&self) -> &Recovery {
+        &self.inner.recovery
     }
 }
 

@@ -19,6 +19,7 @@ use crate::output::{Checked, LlmOutput, SchemaValidator, ValidationErrors, check
 use crate::provider::{
     ChatRequest, ChatResponse, FinishReason, Message, ProviderError, ResponseFormat,
 };
+use crate::recovery::{AttemptResult, estimate_tokens};
 
 /// What observers see of a finished call.
 #[derive(Debug)]
@@ -206,6 +207,8 @@ async fn run_inner<T: LlmOutput>(
     };
     tracing::Span::current().record("call_id", report.call_id.as_str());
 
+    let recovery = harness.recovery();
+    recovery.on_call(&provider_name);
     let mut request = first_request.clone();
     let mut cursors = [Cursor::default(); 6];
     let mut kind = AttemptKind::First;
@@ -242,15 +245,32 @@ async fn run_inner<T: LlmOutput>(
                 otel.kind = "client",
             );
             let wall = SystemTime::now();
-            let result = tokio::time::timeout(per_attempt, provider.chat(&request))
-                .instrument(attempt_span.clone())
+            let admission = recovery
+                .admit_before(
+                    &provider_name,
+                    &model,
+                    estimate_tokens(&request),
+                    Some(deadline),
+                )
                 .await;
+            let result = match admission {
+                Ok(admission) => {
+                    let sent = Instant::now();
+                    let result = tokio::time::timeout(per_attempt, provider.chat(&request))
+                        .instrument(attempt_span.clone())
+                        .await
+                        .unwrap_or(Err(ProviderError::Timeout(per_attempt)));
+                    recovery.record(
+                        admission,
+                        AttemptResult::from_provider(&result, sent.elapsed()),
+                    );
+                    result
+                }
+                // Refused by a breaker or a limit: no request is sent; the contract decides.
+                Err(rejection) => Err(rejection.into_provider_error()),
+            };
             let latency = now.elapsed();
-            let (v, attempt) = judge::<T>(
-                result.unwrap_or(Err(ProviderError::Timeout(per_attempt))),
-                threshold,
-                harness,
-            );
+            let (v, attempt) = judge::<T>(result, threshold, harness);
             let attempt = Attempt {
                 n,
                 kind,
@@ -304,6 +324,7 @@ async fn run_inner<T: LlmOutput>(
             n,
             deadline,
             harness,
+            &provider_name,
         );
         let (action, detail) = match &decision {
             Decision::Retry { delay } => (ActionKind::Retry, format!("after {delay:?}")),
@@ -350,6 +371,7 @@ async fn run_inner<T: LlmOutput>(
                 provider: p,
             } => match harness.route(p, m) {
                 Ok((name, prov)) => {
+                    recovery.on_call(&name);
                     provider_name = name;
                     provider = prov;
                     model = m.to_owned();
@@ -730,6 +752,7 @@ fn decide<T>(
     attempt: u32,
     deadline: Instant,
     harness: &Harness,
+    provider_name: &str,
 ) -> Decision {
     let steps = contract.steps(class);
     let cursor = &mut cursors[class.index()];
@@ -759,17 +782,19 @@ fn decide<T>(
                     cursor.used = 0;
                     continue;
                 }
-                let computed = backoff.delay(cursor.used + 1);
-                let mut delay = if backoff.jitter {
-                    harness.jitter(computed)
-                } else {
-                    computed
-                };
-                if let Some(after) = provider_error.and_then(ProviderError::retry_after) {
-                    delay = delay.max(after);
-                }
+                let delay = harness.recovery().backoff(
+                    &backoff,
+                    cursor.used + 1,
+                    provider_error.and_then(ProviderError::retry_after),
+                );
                 if delay >= remaining {
                     skip("backoff would pass the deadline");
+                    cursor.step += 1;
+                    cursor.used = 0;
+                    continue;
+                }
+                if !harness.recovery().retry_allowed(provider_name) {
+                    skip("retry budget spent");
                     cursor.step += 1;
                     cursor.used = 0;
                     continue;

@@ -225,6 +225,14 @@ pub enum ProviderError {
     /// The HTTP exchange completed, but the body is not a response we can read.
     #[error("the provider's response could not be read: {0}")]
     InvalidResponse(String),
+    /// The harness's own rate or concurrency limit refused the attempt: no request was sent.
+    #[error("shed by the harness's {limit} limit; no request was sent{}", retry_after.map(|d| format!("; it fits in {d:?}")).unwrap_or_default())]
+    Shed {
+        /// Which limit: `requests`, `tokens`, `concurrency` or `retry_after`.
+        limit: &'static str,
+        /// When the attempt would fit.
+        retry_after: Option<Duration>,
+    },
     /// The circuit breaker for this provider and model is open: no request was sent.
     #[error("the circuit breaker for {0} is open; no request was sent")]
     CircuitOpen(String),
@@ -238,7 +246,9 @@ impl ProviderError {
     pub fn class(&self) -> FailureClass {
         match self {
             ProviderError::Timeout(_) => FailureClass::Timeout,
-            ProviderError::RateLimited { .. } => FailureClass::RateLimited,
+            ProviderError::RateLimited { .. } | ProviderError::Shed { .. } => {
+                FailureClass::RateLimited
+            }
             _ => FailureClass::ProviderError,
         }
     }
@@ -249,6 +259,7 @@ impl ProviderError {
         match self {
             ProviderError::Timeout(_)
             | ProviderError::RateLimited { .. }
+            | ProviderError::Shed { .. }
             | ProviderError::Connection(_)
             | ProviderError::InvalidResponse(_) => true,
             ProviderError::Status { status, .. } => {
@@ -261,7 +272,8 @@ impl ProviderError {
     /// The `Retry-After` delay the server asked for.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ProviderError::RateLimited { retry_after, .. } => *retry_after,
+            ProviderError::RateLimited { retry_after, .. }
+            | ProviderError::Shed { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -271,6 +283,7 @@ impl ProviderError {
         match self {
             ProviderError::Timeout(_) => "timeout",
             ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::Shed { .. } => "shed",
             ProviderError::Status { .. } => "http_status",
             ProviderError::Connection(_) => "connection",
             ProviderError::InvalidResponse(_) => "invalid_response",

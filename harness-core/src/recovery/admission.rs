@@ -176,8 +176,8 @@ impl Rejection {
             RejectReason::CircuitOpen => {
                 ProviderError::CircuitOpen(format!("{}/{}", self.provider, self.model))
             }
-            RejectReason::Limit(_) => ProviderError::RateLimited {
-                status: 429,
+            RejectReason::Limit(limit) => ProviderError::Shed {
+                limit: limit.as_str(),
                 retry_after: self.retry_after,
             },
         }
