@@ -106,6 +106,16 @@ struct Failure<T> {
     raw: Option<String>,
 }
 
+/// Where a call stands when a failure is decided.
+#[derive(Clone, Copy)]
+struct Position<'a> {
+    contract: &'a TaskContract,
+    attempt: u32,
+    deadline: Instant,
+    harness: &'a Harness,
+    provider_name: &'a str,
+}
+
 /// The decision for a failure.
 enum Decision {
     Retry {
@@ -316,16 +326,14 @@ async fn run_inner<T: LlmOutput>(
             Verdict::Failed { class, failure } => (class, failure),
         };
 
-        let decision = decide(
+        let at = Position {
             contract,
-            class,
-            &failure,
-            &mut cursors,
-            n,
+            attempt: n,
             deadline,
             harness,
-            &provider_name,
-        );
+            provider_name: &provider_name,
+        };
+        let decision = decide(at, class, &failure, &mut cursors);
         let (action, detail) = match &decision {
             Decision::Retry { delay } => (ActionKind::Retry, format!("after {delay:?}")),
             Decision::Reask => (ActionKind::Reask, String::new()),
@@ -745,15 +753,18 @@ fn reask_message<T>(class: FailureClass, failure: &Failure<T>) -> String {
 
 /// Walks the chain for `class` and decides what to do next.
 fn decide<T>(
-    contract: &TaskContract,
+    at: Position<'_>,
     class: FailureClass,
     failure: &Failure<T>,
     cursors: &mut [Cursor; 6],
-    attempt: u32,
-    deadline: Instant,
-    harness: &Harness,
-    provider_name: &str,
 ) -> Decision {
+    let Position {
+        contract,
+        attempt,
+        deadline,
+        harness,
+        provider_name,
+    } = at;
     let steps = contract.steps(class);
     let cursor = &mut cursors[class.index()];
     let now = Instant::now();
