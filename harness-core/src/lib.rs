@@ -58,6 +58,7 @@ pub mod audit;
 pub mod contract;
 pub mod engine;
 pub mod outcome;
+pub mod pricing;
 pub mod output;
 pub mod provider;
 pub mod recovery;
