@@ -96,7 +96,11 @@ impl Receiver {
             .unwrap()
             .iter()
             .filter(|(p, _)| p == "/v1/traces")
-            .flat_map(|(_, b)| ExportTraceServiceRequest::decode(b.as_slice()).unwrap().resource_spans)
+            .flat_map(|(_, b)| {
+                ExportTraceServiceRequest::decode(b.as_slice())
+                    .unwrap()
+                    .resource_spans
+            })
             .flat_map(|r| r.scope_spans)
             .flat_map(|s| s.spans)
             .collect()
@@ -199,7 +203,10 @@ impl Provider for Once {
     fn info(&self) -> ProviderInfo {
         info()
     }
-    fn chat<'a>(&'a self, _: &'a ChatRequest) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+    fn chat<'a>(
+        &'a self,
+        _: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(async { Ok(response()) })
     }
 }
@@ -310,14 +317,23 @@ fn spans_and_metrics_arrive_over_otlp_http() {
             Some("openai")
         );
         assert_eq!(int_attr(&a.attributes, names::SERVER_PORT), Some(8089));
-        assert_eq!(int_attr(&a.attributes, names::GEN_AI_REQUEST_MAX_TOKENS), Some(64));
+        assert_eq!(
+            int_attr(&a.attributes, names::GEN_AI_REQUEST_MAX_TOKENS),
+            Some(64)
+        );
     }
     let ok = attempts
         .iter()
         .find(|s| str_attr(&s.attributes, names::ERROR_TYPE).is_none())
         .expect("successful attempt");
-    assert_eq!(int_attr(&ok.attributes, names::GEN_AI_USAGE_INPUT_TOKENS), Some(120));
-    assert_eq!(int_attr(&ok.attributes, names::GEN_AI_USAGE_OUTPUT_TOKENS), Some(30));
+    assert_eq!(
+        int_attr(&ok.attributes, names::GEN_AI_USAGE_INPUT_TOKENS),
+        Some(120)
+    );
+    assert_eq!(
+        int_attr(&ok.attributes, names::GEN_AI_USAGE_OUTPUT_TOKENS),
+        Some(30)
+    );
     assert_eq!(
         str_attr(&ok.attributes, names::GEN_AI_RESPONSE_ID),
         Some("chatcmpl-1")
@@ -343,10 +359,12 @@ fn spans_and_metrics_arrive_over_otlp_http() {
     // --- Metrics.
     let metrics = receiver.metrics();
     let find = |name: &str| -> &Metric {
-        metrics
-            .iter()
-            .find(|m| m.name == name)
-            .unwrap_or_else(|| panic!("{name} missing from {:?}", metrics.iter().map(|m| &m.name).collect::<Vec<_>>()))
+        metrics.iter().find(|m| m.name == name).unwrap_or_else(|| {
+            panic!(
+                "{name} missing from {:?}",
+                metrics.iter().map(|m| &m.name).collect::<Vec<_>>()
+            )
+        })
     };
     let duration = find(names::GEN_AI_CLIENT_OPERATION_DURATION);
     assert_eq!(duration.unit, "s");
@@ -365,7 +383,10 @@ fn spans_and_metrics_arrive_over_otlp_http() {
     let Some(metric::Data::Histogram(h)) = &tokens.data else {
         panic!("{tokens:?}")
     };
-    assert_eq!(h.data_points[0].explicit_bounds, names::TOKEN_BUCKETS.to_vec());
+    assert_eq!(
+        h.data_points[0].explicit_bounds,
+        names::TOKEN_BUCKETS.to_vec()
+    );
     let input = h
         .data_points
         .iter()
@@ -378,8 +399,14 @@ fn spans_and_metrics_arrive_over_otlp_http() {
         panic!("{calls:?}")
     };
     let p = &sum.data_points[0];
-    assert_eq!(str_attr(&p.attributes, names::HARNESS_TASK_NAME), Some("classify"));
-    assert_eq!(str_attr(&p.attributes, names::HARNESS_STATUS), Some("answer"));
+    assert_eq!(
+        str_attr(&p.attributes, names::HARNESS_TASK_NAME),
+        Some("classify")
+    );
+    assert_eq!(
+        str_attr(&p.attributes, names::HARNESS_STATUS),
+        Some("answer")
+    );
 
     let pass = find(names::HARNESS_TASK_PASS_RATE);
     let Some(metric::Data::Gauge(g)) = &pass.data else {

@@ -91,7 +91,10 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Ca
         let mut c = Captured {
             name: attrs.metadata().name(),
             id: id.into_u64(),
-            parent: ctx.span(id).and_then(|s| s.parent()).map(|p| p.id().into_u64()),
+            parent: ctx
+                .span(id)
+                .and_then(|s| s.parent())
+                .map(|p| p.id().into_u64()),
             declared: attrs.metadata().fields().iter().map(|f| f.name()).collect(),
             ..Captured::default()
         };
@@ -281,7 +284,11 @@ fn content_is_recorded_when_opted_in() {
     assert_eq!(system[0]["content"], "You classify customer reviews.");
     let input: serde_json::Value =
         serde_json::from_str(s.str(names::GEN_AI_INPUT_MESSAGES).unwrap()).unwrap();
-    assert_eq!(input.as_array().unwrap().len(), 1, "system is not an input message");
+    assert_eq!(
+        input.as_array().unwrap().len(),
+        1,
+        "system is not an input message"
+    );
     assert_eq!(input[0]["role"], "user");
     assert_eq!(input[0]["parts"][0]["content"], SECRET_PROMPT);
     let output: serde_json::Value =
@@ -313,7 +320,11 @@ impl LlmOutput for Label {
     const HAS_CONFIDENCE: bool = false;
     fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
         if !["positive", "negative"].contains(&self.label.as_str()) {
-            errors.push(&path.field("label"), "one_of", "must be positive or negative");
+            errors.push(
+                &path.field("label"),
+                "one_of",
+                "must be positive or negative",
+            );
         }
     }
 }
@@ -470,7 +481,12 @@ async fn metrics_count_calls_attempts_and_actions() {
         .push_ok(r#"{"label":"positive"}"#, "gpt-4o-mini", 1000, 100);
     assert!(classify(&harness).await.unwrap().contains("fallback"));
     // 4. A refusal: escalated.
-    script.push_ok("I'm sorry, but I can't help with that.", "smollm2-135m", 50, 12);
+    script.push_ok(
+        "I'm sorry, but I can't help with that.",
+        "smollm2-135m",
+        50,
+        12,
+    );
     assert_eq!(classify(&harness).await.unwrap(), "escalated after refusal");
     // 5. Rate limited: fails.
     script.push_err(ProviderError::RateLimited {
@@ -505,14 +521,21 @@ async fn metrics_count_calls_attempts_and_actions() {
     // Costs: every call is priced (the 429 billed nothing).
     assert_eq!(t.priced_calls, 5);
     let expected = (400.0 * 1.0 + 42.0 * 2.0 + 1000.0 * 10.0 + 100.0 * 20.0) / 1e6;
-    assert!((t.cost_usd - expected).abs() < 1e-12, "{} vs {expected}", t.cost_usd);
+    assert!(
+        (t.cost_usd - expected).abs() < 1e-12,
+        "{} vs {expected}",
+        t.cost_usd
+    );
 
     // Per-model attempt metrics, under the name the provider was registered with.
     let small = snap.model("local", "smollm2-135m").expect("model counted");
     assert_eq!(small.attempts, 1 + 2 + 2 + 1 + 1);
     assert_eq!(small.duration.count, small.attempts);
     assert_eq!(small.errors.get("provider_error"), Some(&2));
-    assert_eq!(small.input_tokens.count, 4, "only attempts that billed tokens");
+    assert_eq!(
+        small.input_tokens.count, 4,
+        "only attempts that billed tokens"
+    );
     let big = snap.model("local", "gpt-4o-mini").unwrap();
     assert_eq!(big.attempts, 1);
     // 1000 input tokens fall in the (256, 1024] bucket: index 5.
@@ -544,7 +567,12 @@ async fn unknown_prices_leave_cost_unknown() {
 // ---------------------------------------------------------------------------------------------
 // Cost math.
 
-fn attempt(model: &str, response_model: Option<&str>, i: u64, o: u64) -> harness_core::outcome::Attempt {
+fn attempt(
+    model: &str,
+    response_model: Option<&str>,
+    i: u64,
+    o: u64,
+) -> harness_core::outcome::Attempt {
     harness_core::outcome::Attempt {
         n: 1,
         kind: harness_core::outcome::AttemptKind::First,
@@ -630,7 +658,11 @@ fn task_span_records_how_the_call_ended() {
     assert_eq!(task.str(names::GEN_AI_REQUEST_MODEL), Some("smollm2-135m"));
     assert!(task.declared.contains(&names::HARNESS_CALL_ID));
     assert!(task.declared.contains(&names::ERROR_TYPE));
-    assert_eq!(attempt.parent, Some(task.id), "attempts nest in the task span");
+    assert_eq!(
+        attempt.parent,
+        Some(task.id),
+        "attempts nest in the task span"
+    );
 }
 
 /// Records each finished call on a task span of its own (the engine will use its live one).
@@ -646,7 +678,8 @@ impl harness_core::engine::Observer for EndRecorder {
 #[tokio::test]
 async fn record_call_end_sums_up_the_call() {
     let layer = Capture::default();
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer.clone()));
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(layer.clone()));
     let script = Scripted::default();
     let harness = Harness::builder()
         .provider("local", script.clone())
@@ -673,7 +706,11 @@ async fn record_call_end_sums_up_the_call() {
     assert_eq!(failed.int(names::HARNESS_ATTEMPTS), Some(2));
     assert_eq!(failed.int(names::HARNESS_REASKS), Some(1));
     assert_eq!(failed.int(names::GEN_AI_USAGE_INPUT_TOKENS), Some(200));
-    assert!(failed.str(names::HARNESS_CALL_ID).is_some_and(|id| !id.is_empty()));
+    assert!(
+        failed
+            .str(names::HARNESS_CALL_ID)
+            .is_some_and(|id| !id.is_empty())
+    );
     assert_eq!(answered.str(names::HARNESS_STATUS), Some("answer"));
     assert_eq!(answered.int(names::HARNESS_ATTEMPTS), Some(1));
     assert_eq!(answered.int(names::GEN_AI_USAGE_OUTPUT_TOKENS), Some(3));

@@ -13,11 +13,13 @@ use tracing::field::Empty;
 
 use super::TelemetryConfig;
 use super::names as n;
-use crate::contract::{FailureClass, TaskContract};
 use super::status::{self, Ended};
+use crate::contract::{FailureClass, TaskContract};
 use crate::engine::CallEnd;
 use crate::outcome::{Attempt, AttemptKind};
-use crate::provider::{ChatRequest, ChatResponse, ProviderError, ProviderInfo, ResponseFormat, Role};
+use crate::provider::{
+    ChatRequest, ChatResponse, ProviderError, ProviderInfo, ResponseFormat, Role,
+};
 
 /// The span of one task call, covering every attempt, retry, reask and fallback. Enter it (or
 /// `.instrument` the call's future with it) for the whole call, so attempt spans are its children.
@@ -150,7 +152,10 @@ pub fn record_response(span: &Span, response: &ChatResponse) {
         saturating_i64(response.usage.output_tokens),
     );
     if span.has_field(n::GEN_AI_OUTPUT_MESSAGES) {
-        span.record(n::GEN_AI_OUTPUT_MESSAGES, content::output(response).as_str());
+        span.record(
+            n::GEN_AI_OUTPUT_MESSAGES,
+            content::output(response).as_str(),
+        );
     }
 }
 
@@ -297,7 +302,9 @@ mod content {
         for m in &request.messages {
             match m.role {
                 Role::System => system.push(json!({ "type": "text", "content": m.content })),
-                role => messages.push(json!({ "role": role.as_str(), "parts": text_parts(&m.content) })),
+                role => {
+                    messages.push(json!({ "role": role.as_str(), "parts": text_parts(&m.content) }))
+                }
             }
         }
         let system = (!system.is_empty()).then(|| Value::Array(system).to_string());

@@ -111,7 +111,10 @@ mod tests {
             parse("Failed(InvalidOutput)"),
             Some(Ended::Failed(ErrorKind::InvalidOutput))
         );
-        assert_eq!(parse("Failed(Config)"), Some(Ended::Failed(ErrorKind::Config)));
+        assert_eq!(
+            parse("Failed(Config)"),
+            Some(Ended::Failed(ErrorKind::Config))
+        );
         assert_eq!(parse("Failed(Nope)"), None);
     }
 }

@@ -31,9 +31,9 @@ pub use histogram::Histogram;
 use super::names as n;
 use crate::contract::{ActionKind, FailureClass};
 use crate::engine::{CallEnd, Observer};
-use crate::telemetry::status::{self, Ended};
 use crate::outcome::Attempt;
 use crate::pricing::PriceTable;
+use crate::telemetry::status::{self, Ended};
 
 /// Records metrics from every finished call. Cheap to clone: clones share their counts, so keep
 /// one to read [`snapshot`](Self::snapshot)s and give the harness another.
@@ -260,7 +260,10 @@ impl Metrics {
             .or_else(|| self.shared.prices.report_cost(report));
         {
             let mut state = lock(&self.shared.state);
-            let task = state.tasks.entry(end.contract.name).or_insert_with(TaskStats::new);
+            let task = state
+                .tasks
+                .entry(end.contract.name)
+                .or_insert_with(TaskStats::new);
             task.calls += 1;
             match ended {
                 Ended::Answer => {
@@ -314,7 +317,9 @@ fn record_attempt(models: &mut BTreeMap<String, BTreeMap<String, ModelStats>>, a
     };
     let stats = match by_model.get_mut(a.model.as_str()) {
         Some(s) => s,
-        None => by_model.entry(a.model.clone()).or_insert_with(ModelStats::new),
+        None => by_model
+            .entry(a.model.clone())
+            .or_insert_with(ModelStats::new),
     };
     stats.attempts += 1;
     stats.duration.record(a.latency.as_secs_f64());
@@ -335,5 +340,7 @@ impl Observer for Metrics {
 
 fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     // Counts stay usable after a panic elsewhere: a poisoned lock still holds valid numbers.
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -56,19 +56,47 @@ impl Instruments {
                 .with_description("Number of input and output tokens used.")
                 .with_boundaries(n::TOKEN_BUCKETS.to_vec())
                 .build(),
-            calls: counter(n::HARNESS_TASK_CALLS, "{call}", "Finished task calls, by how they ended."),
+            calls: counter(
+                n::HARNESS_TASK_CALLS,
+                "{call}",
+                "Finished task calls, by how they ended.",
+            ),
             attempts: meter
                 .u64_histogram(n::HARNESS_TASK_ATTEMPTS)
                 .with_unit(n::UNIT_ATTEMPTS)
                 .with_description("Provider attempts per task call.")
                 .with_boundaries(n::ATTEMPT_BUCKETS.to_vec())
                 .build(),
-            retries: counter(n::HARNESS_TASK_RETRIES, "{retry}", "Retries, by the failure that caused them."),
-            reasks: counter(n::HARNESS_TASK_REASKS, "{reask}", "Reasks, by the failure that caused them."),
-            fallbacks: counter(n::HARNESS_TASK_FALLBACKS, "{fallback}", "Fallbacks, by the failure that caused them."),
-            escalations: counter(n::HARNESS_TASK_ESCALATIONS, "{escalation}", "Escalations, by the failure that caused them."),
-            failures: counter(n::HARNESS_TASK_FAILURES, "{attempt}", "Failed attempts, by failure class."),
-            task_tokens: counter(n::HARNESS_TASK_TOKENS, n::UNIT_TOKENS, "Tokens billed, by task."),
+            retries: counter(
+                n::HARNESS_TASK_RETRIES,
+                "{retry}",
+                "Retries, by the failure that caused them.",
+            ),
+            reasks: counter(
+                n::HARNESS_TASK_REASKS,
+                "{reask}",
+                "Reasks, by the failure that caused them.",
+            ),
+            fallbacks: counter(
+                n::HARNESS_TASK_FALLBACKS,
+                "{fallback}",
+                "Fallbacks, by the failure that caused them.",
+            ),
+            escalations: counter(
+                n::HARNESS_TASK_ESCALATIONS,
+                "{escalation}",
+                "Escalations, by the failure that caused them.",
+            ),
+            failures: counter(
+                n::HARNESS_TASK_FAILURES,
+                "{attempt}",
+                "Failed attempts, by failure class.",
+            ),
+            task_tokens: counter(
+                n::HARNESS_TASK_TOKENS,
+                n::UNIT_TOKENS,
+                "Tokens billed, by task.",
+            ),
             cost: meter
                 .f64_counter(n::HARNESS_TASK_COST)
                 .with_unit(n::UNIT_USD)
@@ -113,14 +141,20 @@ impl Instruments {
                 attrs.push(KeyValue::new(n::ERROR_TYPE, class.as_str()));
                 self.failures.add(
                     1,
-                    &[task.clone(), KeyValue::new(n::HARNESS_FAILURE_CLASS, class.as_str())],
+                    &[
+                        task.clone(),
+                        KeyValue::new(n::HARNESS_FAILURE_CLASS, class.as_str()),
+                    ],
                 );
             }
             self.duration.record(a.latency.as_secs_f64(), &attrs);
         }
         self.calls.add(
             1,
-            &[task.clone(), KeyValue::new(n::HARNESS_STATUS, status_name(ended))],
+            &[
+                task.clone(),
+                KeyValue::new(n::HARNESS_STATUS, status_name(ended)),
+            ],
         );
         self.attempts
             .record(report.attempts.len() as u64, std::slice::from_ref(&task));
@@ -134,17 +168,26 @@ impl Instruments {
             };
             counter.add(
                 1,
-                &[task.clone(), KeyValue::new(n::HARNESS_FAILURE_CLASS, action.class.as_str())],
+                &[
+                    task.clone(),
+                    KeyValue::new(n::HARNESS_FAILURE_CLASS, action.class.as_str()),
+                ],
             );
         }
         if report.usage.total() > 0 {
             self.task_tokens.add(
                 report.usage.input_tokens,
-                &[task.clone(), KeyValue::new(n::GEN_AI_TOKEN_TYPE, n::TOKEN_TYPE_INPUT)],
+                &[
+                    task.clone(),
+                    KeyValue::new(n::GEN_AI_TOKEN_TYPE, n::TOKEN_TYPE_INPUT),
+                ],
             );
             self.task_tokens.add(
                 report.usage.output_tokens,
-                &[task.clone(), KeyValue::new(n::GEN_AI_TOKEN_TYPE, n::TOKEN_TYPE_OUTPUT)],
+                &[
+                    task.clone(),
+                    KeyValue::new(n::GEN_AI_TOKEN_TYPE, n::TOKEN_TYPE_OUTPUT),
+                ],
             );
         }
         if let Some(c) = cost {

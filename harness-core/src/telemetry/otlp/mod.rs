@@ -97,8 +97,7 @@ impl OtlpBuilder {
         let base = self.endpoint.trim_end_matches('/');
         let client = http::ExportClient::spawn(self.timeout)
             .map_err(|e| OtlpError::new("starting the export thread", e))?;
-        let headers: std::collections::HashMap<String, String> =
-            self.headers.into_iter().collect();
+        let headers: std::collections::HashMap<String, String> = self.headers.into_iter().collect();
 
         let spans = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
