@@ -246,27 +246,70 @@ impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for Discard {
     }
 }
 
-/// With the OpenTelemetry SDK in the loop: spans built by tracing-opentelemetry and sampled (no
-/// span processor, so they end in memory), metrics aggregated by SDK instruments (exported to
-/// nowhere, once an hour).
+#[cfg(feature = "otel")]
+fn sdk_meter() -> opentelemetry_sdk::metrics::SdkMeterProvider {
+    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(Discard)
+        .with_interval(Duration::from_secs(3600))
+        .build();
+    opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_reader(reader)
+        .build()
+}
+
+/// A registry with the OpenTelemetry layer configured as `otlp::Otlp::layer` configures it, over
+/// a tracer provider with no span processor (spans are built, sampled and dropped at their end).
+#[cfg(feature = "otel")]
+fn otel_subscriber() -> impl tracing::Subscriber + Send + Sync {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .build()
+        .tracer("harness");
+    tracing_subscriber::registry().with(harness_core::telemetry::otlp::configure_layer(
+        tracing_opentelemetry::layer().with_tracer(tracer),
+    ))
+}
+
+/// Everything with the OpenTelemetry SDK in the loop: spans through tracing-opentelemetry,
+/// metrics through SDK instruments (exported to nowhere, once an hour).
 #[cfg(feature = "otel")]
 #[divan::bench]
 fn call_with_opentelemetry_sdk(bencher: Bencher) {
     use opentelemetry::metrics::MeterProvider as _;
-    use opentelemetry::trace::TracerProvider as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-
     let sample = Sample::take();
     let response = response();
-    let tracer_provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(Discard)
-        .with_interval(Duration::from_secs(3600))
-        .build();
-    let meter_provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
-        .with_reader(reader)
-        .build();
+    let meter_provider = sdk_meter();
     let metrics = Metrics::new().with_meter(&meter_provider.meter("harness"));
-    let layer = tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("harness"));
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let _guard = tracing::subscriber::set_default(otel_subscriber());
     bencher.bench_local(|| one_call(black_box(&sample), &response, &metrics));
+}
+
+/// The span helpers alone, through tracing-opentelemetry.
+#[cfg(feature = "otel")]
+#[divan::bench]
+fn span_helpers_only_with_opentelemetry(bencher: Bencher) {
+    let sample = Sample::take();
+    let response = response();
+    let _guard = tracing::subscriber::set_default(otel_subscriber());
+    bencher.bench_local(|| {
+        let end = sample.end();
+        let task = telemetry::task_span(&CLASSIFY);
+        let _entered = task.enter();
+        let attempt = telemetry::attempt_span(&info(), &sample.request);
+        telemetry::record_response(&attempt, &response);
+        telemetry::record_attempt(&attempt, &sample.report.attempts[0]);
+        drop(attempt);
+        telemetry::record_call_end(&task, &end);
+    });
+}
+
+/// The metrics observer alone, through SDK instruments.
+#[cfg(feature = "otel")]
+#[divan::bench]
+fn metrics_observer_only_with_opentelemetry(bencher: Bencher) {
+    use opentelemetry::metrics::MeterProvider as _;
+    let sample = Sample::take();
+    let meter_provider = sdk_meter();
+    let metrics = Metrics::new().with_meter(&meter_provider.meter("harness"));
+    bencher.bench_local(|| metrics.on_call_end(black_box(&sample.end())));
 }
