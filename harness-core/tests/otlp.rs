@@ -25,9 +25,12 @@ use tracing_subscriber::layer::SubscriberExt;
 // ---------------------------------------------------------------------------------------------
 // A minimal OTLP/HTTP receiver: HTTP/1.1 with keep-alive, bodies kept by path.
 
+/// Request bodies, with the path each was sent to.
+type Bodies = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 #[derive(Clone, Default)]
 struct Receiver {
-    bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    bodies: Bodies,
 }
 
 impl Receiver {

@@ -114,8 +114,7 @@ fn capture(f: impl FnOnce()) -> Vec<Captured> {
     let layer = Capture::default();
     let subscriber = tracing_subscriber::registry().with(layer.clone());
     tracing::subscriber::with_default(subscriber, f);
-    let spans = layer.0.lock().unwrap().clone();
-    spans
+    layer.0.lock().unwrap().clone()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -60,18 +60,10 @@ const fn class_debug(class: FailureClass) -> &'static str {
     }
 }
 
+#[derive(Default)]
 struct Buf {
     bytes: [u8; 32],
     len: usize,
-}
-
-impl Default for Buf {
-    fn default() -> Self {
-        Buf {
-            bytes: [0; 32],
-            len: 0,
-        }
-    }
 }
 
 impl Buf {
