@@ -376,7 +376,7 @@ static CLASSIFY: TaskContract = TaskContract {
                     backoff: NO_WAIT,
                 },
                 Action::Fallback(FallbackTarget {
-                    model: "gpt-4o-mini",
+                    model: "big-model",
                     provider: None,
                 }),
             ],
@@ -446,10 +446,12 @@ async fn classify(harness: &Harness) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Prices for models the built-in table does not know, so the reports carry no cost of their
+/// own and `Metrics` prices them.
 fn prices() -> PriceTable {
     PriceTable::empty()
         .with("smollm2-135m", Price::per_million(1.0, 2.0))
-        .with("gpt-4o-mini", Price::per_million(10.0, 20.0))
+        .with("big-model", Price::per_million(10.0, 20.0))
 }
 
 #[tokio::test]
@@ -477,7 +479,7 @@ async fn metrics_count_calls_attempts_and_actions() {
     script
         .push_err(unavailable())
         .push_err(unavailable())
-        .push_ok(r#"{"label":"positive"}"#, "gpt-4o-mini", 1000, 100);
+        .push_ok(r#"{"label":"positive"}"#, "big-model", 1000, 100);
     assert!(classify(&harness).await.unwrap().contains("fallback"));
     // 4. A refusal: escalated.
     script.push_ok(
@@ -535,7 +537,7 @@ async fn metrics_count_calls_attempts_and_actions() {
         small.input_tokens.count, 4,
         "only attempts that billed tokens"
     );
-    let big = snap.model("local", "gpt-4o-mini").unwrap();
+    let big = snap.model("local", "big-model").unwrap();
     assert_eq!(big.attempts, 1);
     // 1000 input tokens fall in the (256, 1024] bucket: index 5.
     assert_eq!(big.input_tokens.counts[5], 1);
@@ -613,7 +615,7 @@ fn call_cost_sums_attempts_and_needs_every_price() {
     let attempts = [
         attempt("smollm2-135m", None, 1_000_000, 0),
         // The answering model's price wins when the table knows it.
-        attempt("smollm2-135m", Some("gpt-4o-mini-2024-07-18"), 0, 1_000_000),
+        attempt("smollm2-135m", Some("big-model-2024-07-18"), 0, 1_000_000),
         // A failed attempt that billed nothing costs nothing, priced or not.
         attempt("mystery", None, 0, 0),
     ];
@@ -692,10 +694,12 @@ async fn record_call_end_sums_up_the_call() {
     classify(&harness).await.unwrap();
 
     let spans = layer.0.lock().unwrap().clone();
-    let ends: Vec<_> = spans
+    let mut ends: Vec<_> = spans
         .iter()
         .filter(|s| s.fields.contains_key(names::HARNESS_STATUS))
         .collect();
+    // Once the engine records the end on its own task span too, each call shows up twice.
+    ends.dedup_by_key(|s| s.str(names::HARNESS_CALL_ID).map(str::to_owned));
     let [failed, answered] = &ends[..] else {
         panic!("{ends:?}")
     };
@@ -714,4 +718,50 @@ async fn record_call_end_sums_up_the_call() {
     assert_eq!(answered.int(names::HARNESS_ATTEMPTS), Some(1));
     assert_eq!(answered.int(names::GEN_AI_USAGE_OUTPUT_TOKENS), Some(3));
     assert!(!answered.fields.contains_key(names::ERROR_TYPE));
+}
+
+#[tokio::test]
+#[ignore = "enable once the engine calls the telemetry span helpers (see the telemetry report)"]
+async fn the_engine_emits_genai_spans() {
+    let layer = Capture::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(layer.clone()));
+    let script = Scripted::default();
+    let harness = Harness::builder().provider("local", script.clone()).build();
+    script
+        .push_ok(r#"{"label":"meh"}"#, "smollm2-135m", 100, 10)
+        .push_ok(r#"{"label":"positive"}"#, "smollm2-135m", 150, 12);
+    assert_eq!(classify(&harness).await.unwrap(), "after 1 reask");
+
+    let spans = layer.0.lock().unwrap().clone();
+    let task = spans
+        .iter()
+        .find(|s| s.name == names::SPAN_TASK)
+        .expect("task span");
+    assert_eq!(task.str(names::OTEL_NAME), Some("task classify"));
+    assert_eq!(task.str(names::HARNESS_STATUS), Some("answer"));
+    assert_eq!(task.int(names::HARNESS_ATTEMPTS), Some(2));
+    assert_eq!(task.int(names::HARNESS_REASKS), Some(1));
+    assert_eq!(task.int(names::GEN_AI_USAGE_INPUT_TOKENS), Some(250));
+    assert!(task.str(names::HARNESS_CALL_ID).is_some());
+    let attempts: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == names::SPAN_ATTEMPT)
+        .collect();
+    let [first, reask] = &attempts[..] else {
+        panic!("{attempts:?}")
+    };
+    for a in [first, reask] {
+        assert_eq!(a.parent, Some(task.id));
+        assert_eq!(a.str(names::OTEL_NAME), Some("chat smollm2-135m"));
+        assert_eq!(a.str(names::GEN_AI_PROVIDER_NAME), Some("openai"));
+        assert_eq!(a.str(names::GEN_AI_RESPONSE_MODEL), Some("smollm2-135m"));
+    }
+    assert_eq!(first.str(names::HARNESS_ATTEMPT_KIND), Some("first"));
+    assert_eq!(first.str(names::ERROR_TYPE), Some("invalid_output"));
+    assert_eq!(first.int(names::GEN_AI_USAGE_INPUT_TOKENS), Some(100));
+    assert_eq!(reask.str(names::HARNESS_ATTEMPT_KIND), Some("reask"));
+    assert_eq!(reask.int(names::HARNESS_ATTEMPT_NUMBER), Some(2));
+    assert!(!reask.fields.contains_key(names::ERROR_TYPE));
+    assert!(!all_text(&spans).contains("meh"), "no content by default");
 }
