@@ -223,8 +223,8 @@ pub(crate) const fn attempt_kind(kind: AttemptKind) -> &'static str {
     }
 }
 
-/// Records how the call ended on the task span: status, attempts, retries, reasks, fallbacks,
-/// total tokens, cost, and `error.type` for a failure. Call it from the call's end, before the
+/// Records how the call ended on the task span: call id, the model asked for, status, attempts,
+/// retries, reasks, fallbacks, total tokens, cost, and `error.type` for a failure. Call it from the call's end, before the
 /// observers, with the task span (the current span there).
 pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
     if span.is_disabled() {
@@ -232,6 +232,11 @@ pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
     }
     let report = end.report;
     span.record(n::HARNESS_CALL_ID, report.call_id.as_str());
+    if !report.model_requested.is_empty() {
+        // The model actually asked for: `HARNESS_MODEL` or the harness default may replace the
+        // contract's.
+        span.record(n::GEN_AI_REQUEST_MODEL, report.model_requested.as_str());
+    }
     let ended = status::of(end);
     span.record(n::HARNESS_STATUS, status_name(ended));
     let (mut retries, mut reasks, mut fallbacks) = (0i64, 0i64, 0i64);
