@@ -9,7 +9,7 @@
 //! answer only where the span has the field, and costs nothing otherwise.
 
 use tracing::Span;
-use tracing::field::Empty;
+use tracing::field::{Empty, Field};
 
 use super::TelemetryConfig;
 use super::names as n;
@@ -134,29 +134,52 @@ pub fn record_response(span: &Span, response: &ChatResponse) {
     if span.is_disabled() {
         return;
     }
-    if let Some(model) = &response.model {
-        span.record(n::GEN_AI_RESPONSE_MODEL, model.as_str());
-    }
-    if let Some(id) = &response.id {
-        span.record(n::GEN_AI_RESPONSE_ID, id.as_str());
-    }
-    if let Some(reason) = &response.finish_reason {
-        span.record(n::GEN_AI_RESPONSE_FINISH_REASONS, reason.as_str());
-    }
-    span.record(
-        n::GEN_AI_USAGE_INPUT_TOKENS,
-        saturating_i64(response.usage.input_tokens),
+    let model = response.model.as_deref();
+    let id = response.id.as_deref();
+    let reason = response.finish_reason.as_ref().map(|r| r.as_str());
+    let input = saturating_i64(response.usage.input_tokens);
+    let output = saturating_i64(response.usage.output_tokens);
+    let content = span
+        .has_field(n::GEN_AI_OUTPUT_MESSAGES)
+        .then(|| content::output(response));
+    let content = content.as_deref();
+    record_all(
+        span,
+        [
+            (n::GEN_AI_RESPONSE_MODEL, model.as_ref().map(value)),
+            (n::GEN_AI_RESPONSE_ID, id.as_ref().map(value)),
+            (n::GEN_AI_RESPONSE_FINISH_REASONS, reason.as_ref().map(value)),
+            (n::GEN_AI_USAGE_INPUT_TOKENS, Some(&input)),
+            (n::GEN_AI_USAGE_OUTPUT_TOKENS, Some(&output)),
+            (n::GEN_AI_OUTPUT_MESSAGES, content.as_ref().map(value)),
+        ],
     );
-    span.record(
-        n::GEN_AI_USAGE_OUTPUT_TOKENS,
-        saturating_i64(response.usage.output_tokens),
-    );
-    if span.has_field(n::GEN_AI_OUTPUT_MESSAGES) {
-        span.record(
-            n::GEN_AI_OUTPUT_MESSAGES,
-            content::output(response).as_str(),
-        );
-    }
+}
+
+fn value<T: tracing::Value>(v: &T) -> &dyn tracing::Value {
+    v
+}
+
+/// Records several fields with one call into the subscriber (each `Span::record` is one, and
+/// with `tracing-opentelemetry` each costs a lookup and a lock). Names the span does not declare
+/// and `None` values are skipped.
+fn record_all<const N: usize>(span: &Span, values: [(&str, Option<&dyn tracing::Value>); N]) {
+    let Some(meta) = span.metadata() else {
+        return;
+    };
+    let fieldset = meta.fields();
+    let Some(placeholder) = fieldset.iter().next() else {
+        return;
+    };
+    let fields: [(Field, bool); N] = std::array::from_fn(|i| match fieldset.field(values[i].0) {
+        Some(f) => (f, true),
+        None => (placeholder.clone(), false),
+    });
+    let pairs: [(&Field, Option<&dyn tracing::Value>); N] = std::array::from_fn(|i| {
+        let (field, declared) = &fields[i];
+        (field, values[i].1.filter(|_| *declared))
+    });
+    span.record_all(&fieldset.value_set(&pairs));
 }
 
 /// Records a provider error: `error.type` (its failure class), the finer
@@ -224,21 +247,14 @@ pub(crate) const fn attempt_kind(kind: AttemptKind) -> &'static str {
 }
 
 /// Records how the call ended on the task span: call id, the model asked for, status, attempts,
-/// retries, reasks, fallbacks, total tokens, cost, and `error.type` for a failure. Call it from the call's end, before the
-/// observers, with the task span (the current span there).
+/// retries, reasks, fallbacks, total tokens, cost, and `error.type` for a failure. Call it from
+/// the call's end, before the observers, with the task span (the current span there).
 pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
     if span.is_disabled() {
         return;
     }
     let report = end.report;
-    span.record(n::HARNESS_CALL_ID, report.call_id.as_str());
-    if !report.model_requested.is_empty() {
-        // The model actually asked for: `HARNESS_MODEL` or the harness default may replace the
-        // contract's.
-        span.record(n::GEN_AI_REQUEST_MODEL, report.model_requested.as_str());
-    }
     let ended = status::of(end);
-    span.record(n::HARNESS_STATUS, status_name(ended));
     let (mut retries, mut reasks, mut fallbacks) = (0i64, 0i64, 0i64);
     for a in &report.attempts {
         match a.kind {
@@ -248,33 +264,39 @@ pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
             AttemptKind::First => {}
         }
     }
-    span.record(n::HARNESS_ATTEMPTS, report.attempts.len() as i64);
-    span.record(n::HARNESS_RETRIES, retries);
-    span.record(n::HARNESS_REASKS, reasks);
-    span.record(n::HARNESS_FALLBACKS, fallbacks);
-    span.record(
-        n::GEN_AI_USAGE_INPUT_TOKENS,
-        saturating_i64(report.usage.input_tokens),
-    );
-    span.record(
-        n::GEN_AI_USAGE_OUTPUT_TOKENS,
-        saturating_i64(report.usage.output_tokens),
-    );
-    if let Some(cost) = report.cost_usd {
-        span.record(n::HARNESS_COST_USD, cost);
-    }
-    match ended {
-        Ended::Answer => {}
-        Ended::Default(class) | Ended::Escalated(class) => {
-            span.record(n::HARNESS_FAILURE_CLASS, class.as_str());
-        }
+    let attempts = report.attempts.len() as i64;
+    let input = saturating_i64(report.usage.input_tokens);
+    let output = saturating_i64(report.usage.output_tokens);
+    // The model actually asked for: `HARNESS_MODEL` or the harness default may replace the
+    // contract's.
+    let model = Some(report.model_requested.as_str()).filter(|m| !m.is_empty());
+    let (class, error) = match ended {
+        Ended::Answer => (None, None),
+        Ended::Default(class) | Ended::Escalated(class) => (Some(class.as_str()), None),
         Ended::Failed(kind) => {
             let kind = crate::telemetry::error_kind_name(kind);
-            span.record(n::HARNESS_FAILURE_CLASS, kind);
-            span.record(n::ERROR_TYPE, kind);
-            span.record(n::OTEL_STATUS_CODE, n::STATUS_ERROR);
+            (Some(kind), Some(kind))
         }
-    }
+    };
+    let status = error.map(|_| n::STATUS_ERROR);
+    record_all(
+        span,
+        [
+            (n::HARNESS_CALL_ID, Some(&report.call_id.as_str())),
+            (n::GEN_AI_REQUEST_MODEL, model.as_ref().map(value)),
+            (n::HARNESS_STATUS, Some(&status_name(ended))),
+            (n::HARNESS_ATTEMPTS, Some(&attempts)),
+            (n::HARNESS_RETRIES, Some(&retries)),
+            (n::HARNESS_REASKS, Some(&reasks)),
+            (n::HARNESS_FALLBACKS, Some(&fallbacks)),
+            (n::GEN_AI_USAGE_INPUT_TOKENS, Some(&input)),
+            (n::GEN_AI_USAGE_OUTPUT_TOKENS, Some(&output)),
+            (n::HARNESS_COST_USD, report.cost_usd.as_ref().map(value)),
+            (n::HARNESS_FAILURE_CLASS, class.as_ref().map(value)),
+            (n::ERROR_TYPE, error.as_ref().map(value)),
+            (n::OTEL_STATUS_CODE, status.as_ref().map(value)),
+        ],
+    );
 }
 
 /// The [`n::HARNESS_STATUS`] value of an end status.
