@@ -148,7 +148,10 @@ pub fn record_response(span: &Span, response: &ChatResponse) {
         [
             (n::GEN_AI_RESPONSE_MODEL, model.as_ref().map(value)),
             (n::GEN_AI_RESPONSE_ID, id.as_ref().map(value)),
-            (n::GEN_AI_RESPONSE_FINISH_REASONS, reason.as_ref().map(value)),
+            (
+                n::GEN_AI_RESPONSE_FINISH_REASONS,
+                reason.as_ref().map(value),
+            ),
             (n::GEN_AI_USAGE_INPUT_TOKENS, Some(&input)),
             (n::GEN_AI_USAGE_OUTPUT_TOKENS, Some(&output)),
             (n::GEN_AI_OUTPUT_MESSAGES, content.as_ref().map(value)),
