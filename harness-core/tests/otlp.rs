@@ -250,6 +250,28 @@ fn response() -> ChatResponse {
     }
 }
 
+/// The engine's record of an attempt, as `record_attempt` receives it.
+fn judged(n: u32, failure: Option<FailureClass>) -> harness_core::outcome::Attempt {
+    harness_core::outcome::Attempt {
+        n,
+        kind: harness_core::outcome::AttemptKind::First,
+        provider: "local".into(),
+        model: "smollm2-135m".into(),
+        response_model: None,
+        response_id: None,
+        started_at: std::time::SystemTime::now(),
+        latency: Duration::from_millis(3),
+        usage: Usage::default(),
+        finish_reason: None,
+        raw: None,
+        failure,
+        error: None,
+        validation: ValidationErrors::new(),
+        repairs: Vec::new(),
+        confidence: None,
+    }
+}
+
 #[test]
 fn spans_and_metrics_arrive_over_otlp_http() {
     let (receiver, url) = Receiver::start();
@@ -265,6 +287,7 @@ fn spans_and_metrics_arrive_over_otlp_http() {
         let _entered = task.enter();
         let ok = telemetry::attempt_span(&info(), &request());
         telemetry::record_response(&ok, &response());
+        telemetry::record_attempt(&ok, &judged(1, None));
         drop(ok);
         let failed = telemetry::attempt_span(&info(), &request());
         telemetry::record_error(
@@ -274,6 +297,7 @@ fn spans_and_metrics_arrive_over_otlp_http() {
                 message: "overloaded".into(),
             },
         );
+        telemetry::record_attempt(&failed, &judged(2, Some(FailureClass::ProviderError)));
     });
 
     // Metrics: one real call through the engine, observed by the exported Metrics.
@@ -358,6 +382,21 @@ fn spans_and_metrics_arrive_over_otlp_http() {
     assert!(status.message.contains("503"));
     // The control fields set name, kind and status; they are not exported as attributes.
     assert!(str_attr(&failed.attributes, names::OTEL_KIND).is_none());
+
+    // Every attribute once: a field recorded twice would be exported twice.
+    for s in &spans {
+        let mut keys: Vec<&str> = s.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        let all = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(
+            keys.len(),
+            all,
+            "duplicate attributes on {}: {:?}",
+            s.name,
+            s.attributes
+        );
+    }
 
     // --- Metrics.
     let metrics = receiver.metrics();

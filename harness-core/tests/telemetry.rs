@@ -42,6 +42,8 @@ struct Captured {
     id: u64,
     declared: Vec<&'static str>,
     fields: BTreeMap<String, V>,
+    /// Fields recorded more than once (tracing-opentelemetry would export each recording).
+    rerecorded: Vec<String>,
 }
 
 impl Captured {
@@ -104,7 +106,13 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Ca
     fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
         let mut spans = self.0.lock().unwrap();
         if let Some(c) = spans.iter_mut().rev().find(|c| c.id == id.into_u64()) {
-            values.record(&mut Fields(&mut c.fields));
+            let mut new = BTreeMap::new();
+            values.record(&mut Fields(&mut new));
+            for (k, v) in new {
+                if c.fields.insert(k.clone(), v).is_some() {
+                    c.rerecorded.push(k);
+                }
+            }
         }
     }
 }
@@ -203,6 +211,7 @@ fn attempt_span_is_a_client_span_with_request_attributes() {
         Some(V::I64(_))
     ));
     assert!(!s.fields.contains_key(names::ERROR_TYPE));
+    assert!(s.rerecorded.is_empty(), "{:?}", s.rerecorded);
 }
 
 #[test]
@@ -220,7 +229,14 @@ fn failed_attempts_carry_error_type() {
         telemetry::record_error(&b, &ProviderError::Timeout(Duration::from_secs(20)));
         let c = telemetry::attempt_span(&info(), &request());
         telemetry::record_response(&c, &response());
-        telemetry::record_failure(&c, FailureClass::InvalidOutput);
+        let mut judged = attempt("smollm2-135m", None, 120, 30);
+        judged.n = 2;
+        judged.kind = harness_core::outcome::AttemptKind::Reask;
+        judged.failure = Some(FailureClass::InvalidOutput);
+        telemetry::record_attempt(&c, &judged);
+        // A provider error's class is recorded once, by record_error, not again by record_attempt.
+        judged.failure = Some(FailureClass::Timeout);
+        telemetry::record_attempt(&b, &judged);
     });
     let [a, b, c] = &spans[..] else {
         panic!("three spans expected: {spans:?}")
@@ -236,6 +252,11 @@ fn failed_attempts_carry_error_type() {
     assert_eq!(b.int(names::HTTP_RESPONSE_STATUS_CODE), None);
     assert_eq!(c.str(names::ERROR_TYPE), Some("invalid_output"));
     assert_eq!(c.str(names::OTEL_STATUS_CODE), Some("error"));
+    assert_eq!(c.int(names::HARNESS_ATTEMPT_NUMBER), Some(2));
+    assert_eq!(c.str(names::HARNESS_ATTEMPT_KIND), Some("reask"));
+    for s in &spans {
+        assert!(s.rerecorded.is_empty(), "{:?}", s.rerecorded);
+    }
 }
 
 fn all_text(spans: &[Captured]) -> String {
@@ -656,7 +677,9 @@ fn task_span_records_how_the_call_ended() {
     assert_eq!(task.name, names::SPAN_TASK);
     assert_eq!(task.str(names::OTEL_NAME), Some("task classify"));
     assert_eq!(task.str(names::HARNESS_TASK_NAME), Some("classify"));
-    assert_eq!(task.str(names::GEN_AI_REQUEST_MODEL), Some("smollm2-135m"));
+    // The model asked for is known at the end of the call (overrides apply): declared, empty.
+    assert!(task.declared.contains(&names::GEN_AI_REQUEST_MODEL));
+    assert!(!task.fields.contains_key(names::GEN_AI_REQUEST_MODEL));
     assert!(task.declared.contains(&names::HARNESS_CALL_ID));
     assert!(task.declared.contains(&names::ERROR_TYPE));
     assert_eq!(
@@ -672,6 +695,8 @@ struct EndRecorder;
 impl harness_core::engine::Observer for EndRecorder {
     fn on_call_end(&self, end: &harness_core::engine::CallEnd<'_>) {
         let span = telemetry::task_span(end.contract);
+        // As the engine does when it makes the id.
+        span.record(names::HARNESS_CALL_ID, end.report.call_id.as_str());
         telemetry::record_call_end(&span, end);
     }
 }
@@ -714,6 +739,11 @@ async fn record_call_end_sums_up_the_call() {
             .str(names::HARNESS_CALL_ID)
             .is_some_and(|id| !id.is_empty())
     );
+    assert_eq!(
+        failed.str(names::GEN_AI_REQUEST_MODEL),
+        Some("smollm2-135m")
+    );
+    assert!(failed.rerecorded.is_empty(), "{:?}", failed.rerecorded);
     assert_eq!(answered.str(names::HARNESS_STATUS), Some("answer"));
     assert_eq!(answered.int(names::HARNESS_ATTEMPTS), Some(1));
     assert_eq!(answered.int(names::GEN_AI_USAGE_OUTPUT_TOKENS), Some(3));
@@ -764,4 +794,7 @@ async fn the_engine_emits_genai_spans() {
     assert_eq!(reask.int(names::HARNESS_ATTEMPT_NUMBER), Some(2));
     assert!(!reask.fields.contains_key(names::ERROR_TYPE));
     assert!(!all_text(&spans).contains("meh"), "no content by default");
+    for s in &spans {
+        assert!(s.rerecorded.is_empty(), "{}: {:?}", s.name, s.rerecorded);
+    }
 }

@@ -20,8 +20,7 @@ mod status;
 
 pub use metrics::{Histogram, Metrics, MetricsSnapshot, ModelStats, TaskStats};
 pub use spans::{
-    attempt_span, record_attempt, record_call_end, record_error, record_failure, record_response,
-    task_span,
+    attempt_span, record_attempt, record_call_end, record_error, record_response, task_span,
 };
 
 use crate::outcome::ErrorKind;

@@ -25,7 +25,11 @@ use crate::provider::{
 /// `.instrument` the call's future with it) for the whole call, so attempt spans are its children.
 ///
 /// Declared fields filled later: [`n::HARNESS_CALL_ID`] (the engine records it when it has made
-/// the id), and everything [`record_call_end`] records.
+/// the id), and everything [`record_call_end`] records, the model asked for included (known only
+/// once `HARNESS_MODEL` and the harness default are applied).
+///
+/// Record each field once: `tracing-opentelemetry` exports every recording, so a field recorded
+/// twice appears twice on the exported span.
 pub fn task_span(contract: &TaskContract) -> Span {
     let span = tracing::info_span!(
         n::SPAN_TASK,
@@ -33,7 +37,7 @@ pub fn task_span(contract: &TaskContract) -> Span {
         { n::HARNESS_TASK_NAME } = contract.name,
         { n::HARNESS_CONTRACT_VERSION } = contract.version,
         { n::HARNESS_CALL_ID } = Empty,
-        { n::GEN_AI_REQUEST_MODEL } = contract.model,
+        { n::GEN_AI_REQUEST_MODEL } = Empty,
         { n::HARNESS_STATUS } = Empty,
         { n::HARNESS_ATTEMPTS } = Empty,
         { n::HARNESS_RETRIES } = Empty,
@@ -137,6 +141,8 @@ pub fn record_response(span: &Span, response: &ChatResponse) {
     let model = response.model.as_deref();
     let id = response.id.as_deref();
     let reason = response.finish_reason.as_ref().map(|r| r.as_str());
+    // No usage reported (both zero) is not zero tokens billed: leave the attributes out.
+    let reported = response.usage.total() > 0;
     let input = saturating_i64(response.usage.input_tokens);
     let output = saturating_i64(response.usage.output_tokens);
     let content = span
@@ -152,8 +158,14 @@ pub fn record_response(span: &Span, response: &ChatResponse) {
                 n::GEN_AI_RESPONSE_FINISH_REASONS,
                 reason.as_ref().map(value),
             ),
-            (n::GEN_AI_USAGE_INPUT_TOKENS, Some(&input)),
-            (n::GEN_AI_USAGE_OUTPUT_TOKENS, Some(&output)),
+            (
+                n::GEN_AI_USAGE_INPUT_TOKENS,
+                Some(value(&input)).filter(|_| reported),
+            ),
+            (
+                n::GEN_AI_USAGE_OUTPUT_TOKENS,
+                Some(value(&output)).filter(|_| reported),
+            ),
             (n::GEN_AI_OUTPUT_MESSAGES, content.as_ref().map(value)),
         ],
     );
@@ -193,43 +205,48 @@ pub fn record_error(span: &Span, error: &ProviderError) {
     if span.is_disabled() {
         return;
     }
-    span.record(n::ERROR_TYPE, error.class().as_str());
-    span.record(n::HARNESS_ERROR_KIND, error.type_name());
-    match error {
+    let status = match error {
         ProviderError::Status { status, .. } | ProviderError::RateLimited { status, .. } => {
-            span.record(n::HTTP_RESPONSE_STATUS_CODE, i64::from(*status));
+            Some(i64::from(*status))
         }
-        _ => {}
-    }
-    span.record(n::OTEL_STATUS_DESCRIPTION, error.to_string().as_str());
+        _ => None,
+    };
+    let message = error.to_string();
+    record_all(
+        span,
+        [
+            (n::ERROR_TYPE, Some(&error.class().as_str())),
+            (n::HARNESS_ERROR_KIND, Some(&error.type_name())),
+            (n::HTTP_RESPONSE_STATUS_CODE, status.as_ref().map(value)),
+            (n::OTEL_STATUS_DESCRIPTION, Some(&message.as_str())),
+        ],
+    );
 }
 
-/// Records that an attempt failed with `class` although the provider answered (invalid output,
-/// refusal, low confidence): `error.type` and an error status, without the answer's content.
-pub fn record_failure(span: &Span, class: FailureClass) {
-    if span.is_disabled() {
-        return;
-    }
-    span.record(n::ERROR_TYPE, class.as_str());
-    span.record(n::OTEL_STATUS_CODE, n::STATUS_ERROR);
-}
-
-/// Records the attempt's number and kind, and its failure class when it failed (the same
-/// `error.type` [`record_error`] gives provider errors). Call it once the engine has judged the
-/// attempt and filled in its [`Attempt`].
+/// Records the attempt's number and kind, and, when the provider answered but the answer failed
+/// (invalid output, refusal, low confidence), `error.type` and an error status, without the
+/// answer's content. Provider errors get theirs from [`record_error`]. Call it once the engine
+/// has judged the attempt and filled in its [`Attempt`].
 pub fn record_attempt(span: &Span, attempt: &Attempt) {
     if span.is_disabled() {
         return;
     }
-    span.record(n::HARNESS_ATTEMPT_NUMBER, i64::from(attempt.n));
-    span.record(n::HARNESS_ATTEMPT_KIND, attempt_kind(attempt.kind));
-    if let Some(class) = attempt.failure {
-        span.record(n::ERROR_TYPE, class.as_str());
-        // Provider errors got their status, with its description, from `record_error`.
-        if !is_provider_class(class) {
-            span.record(n::OTEL_STATUS_CODE, n::STATUS_ERROR);
-        }
-    }
+    let number = i64::from(attempt.n);
+    let kind = attempt_kind(attempt.kind);
+    let failure = attempt
+        .failure
+        .filter(|c| !is_provider_class(*c))
+        .map(FailureClass::as_str);
+    let status = failure.map(|_| n::STATUS_ERROR);
+    record_all(
+        span,
+        [
+            (n::HARNESS_ATTEMPT_NUMBER, Some(&number)),
+            (n::HARNESS_ATTEMPT_KIND, Some(&kind)),
+            (n::ERROR_TYPE, failure.as_ref().map(value)),
+            (n::OTEL_STATUS_CODE, status.as_ref().map(value)),
+        ],
+    );
 }
 
 fn is_provider_class(class: FailureClass) -> bool {
@@ -249,9 +266,10 @@ pub(crate) const fn attempt_kind(kind: AttemptKind) -> &'static str {
     }
 }
 
-/// Records how the call ended on the task span: call id, the model asked for, status, attempts,
-/// retries, reasks, fallbacks, total tokens, cost, and `error.type` for a failure. Call it from
-/// the call's end, before the observers, with the task span (the current span there).
+/// Records how the call ended on the task span: the model asked for, status, attempts, retries,
+/// reasks, fallbacks, total tokens, cost, and `error.type` for a failure. Call it from the call's
+/// end, before the observers, with the task span (the current span there). The call id is not
+/// recorded here: the engine records [`n::HARNESS_CALL_ID`] as soon as it has made it.
 pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
     if span.is_disabled() {
         return;
@@ -272,7 +290,9 @@ pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
     let output = saturating_i64(report.usage.output_tokens);
     // The model actually asked for: `HARNESS_MODEL` or the harness default may replace the
     // contract's.
-    let model = Some(report.model_requested.as_str()).filter(|m| !m.is_empty());
+    let model = Some(report.model_requested.as_str())
+        .filter(|m| !m.is_empty())
+        .or(end.contract.model);
     let (class, error) = match ended {
         Ended::Answer => (None, None),
         Ended::Default(class) | Ended::Escalated(class) => (Some(class.as_str()), None),
@@ -285,7 +305,6 @@ pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
     record_all(
         span,
         [
-            (n::HARNESS_CALL_ID, Some(&report.call_id.as_str())),
             (n::GEN_AI_REQUEST_MODEL, model.as_ref().map(value)),
             (n::HARNESS_STATUS, Some(&status_name(ended))),
             (n::HARNESS_ATTEMPTS, Some(&attempts)),
