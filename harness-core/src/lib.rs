@@ -59,6 +59,7 @@ pub mod contract;
 pub mod engine;
 pub mod outcome;
 pub mod output;
+pub mod pricing;
 pub mod provider;
 pub mod recovery;
 pub mod telemetry;

@@ -1,0 +1,319 @@
+//! The cost of telemetry per call: the span helpers the engine calls (task span, one attempt span,
+//! response, attempt, call end) and the `Metrics` observer, for a call answered on its first
+//! attempt. Target: under 5 µs per call together with audit.
+//!
+//! ```text
+//! cargo bench -p harness-core --bench telemetry                 # no subscriber, registry
+//! cargo bench -p harness-core --bench telemetry --features otel # + tracing-opentelemetry, SDK meter
+//! ```
+//!
+//! Medians on the 2-core development machine (2026-11): no subscriber 0.19 µs (run alone; other
+//! benches' scoped subscribers leave callsites enabled), a bare registry 0.8 µs, the full
+//! OpenTelemetry SDK 4.2 µs (spans 2.8 µs, metrics 1.2 µs). Metrics in memory alone: 0.16 µs.
+
+use std::any::Any;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use divan::{Bencher, black_box};
+use harness_core::contract::{Chain, OutputSpec, Params, TaskContract};
+use harness_core::engine::{CallEnd, Observer};
+use harness_core::outcome::CallReport;
+use harness_core::output::FieldPath;
+use harness_core::provider::{BoxFuture, FinishReason, ProviderInfo};
+use harness_core::telemetry::{self, Metrics};
+use harness_core::{
+    ChatRequest, ChatResponse, Harness, LlmOutput, Provider, ProviderError, Usage, ValidationErrors,
+};
+
+fn main() {
+    divan::main();
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+struct Label {
+    label: String,
+}
+
+impl LlmOutput for Label {
+    const TYPE_NAME: &'static str = "Label";
+    const HAS_CONFIDENCE: bool = false;
+    fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
+        if self.label.is_empty() {
+            errors.push(&path.field("label"), "non_empty", "must not be empty");
+        }
+    }
+}
+
+fn schema() -> serde_json::Value {
+    Label::output_schema()
+}
+
+static CLASSIFY: TaskContract = TaskContract {
+    name: "classify",
+    module: "bench",
+    description: "Classifies a review.",
+    version: "v1",
+    model: Some("gpt-4o-mini"),
+    provider: None,
+    system: Some("You classify reviews."),
+    prompt: Some("Review: {review}"),
+    inputs: &[],
+    output: OutputSpec {
+        type_name: "Label",
+        has_confidence: false,
+        schema,
+    },
+    timeout: Duration::from_secs(5),
+    deadline: None,
+    chains: &[] as &[Chain],
+    policy: None,
+    low_confidence_below: None,
+    params: Params {
+        temperature: Some(0.0),
+        max_tokens: Some(64),
+        seed: None,
+    },
+};
+
+fn info() -> ProviderInfo {
+    ProviderInfo {
+        name: "openai".into(),
+        address: Some("api.openai.com".into()),
+        port: Some(443),
+    }
+}
+
+fn response() -> ChatResponse {
+    ChatResponse {
+        content: r#"{"label":"positive"}"#.into(),
+        refusal: None,
+        finish_reason: Some(FinishReason::Stop),
+        model: Some("gpt-4o-mini-2024-07-18".into()),
+        id: Some("chatcmpl-1".into()),
+        usage: Usage {
+            input_tokens: 120,
+            output_tokens: 30,
+        },
+    }
+}
+
+struct Answer;
+
+impl Provider for Answer {
+    fn info(&self) -> ProviderInfo {
+        info()
+    }
+    fn chat<'a>(
+        &'a self,
+        _: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        Box::pin(async { Ok(response()) })
+    }
+}
+
+/// One real finished call, kept so a `CallEnd` can be rebuilt for every iteration.
+struct Sample {
+    report: CallReport,
+    request: ChatRequest,
+    inputs: Vec<(&'static str, String)>,
+    value: Option<serde_json::Value>,
+    // The engine's status type is only reachable by inference: kept as `Any`, read back by the
+    // `CallEnd` field's type.
+    status: Box<dyn Any + Send + Sync>,
+}
+
+#[derive(Default)]
+struct Stash(Arc<Mutex<Option<Sample>>>);
+
+impl Observer for Stash {
+    fn on_call_end(&self, end: &CallEnd<'_>) {
+        *self.0.lock().unwrap() = Some(Sample {
+            report: end.report.clone(),
+            request: end.request.clone(),
+            inputs: end.inputs.to_vec(),
+            value: end.value.cloned(),
+            status: Box::new(end.status),
+        });
+    }
+}
+
+impl Sample {
+    fn take() -> Sample {
+        let stash = Stash::default();
+        let slot = stash.0.clone();
+        let harness = Harness::builder()
+            .provider("openai", Answer)
+            .observer(stash)
+            .build();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(harness.run::<Label>(&CLASSIFY, vec![("review", "fine".into())], None, None))
+            .expect("answer");
+        slot.lock().unwrap().take().expect("observed")
+    }
+
+    fn end(&self) -> CallEnd<'_> {
+        CallEnd {
+            contract: &CLASSIFY,
+            report: &self.report,
+            request: &self.request,
+            inputs: &self.inputs,
+            status: *self.status.downcast_ref().expect("status"),
+            value: self.value.as_ref(),
+            actor: None,
+        }
+    }
+}
+
+/// What the engine does for telemetry in one call with one attempt.
+fn one_call(sample: &Sample, response: &ChatResponse, metrics: &Metrics) {
+    let end = sample.end();
+    let task = telemetry::task_span(&CLASSIFY);
+    let _entered = task.enter();
+    let attempt = telemetry::attempt_span(&info(), &sample.request);
+    telemetry::record_response(&attempt, response);
+    telemetry::record_attempt(&attempt, &sample.report.attempts[0]);
+    drop(attempt);
+    telemetry::record_call_end(&task, &end);
+    metrics.on_call_end(&end);
+}
+
+#[divan::bench]
+fn call_without_subscriber(bencher: Bencher) {
+    let sample = Sample::take();
+    let response = response();
+    let metrics = Metrics::new();
+    bencher.bench_local(|| one_call(black_box(&sample), &response, &metrics));
+}
+
+#[divan::bench]
+fn call_with_registry(bencher: Bencher) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let sample = Sample::take();
+    let response = response();
+    let metrics = Metrics::new();
+    // A registry with a layer that does nothing: spans are created and their fields visited.
+    let subscriber =
+        tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    bencher.bench_local(|| one_call(black_box(&sample), &response, &metrics));
+}
+
+#[divan::bench]
+fn metrics_observer_only(bencher: Bencher) {
+    let sample = Sample::take();
+    let metrics = Metrics::new();
+    bencher.bench_local(|| metrics.on_call_end(black_box(&sample.end())));
+}
+
+#[divan::bench]
+fn span_helpers_only_with_registry(bencher: Bencher) {
+    let sample = Sample::take();
+    let response = response();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry());
+    bencher.bench_local(|| {
+        let end = sample.end();
+        let task = telemetry::task_span(&CLASSIFY);
+        let _entered = task.enter();
+        let attempt = telemetry::attempt_span(&info(), &sample.request);
+        telemetry::record_response(&attempt, &response);
+        telemetry::record_attempt(&attempt, &sample.report.attempts[0]);
+        drop(attempt);
+        telemetry::record_call_end(&task, &end);
+    });
+}
+
+/// Discards metrics: the SDK aggregates them as usual, nothing leaves the process.
+#[cfg(feature = "otel")]
+struct Discard;
+
+#[cfg(feature = "otel")]
+impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for Discard {
+    async fn export(
+        &self,
+        _: &opentelemetry_sdk::metrics::data::ResourceMetrics,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        Ok(())
+    }
+    fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+        opentelemetry_sdk::metrics::Temporality::Cumulative
+    }
+}
+
+#[cfg(feature = "otel")]
+fn sdk_meter() -> opentelemetry_sdk::metrics::SdkMeterProvider {
+    let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(Discard)
+        .with_interval(Duration::from_secs(3600))
+        .build();
+    opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_reader(reader)
+        .build()
+}
+
+/// A registry with the OpenTelemetry layer configured as `otlp::Otlp::layer` configures it, over
+/// a tracer provider with no span processor (spans are built, sampled and dropped at their end).
+#[cfg(feature = "otel")]
+fn otel_subscriber() -> impl tracing::Subscriber + Send + Sync {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let tracer = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .build()
+        .tracer("harness");
+    tracing_subscriber::registry().with(harness_core::telemetry::otlp::configure_layer(
+        tracing_opentelemetry::layer().with_tracer(tracer),
+    ))
+}
+
+/// Everything with the OpenTelemetry SDK in the loop: spans through tracing-opentelemetry,
+/// metrics through SDK instruments (exported to nowhere, once an hour).
+#[cfg(feature = "otel")]
+#[divan::bench]
+fn call_with_opentelemetry_sdk(bencher: Bencher) {
+    use opentelemetry::metrics::MeterProvider as _;
+    let sample = Sample::take();
+    let response = response();
+    let meter_provider = sdk_meter();
+    let metrics = Metrics::new().with_meter(&meter_provider.meter("harness"));
+    let _guard = tracing::subscriber::set_default(otel_subscriber());
+    bencher.bench_local(|| one_call(black_box(&sample), &response, &metrics));
+}
+
+/// The span helpers alone, through tracing-opentelemetry.
+#[cfg(feature = "otel")]
+#[divan::bench]
+fn span_helpers_only_with_opentelemetry(bencher: Bencher) {
+    let sample = Sample::take();
+    let response = response();
+    let _guard = tracing::subscriber::set_default(otel_subscriber());
+    bencher.bench_local(|| {
+        let end = sample.end();
+        let task = telemetry::task_span(&CLASSIFY);
+        let _entered = task.enter();
+        let attempt = telemetry::attempt_span(&info(), &sample.request);
+        telemetry::record_response(&attempt, &response);
+        telemetry::record_attempt(&attempt, &sample.report.attempts[0]);
+        drop(attempt);
+        telemetry::record_call_end(&task, &end);
+    });
+}
+
+/// The metrics observer alone, through SDK instruments.
+#[cfg(feature = "otel")]
+#[divan::bench]
+fn metrics_observer_only_with_opentelemetry(bencher: Bencher) {
+    use opentelemetry::metrics::MeterProvider as _;
+    let sample = Sample::take();
+    let meter_provider = sdk_meter();
+    let metrics = Metrics::new().with_meter(&meter_provider.meter("harness"));
+    bencher.bench_local(|| metrics.on_call_end(black_box(&sample.end())));
+}
