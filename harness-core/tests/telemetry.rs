@@ -751,7 +751,6 @@ async fn record_call_end_sums_up_the_call() {
 }
 
 #[tokio::test]
-#[ignore = "enable once the engine calls the telemetry span helpers (see the telemetry report)"]
 async fn the_engine_emits_genai_spans() {
     let layer = Capture::default();
     let _guard =

@@ -10,7 +10,7 @@ mod run;
 use std::sync::{Arc, OnceLock};
 
 pub use context::{Context, IntoContext, schema_instruction};
-pub use run::CallEnd;
+pub use run::{CallEnd, EndStatus};
 
 use crate::contract::{FailureClass, TaskContract};
 use crate::outcome::{CallReport, ErrorKind, TaskError, TaskResult};
@@ -47,6 +47,8 @@ struct Inner {
     parse_limits: ParseLimits,
     recovery: Arc<Recovery>,
     observers: Vec<Arc<dyn Observer>>,
+    telemetry: crate::telemetry::TelemetryConfig,
+    prices: crate::pricing::PriceTable,
 }
 
 impl std::fmt::Debug for Harness {
@@ -79,6 +81,8 @@ pub struct HarnessBuilder {
     seed: Option<u64>,
     recovery: Option<RecoveryConfig>,
     observers: Vec<Arc<dyn Observer>>,
+    telemetry: crate::telemetry::TelemetryConfig,
+    prices: Option<crate::pricing::PriceTable>,
 }
 
 impl HarnessBuilder {
@@ -148,6 +152,18 @@ impl HarnessBuilder {
         self
     }
 
+    /// What spans record; prompts and answers only with `capture_content`.
+    pub fn telemetry(mut self, config: crate::telemetry::TelemetryConfig) -> Self {
+        self.telemetry = config;
+        self
+    }
+
+    /// Token prices for `CallReport::cost_usd` (default: the built-in, dated list prices).
+    pub fn prices(mut self, prices: crate::pricing::PriceTable) -> Self {
+        self.prices = Some(prices);
+        self
+    }
+
     /// Adds an observer of finished calls.
     pub fn observer(mut self, observer: impl Observer) -> Self {
         self.observers.push(Arc::new(observer));
@@ -176,6 +192,10 @@ impl HarnessBuilder {
                 parse_limits: self.parse_limits,
                 recovery: Arc::new(Recovery::new(recovery)),
                 observers: self.observers,
+                telemetry: self.telemetry,
+                prices: self
+                    .prices
+                    .unwrap_or_else(crate::pricing::PriceTable::with_defaults),
             }),
             actor: None,
         }

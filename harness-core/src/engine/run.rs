@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, warn};
+
+use crate::telemetry;
 
 use super::context::{Context, initial_messages};
 use super::{DefaultFn, Harness, Inputs, config_error};
@@ -138,12 +140,7 @@ pub(super) async fn run<T: LlmOutput>(
     context: Option<Context>,
     defaults: Option<DefaultFn<'_, T>>,
 ) -> TaskResult<T> {
-    let span = info_span!(
-        "harness.task",
-        task = contract.name,
-        contract.version = contract.version,
-        otel.name = %format_args!("task {}", contract.name),
-    );
+    let span = telemetry::task_span(contract);
     run_inner(harness, contract, inputs, context, defaults)
         .instrument(span)
         .await
@@ -215,7 +212,7 @@ async fn run_inner<T: LlmOutput>(
         usage: Default::default(),
         cost_usd: None,
     };
-    tracing::Span::current().record("call_id", report.call_id.as_str());
+    tracing::Span::current().record(telemetry::names::HARNESS_CALL_ID, report.call_id.as_str());
 
     let recovery = harness.recovery();
     recovery.on_call(&provider_name);
@@ -246,14 +243,7 @@ async fn run_inner<T: LlmOutput>(
             };
         } else {
             let per_attempt = contract.timeout.min(remaining);
-            let attempt_span = info_span!(
-                "harness.attempt",
-                attempt = n,
-                kind = ?kind,
-                model = %model,
-                provider = %provider_name,
-                otel.kind = "client",
-            );
+            let attempt_span = inner.telemetry.attempt_span(&provider.info(), &request);
             let wall = SystemTime::now();
             let admission = recovery
                 .admit_before(
@@ -280,6 +270,10 @@ async fn run_inner<T: LlmOutput>(
                 Err(rejection) => Err(rejection.into_provider_error()),
             };
             let latency = now.elapsed();
+            match &result {
+                Ok(response) => telemetry::record_response(&attempt_span, response),
+                Err(error) => telemetry::record_error(&attempt_span, error),
+            }
             let (v, attempt) = judge::<T>(result, threshold, harness);
             let attempt = Attempt {
                 n,
@@ -290,6 +284,7 @@ async fn run_inner<T: LlmOutput>(
                 latency,
                 ..attempt
             };
+            telemetry::record_attempt(&attempt_span, &attempt);
             attempt_span.in_scope(|| {
                 debug!(failure = ?attempt.failure, latency_ms = latency.as_millis() as u64, "attempt finished")
             });
@@ -512,6 +507,7 @@ fn finish<T: LlmOutput>(
     result: Finished<T>,
 ) -> TaskResult<T> {
     report.elapsed = started.elapsed();
+    report.cost_usd = harness.inner.prices.report_cost(&report);
     let status = match &result {
         Ok((Resolution::Answer(_), ..)) => EndStatus::Answer,
         Ok((Resolution::Default { class, .. }, ..)) => EndStatus::Default(*class),
@@ -531,6 +527,7 @@ fn finish<T: LlmOutput>(
         value,
         actor: harness.actor.as_deref(),
     };
+    telemetry::record_call_end(&tracing::Span::current(), &end);
     for observer in &harness.inner.observers {
         observer.on_call_end(&end);
     }
