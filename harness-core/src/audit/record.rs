@@ -1,0 +1,605 @@
+//! The audit record: what one finished call leaves behind, and how it is hashed.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::contract::{ActionKind, FailureClass};
+use crate::engine::CallEnd;
+use crate::provider::{ChatRequest, Message, ResponseFormat, Role, Usage};
+
+/// The `prev_hash` of the first record of a chain.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The version of the record layout, written as `v` in every record.
+pub const RECORD_VERSION: u32 = 1;
+
+/// How much of the prompt a record keeps: the messages sent and the task's inputs.
+///
+/// The model's raw outputs and the accepted value are always kept: they are what a reviewer
+/// judges. Only [`MessagePolicy::Full`] records can be replayed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessagePolicy {
+    /// The text of every message and input.
+    #[default]
+    Full,
+    /// A SHA-256 of each message and input, and its length: proves what was sent without keeping it.
+    Hashed,
+    /// Only roles, input names and lengths.
+    Redacted,
+}
+
+/// One message of the recorded request, as the [`MessagePolicy`] allows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedMessage {
+    /// Who said it.
+    pub role: Role,
+    /// The text ([`MessagePolicy::Full`] only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The SHA-256 of the text, in hex ([`MessagePolicy::Hashed`] only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The text's length in bytes.
+    pub len: usize,
+}
+
+/// The first attempt's request: the exact rendered messages and parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// The model asked for.
+    pub model: String,
+    /// How the messages were recorded.
+    pub message_policy: MessagePolicy,
+    /// The conversation.
+    pub messages: Vec<RecordedMessage>,
+    /// The output shape asked for (`{"type": "json_schema", "name": ..., "schema": ...}`).
+    pub response_format: Value,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Maximum output tokens.
+    pub max_tokens: Option<u32>,
+    /// Sampling seed.
+    pub seed: Option<u64>,
+}
+
+/// One input of the task, as the [`MessagePolicy`] allows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedInput {
+    /// The argument's name.
+    pub name: String,
+    /// The rendered value ([`MessagePolicy::Full`] only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Its SHA-256 ([`MessagePolicy::Hashed`] only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Its length in bytes.
+    pub len: usize,
+}
+
+/// One broken rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedViolation {
+    /// Where (`items[2].label`; empty for the whole output).
+    pub path: String,
+    /// Which rule.
+    pub rule: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// One provider attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedAttempt {
+    /// 1-based number within the call.
+    pub n: u32,
+    /// `first`, `retry`, `reask` or `fallback`.
+    pub kind: String,
+    /// Provider name.
+    pub provider: String,
+    /// Model requested.
+    pub model: String,
+    /// Model that answered, as the provider reported it.
+    pub response_model: Option<String>,
+    /// Provider response id.
+    pub response_id: Option<String>,
+    /// When the attempt started (RFC 3339, UTC).
+    pub started_at: String,
+    /// How long it took, in milliseconds.
+    pub latency_ms: f64,
+    /// Tokens billed.
+    pub usage: Usage,
+    /// Why the model stopped.
+    pub finish_reason: Option<String>,
+    /// The raw text the model returned.
+    pub raw: Option<String>,
+    /// The failure class, when the attempt failed.
+    pub failure: Option<FailureClass>,
+    /// What failed, in words.
+    pub error: Option<String>,
+    /// Rules the answer broke.
+    pub validation: Vec<RecordedViolation>,
+    /// Repairs the parser applied.
+    pub repairs: Vec<Value>,
+    /// The confidence the answer carried.
+    pub confidence: Option<f64>,
+}
+
+/// One contract step the engine took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedAction {
+    /// After which attempt.
+    pub after_attempt: u32,
+    /// For which failure.
+    pub class: FailureClass,
+    /// Which action.
+    pub action: ActionKind,
+    /// The backoff slept, the fallback model, or the reason for a terminal step.
+    pub detail: String,
+}
+
+/// How the call ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedOutcome {
+    /// `answer`, `default`, `escalated` or `failed`.
+    pub status: String,
+    /// The failure class (default, escalated) or error kind (failed).
+    pub class: Option<String>,
+    /// The accepted value (answers only).
+    pub value: Option<Value>,
+    /// Why the call did not end in an answer: the terminal step's reason.
+    pub reason: Option<String>,
+    /// For an escalation or failure after low confidence: the last valid but unconfident answer,
+    /// for the reviewer. Never an accepted value.
+    pub candidate: Option<Value>,
+}
+
+/// Everything recorded about one call. One JSONL line or one SQLite row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The record layout version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The record id: the call id.
+    pub id: String,
+    /// The previous record's `hash` ([`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    /// When the call started (RFC 3339, UTC).
+    pub started_at: String,
+    /// When it ended.
+    pub ended_at: String,
+    /// Task name.
+    pub task: String,
+    /// `module::path` of the task.
+    pub module: String,
+    /// The contract version hash.
+    pub contract_version: String,
+    /// The model the task asked for.
+    pub model_requested: String,
+    /// The model that produced the last response, as the provider reported it.
+    pub model_answered: Option<String>,
+    /// The hash of the exact rendered context and parameters of the first attempt.
+    pub fingerprint: String,
+    /// The first attempt's request.
+    pub request: RecordedRequest,
+    /// The task's rendered inputs.
+    pub inputs: Vec<RecordedInput>,
+    /// Every provider attempt.
+    pub attempts: Vec<RecordedAttempt>,
+    /// Every contract step taken.
+    pub actions: Vec<RecordedAction>,
+    /// How the call ended.
+    pub outcome: RecordedOutcome,
+    /// Tokens billed over all attempts.
+    pub usage: Usage,
+    /// Cost in US dollars, when prices are known.
+    pub cost_usd: Option<f64>,
+    /// Wall time of the whole call, in milliseconds.
+    pub latency_ms: f64,
+    /// Who the call was made for.
+    pub actor: Option<String>,
+    /// SHA-256 over the canonical form of this record without `hash` (see [`canonical_json`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// The record of a finished call, not yet chained (`prev_hash` and `hash` are empty).
+    pub fn from_call_end(call: &CallEnd<'_>, policy: MessagePolicy) -> AuditRecord {
+        let report = call.report;
+        let attempts: Vec<RecordedAttempt> = report
+            .attempts
+            .iter()
+            .map(|a| RecordedAttempt {
+                n: a.n,
+                kind: enum_name(&a.kind),
+                provider: a.provider.clone(),
+                model: a.model.clone(),
+                response_model: a.response_model.clone(),
+                response_id: a.response_id.clone(),
+                started_at: rfc3339(a.started_at),
+                latency_ms: a.latency.as_secs_f64() * 1000.0,
+                usage: a.usage,
+                finish_reason: a.finish_reason.as_ref().map(|f| f.as_str().to_owned()),
+                raw: a.raw.clone(),
+                failure: a.failure,
+                error: a.error.clone(),
+                validation: a
+                    .validation
+                    .iter()
+                    .map(|e| RecordedViolation {
+                        path: e.path.clone(),
+                        rule: e.rule.to_owned(),
+                        message: e.message.clone(),
+                    })
+                    .collect(),
+                repairs: a
+                    .repairs
+                    .iter()
+                    .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+                    .collect(),
+                confidence: a.confidence,
+            })
+            .collect();
+        let actions: Vec<RecordedAction> = report
+            .actions
+            .iter()
+            .map(|a| RecordedAction {
+                after_attempt: a.after_attempt,
+                class: a.class,
+                action: a.action,
+                detail: a.detail.clone(),
+            })
+            .collect();
+        let outcome = outcome(call, &attempts, &actions);
+        let model_answered = attempts
+            .iter()
+            .rev()
+            .find(|a| a.raw.is_some())
+            .map(|a| a.response_model.clone().unwrap_or_else(|| a.model.clone()));
+        AuditRecord {
+            v: RECORD_VERSION,
+            id: report.call_id.clone(),
+            prev_hash: String::new(),
+            started_at: rfc3339(report.started_at),
+            ended_at: rfc3339(report.started_at + report.elapsed),
+            task: call.contract.name.to_owned(),
+            module: call.contract.module.to_owned(),
+            contract_version: report.contract_version.to_owned(),
+            model_requested: report.model_requested.clone(),
+            model_answered,
+            fingerprint: report.fingerprint.clone(),
+            request: RecordedRequest::new(call.request, policy),
+            inputs: call
+                .inputs
+                .iter()
+                .map(|(name, text)| {
+                    let (value, sha256) = keep(text, policy);
+                    RecordedInput {
+                        name: (*name).to_owned(),
+                        value,
+                        sha256,
+                        len: text.len(),
+                    }
+                })
+                .collect(),
+            attempts,
+            actions,
+            outcome,
+            usage: report.usage,
+            cost_usd: report.cost_usd,
+            latency_ms: report.elapsed.as_secs_f64() * 1000.0,
+            actor: call.actor.map(str::to_owned),
+            hash: String::new(),
+        }
+    }
+
+    /// Sets `prev_hash`, computes `hash`, and returns the record as one JSON line (no newline).
+    pub fn seal(&mut self, prev_hash: &str) -> String {
+        self.prev_hash = prev_hash.to_owned();
+        self.hash = String::new();
+        let mut value = serde_json::to_value(&*self).unwrap_or(Value::Null);
+        let (hash, line) = seal_value(&mut value);
+        self.hash = hash;
+        line
+    }
+
+    /// Whether `hash` matches the record's content.
+    pub fn hash_is_valid(&self) -> bool {
+        let mut copy = self.clone();
+        copy.hash = String::new();
+        let value = serde_json::to_value(&copy).unwrap_or(Value::Null);
+        hash_hex(&canonical_json(&value)) == self.hash
+    }
+
+    /// The request's messages, when they were recorded in full.
+    pub fn messages(&self) -> Option<Vec<Message>> {
+        self.request
+            .messages
+            .iter()
+            .map(|m| {
+                m.content.as_ref().map(|c| Message {
+                    role: m.role,
+                    content: c.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The exact first request, when its messages were recorded in full.
+    pub fn to_request(&self) -> Option<ChatRequest> {
+        let messages = self.messages()?;
+        let r = &self.request;
+        let response_format = match r.response_format.get("type").and_then(Value::as_str) {
+            Some("json_schema") => ResponseFormat::JsonSchema {
+                name: r
+                    .response_format
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                schema: r
+                    .response_format
+                    .get("schema")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            },
+            _ => ResponseFormat::Text,
+        };
+        Some(ChatRequest {
+            model: r.model.clone(),
+            messages,
+            response_format,
+            temperature: r.temperature,
+            max_tokens: r.max_tokens,
+            seed: r.seed,
+        })
+    }
+}
+
+impl RecordedRequest {
+    fn new(request: &ChatRequest, policy: MessagePolicy) -> Self {
+        RecordedRequest {
+            model: request.model.clone(),
+            message_policy: policy,
+            messages: request
+                .messages
+                .iter()
+                .map(|m| {
+                    let (content, sha256) = keep(&m.content, policy);
+                    RecordedMessage {
+                        role: m.role,
+                        content,
+                        sha256,
+                        len: m.content.len(),
+                    }
+                })
+                .collect(),
+            response_format: serde_json::to_value(&request.response_format)
+                .unwrap_or(Value::Null),
+            temperature: request.temperature,
+            max_tokens: request.max_tokens,
+            seed: request.seed,
+        }
+    }
+}
+
+/// The text and/or hash a policy keeps of `text`.
+fn keep(text: &str, policy: MessagePolicy) -> (Option<String>, Option<String>) {
+    match policy {
+        MessagePolicy::Full => (Some(text.to_owned()), None),
+        MessagePolicy::Hashed => (None, Some(hash_hex(text.as_bytes()))),
+        MessagePolicy::Redacted => (None, None),
+    }
+}
+
+/// The outcome section: status from the engine, reason and candidate from the report.
+fn outcome(
+    call: &CallEnd<'_>,
+    attempts: &[RecordedAttempt],
+    actions: &[RecordedAction],
+) -> RecordedOutcome {
+    // `EndStatus` is not exported from `engine`; its serialized form is
+    // `{"status": "...", "class": "..."}`.
+    let status = serde_json::to_value(call.status).unwrap_or(Value::Null);
+    let name = status
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned();
+    let class = status
+        .get("class")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if name == "answer" {
+        return RecordedOutcome {
+            status: name,
+            class,
+            value: call.value.cloned(),
+            reason: None,
+            candidate: None,
+        };
+    }
+    let reason = actions
+        .last()
+        .filter(|a| a.action.is_terminal())
+        .map(|a| a.detail.clone())
+        .or_else(|| attempts.last().and_then(|a| a.error.clone()));
+    let candidate = if class.as_deref() == Some(FailureClass::LowConfidence.as_str()) {
+        attempts
+            .iter()
+            .rev()
+            .find(|a| a.failure == Some(FailureClass::LowConfidence))
+            .and_then(|a| a.raw.as_deref())
+            .and_then(extract_json)
+    } else {
+        None
+    };
+    RecordedOutcome {
+        status: name,
+        class,
+        value: call.value.cloned(),
+        reason,
+        candidate,
+    }
+}
+
+/// The first JSON value in a model's text: the whole text, or the first `{`/`[` onwards.
+pub(crate) fn extract_json(text: &str) -> Option<Value> {
+    let trimmed = text.trim();
+    if let Ok(v) = serde_json::from_str(trimmed) {
+        return Some(v);
+    }
+    let start = trimmed.find(['{', '['])?;
+    serde_json::Deserializer::from_str(&trimmed[start..])
+        .into_iter::<Value>()
+        .next()?
+        .ok()
+}
+
+/// The snake_case name a unit enum serializes to.
+fn enum_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// Chains a serialized record (which must not hold `hash`): returns its hash and the JSON line.
+pub(crate) fn seal_value(value: &mut Value) -> (String, String) {
+    let mut bytes = canonical_json(value);
+    let hash = hash_hex(&bytes);
+    // The line is the canonical form with `hash` appended as the last key.
+    if bytes.last() == Some(&b'}') {
+        bytes.pop();
+        if bytes.len() > 1 {
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(b"\"hash\":\"");
+        bytes.extend_from_slice(hash.as_bytes());
+        bytes.extend_from_slice(b"\"}");
+    }
+    let line = String::from_utf8(bytes).unwrap_or_default();
+    (hash, line)
+}
+
+/// The canonical serialization a record's hash covers: compact JSON, object keys sorted by their
+/// UTF-8 bytes at every level, strings and numbers as `serde_json` writes them. Independent of
+/// whether `serde_json`'s `preserve_order` feature is on.
+pub fn canonical_json(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable();
+            out.push(b'{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // Writing a string into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, key);
+                out.push(b':');
+                write_canonical(&map[key], out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn hash_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// RFC 3339 in UTC with microseconds: `2026-11-24T13:45:01.123456Z`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        let t = UNIX_EPOCH + Duration::from_micros(1_795_959_901_123_456);
+        assert_eq!(rfc3339(t), "2026-11-29T13:45:01.123456Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn canonical_form_sorts_keys_at_every_level() {
+        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x\n"}}"#)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(canonical_json(&v)).unwrap(),
+            r#"{"a":{"c":"x\n","d":[{"y":2,"z":1}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn sealed_line_reparses_to_the_same_hash() {
+        let mut v: Value = serde_json::from_str(r#"{"x":1.25,"id":"a"}"#).unwrap();
+        let (hash, line) = seal_value(&mut v);
+        let mut back: Value = serde_json::from_str(&line).unwrap();
+        let stored = back.as_object_mut().unwrap().remove("hash").unwrap();
+        assert_eq!(stored, Value::String(hash.clone()));
+        assert_eq!(hash_hex(&canonical_json(&back)), hash);
+    }
+}
