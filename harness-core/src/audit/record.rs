@@ -221,7 +221,7 @@ impl AuditRecord {
                 response_model: a.response_model.clone(),
                 response_id: a.response_id.clone(),
                 started_at: rfc3339(a.started_at),
-                latency_ms: a.latency.as_secs_f64() * 1000.0,
+                latency_ms: a.latency.as_micros() as f64 / 1000.0,
                 usage: a.usage,
                 finish_reason: a.finish_reason.as_ref().map(|f| f.as_str().to_owned()),
                 raw: a.raw.clone(),
@@ -291,7 +291,7 @@ impl AuditRecord {
             outcome,
             usage: report.usage,
             cost_usd: report.cost_usd,
-            latency_ms: report.elapsed.as_secs_f64() * 1000.0,
+            latency_ms: report.elapsed.as_micros() as f64 / 1000.0,
             actor: call.actor.map(str::to_owned),
             hash: String::new(),
         }

@@ -156,20 +156,51 @@ fn served(a: &RecordedAttempt) -> Served {
             usage: a.usage,
         });
     }
-    let message = a.error.clone().unwrap_or_default();
-    Served::Error(match a.failure {
+    Served::Error(provider_error(a))
+}
+
+/// The provider error an attempt recorded, rebuilt from its class and its message (the
+/// `Display` of [`ProviderError`]).
+fn provider_error(a: &RecordedAttempt) -> ProviderError {
+    let message = a.error.as_deref().unwrap_or_default();
+    let after = |prefix: &str| message.strip_prefix(prefix).map(str::to_owned);
+    match a.failure {
         Some(FailureClass::Timeout) => {
             ProviderError::Timeout(Duration::from_secs_f64(a.latency_ms.max(0.0) / 1000.0))
         }
         Some(FailureClass::RateLimited) => ProviderError::RateLimited {
-            status: 429,
+            status: message
+                .strip_prefix("rate limited by the provider (HTTP ")
+                .and_then(|r| r.get(..3))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(429),
             retry_after: None,
         },
-        _ => ProviderError::Status {
-            status: 500,
-            message,
-        },
-    })
+        _ => {
+            if let Some(rest) = after("the provider answered HTTP ")
+                && let Some((status, msg)) = rest.split_once(": ")
+                && let Ok(status) = status.parse()
+            {
+                return ProviderError::Status {
+                    status,
+                    message: msg.to_owned(),
+                };
+            }
+            if let Some(m) = after("connection to the provider failed: ") {
+                return ProviderError::Connection(m);
+            }
+            if let Some(m) = after("the provider's response could not be read: ") {
+                return ProviderError::InvalidResponse(m);
+            }
+            if let Some(m) = after("configuration error: ") {
+                return ProviderError::Config(m);
+            }
+            ProviderError::Status {
+                status: 500,
+                message: message.to_owned(),
+            }
+        }
+    }
 }
 
 impl Provider for ReplayProvider {
