@@ -71,6 +71,13 @@ async fn every_call_leaves_one_complete_chained_record() {
     }
     for r in &records {
         assert!(r.hash_is_valid());
+        // Records serialize straight to their canonical form (what the hash covers).
+        let mut unsealed = r.clone();
+        unsealed.hash.clear();
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&unsealed).unwrap()).unwrap(),
+            String::from_utf8(audit::canonical_json(&serde_json::to_value(&unsealed).unwrap())).unwrap()
+        );
         assert_eq!(r.task, "triage");
         assert_eq!(r.contract_version, "test-v1");
         assert_eq!(r.actor.as_deref(), Some("agent-7"));

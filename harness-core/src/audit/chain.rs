@@ -3,10 +3,13 @@
 use std::collections::VecDeque;
 use std::io;
 
+#[cfg(test)]
 use serde_json::Value;
 use tracing::{error, warn};
 
-use super::record::{AuditRecord, MessagePolicy, seal_value};
+use super::record::{AuditRecord, MessagePolicy};
+#[cfg(test)]
+use super::record::seal_value;
 
 /// When a sink asks the OS to put records on disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,30 +85,44 @@ impl<S: Store> Chain<S> {
         }
     }
 
-    /// Chains a record serialized without `prev_hash`/`hash` and stores it (with any earlier
-    /// records still queued).
-    pub fn push_value(&mut self, mut value: Value) -> io::Result<()> {
-        let (id, prev_hash) = match value.as_object_mut() {
-            Some(map) => {
-                map.insert("prev_hash".into(), Value::String(self.last_hash.clone()));
-                map.remove("hash");
-                let id = map
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                (id, self.last_hash.clone())
-            }
-            None => return Ok(()),
+    /// Chains a record and stores it (with any earlier records still queued).
+    pub fn push(&mut self, mut record: AuditRecord) -> io::Result<()> {
+        let line = record.seal(&self.last_hash);
+        let sealed = Sealed {
+            id: record.id,
+            prev_hash: record.prev_hash,
+            hash: record.hash,
+            line,
         };
-        let (hash, line) = seal_value(&mut value);
-        self.last_hash.clone_from(&hash);
-        self.pending.push_back(Sealed {
+        self.enqueue(sealed)
+    }
+
+    /// Chains any JSON object as a record (for tests of the chain itself).
+    #[cfg(test)]
+    pub fn push_value(&mut self, mut value: Value) -> io::Result<()> {
+        let Some(map) = value.as_object_mut() else {
+            return Ok(());
+        };
+        map.insert("prev_hash".into(), Value::String(self.last_hash.clone()));
+        map.remove("hash");
+        let id = map
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let (hash, line) = seal_value(&value);
+        let sealed = Sealed {
             id,
-            prev_hash,
+            prev_hash: self.last_hash.clone(),
             hash,
             line,
-        });
+        };
+        self.enqueue(sealed)
+    }
+
+    fn enqueue(&mut self, sealed: Sealed) -> io::Result<()> {
+        self.last_hash.clone_from(&sealed.hash);
+        self.pending.push_back(sealed);
         if self.pending.len() > self.max_pending
             && let Some(lost) = self.pending.pop_front()
         {
@@ -118,12 +135,6 @@ impl<S: Store> Chain<S> {
             );
         }
         self.flush()
-    }
-
-    /// Chains and stores a record.
-    pub fn push(&mut self, record: &AuditRecord) -> io::Result<()> {
-        let value = serde_json::to_value(record).map_err(io::Error::other)?;
-        self.push_value(value)
     }
 
     /// Stores whatever is queued.
@@ -159,8 +170,90 @@ impl<S: Store> Chain<S> {
     }
 }
 
-/// The record of a call as a JSON value, without chain fields: built outside the sink's lock.
-pub(crate) fn record_value(call: &crate::engine::CallEnd<'_>, policy: MessagePolicy) -> Value {
-    let record = AuditRecord::from_call_end(call, policy);
-    serde_json::to_value(&record).unwrap_or(Value::Null)
+/// The record of a call, not yet chained: built outside the sink's lock.
+pub(crate) fn record_of(call: &crate::engine::CallEnd<'_>, policy: MessagePolicy) -> AuditRecord {
+    AuditRecord::from_call_end(call, policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::verify::{BreakKind, Walker};
+
+    /// Stores lines in memory; fails while `failing`.
+    struct Flaky {
+        lines: Vec<String>,
+        failing: bool,
+    }
+
+    impl Store for Flaky {
+        fn append(&mut self, batch: &[Sealed]) -> io::Result<()> {
+            if self.failing {
+                return Err(io::Error::other("disk on fire"));
+            }
+            self.lines.extend(batch.iter().map(|s| s.line.clone()));
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "flaky"
+        }
+    }
+
+    fn record(i: u32) -> Value {
+        serde_json::json!({"id": format!("call-{i}"), "n": i})
+    }
+
+    fn verify(lines: &[String]) -> crate::audit::VerifyReport {
+        let mut w = Walker::default();
+        for (i, l) in lines.iter().enumerate() {
+            w.check(i as u64 + 1, l.as_bytes());
+        }
+        w.report
+    }
+
+    #[test]
+    fn queued_records_are_written_in_order_once_the_store_recovers() {
+        let store = Flaky {
+            lines: Vec::new(),
+            failing: true,
+        };
+        let mut chain = Chain::new(store, crate::audit::GENESIS_HASH.into(), 10);
+        for i in 0..3 {
+            assert!(chain.push_value(record(i)).is_err());
+        }
+        assert_eq!(chain.pending(), 3);
+        chain.store.failing = false;
+        chain.push_value(record(3)).unwrap();
+        assert_eq!(chain.pending(), 0);
+        let ids: Vec<String> = chain
+            .store
+            .lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, ["call-0", "call-1", "call-2", "call-3"]);
+        assert!(verify(&chain.store.lines).is_intact());
+    }
+
+    #[test]
+    fn an_overflowing_queue_drops_the_oldest_and_the_chain_shows_the_gap() {
+        let store = Flaky {
+            lines: Vec::new(),
+            failing: false,
+        };
+        let mut chain = Chain::new(store, crate::audit::GENESIS_HASH.into(), 2);
+        chain.push_value(record(0)).unwrap();
+        chain.store.failing = true;
+        for i in 1..4 {
+            let _ = chain.push_value(record(i));
+        }
+        assert_eq!((chain.pending(), chain.dropped()), (2, 1));
+        chain.store.failing = false;
+        chain.flush().unwrap();
+        let report = verify(&chain.store.lines);
+        let b = report.first_break.unwrap();
+        assert_eq!(b.line, 2);
+        assert_eq!(b.id.as_deref(), Some("call-2"));
+        assert!(matches!(b.kind, BreakKind::Unlinked { .. }));
+    }
 }

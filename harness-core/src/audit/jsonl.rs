@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde_json::Value;
 use tracing::{error, warn};
 
-use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, record_value};
+use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, record_of};
 use super::record::{AuditRecord, GENESIS_HASH, canonical_json, hash_hex};
 use crate::engine::{CallEnd, Observer};
 
@@ -111,7 +111,7 @@ impl JsonlSink {
     /// Chains and appends a record built elsewhere (its `prev_hash` and `hash` are replaced).
     /// An I/O error is returned, and the record stays queued.
     pub fn append(&self, record: &AuditRecord) -> io::Result<()> {
-        self.lock().push(record)
+        self.lock().push(record.clone())
     }
 
     /// Writes the records still queued after earlier I/O errors.
@@ -148,9 +148,9 @@ impl JsonlSink {
 
 impl Observer for JsonlSink {
     fn on_call_end(&self, call: &CallEnd<'_>) {
-        let value = record_value(call, self.options.messages);
+        let record = record_of(call, self.options.messages);
         // Errors are logged by the chain and the record stays queued.
-        let _ = self.lock().push_value(value);
+        let _ = self.lock().push(record);
     }
 }
 

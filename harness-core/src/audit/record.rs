@@ -35,109 +35,111 @@ pub enum MessagePolicy {
 /// One message of the recorded request, as the [`MessagePolicy`] allows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedMessage {
-    /// Who said it.
-    pub role: Role,
     /// The text ([`MessagePolicy::Full`] only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// The text's length in bytes.
+    pub len: usize,
+    /// Who said it.
+    pub role: Role,
     /// The SHA-256 of the text, in hex ([`MessagePolicy::Hashed`] only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// The text's length in bytes.
-    pub len: usize,
 }
 
 /// The first attempt's request: the exact rendered messages and parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedRequest {
-    /// The model asked for.
-    pub model: String,
+    /// Maximum output tokens.
+    pub max_tokens: Option<u32>,
     /// How the messages were recorded.
     pub message_policy: MessagePolicy,
     /// The conversation.
     pub messages: Vec<RecordedMessage>,
+    /// The model asked for.
+    pub model: String,
     /// The output shape asked for (`{"type": "json_schema", "name": ..., "schema": ...}`).
+    #[serde(serialize_with = "sorted")]
     pub response_format: Value,
-    /// Sampling temperature.
-    pub temperature: Option<f64>,
-    /// Maximum output tokens.
-    pub max_tokens: Option<u32>,
     /// Sampling seed.
     pub seed: Option<u64>,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
 }
 
 /// One input of the task, as the [`MessagePolicy`] allows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedInput {
+    /// Its length in bytes.
+    pub len: usize,
     /// The argument's name.
     pub name: String,
-    /// The rendered value ([`MessagePolicy::Full`] only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
     /// Its SHA-256 ([`MessagePolicy::Hashed`] only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// Its length in bytes.
-    pub len: usize,
+    /// The rendered value ([`MessagePolicy::Full`] only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 /// One broken rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedViolation {
+    /// What is wrong.
+    pub message: String,
     /// Where (`items[2].label`; empty for the whole output).
     pub path: String,
     /// Which rule.
     pub rule: String,
-    /// What is wrong.
-    pub message: String,
 }
 
 /// One provider attempt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedAttempt {
-    /// 1-based number within the call.
-    pub n: u32,
-    /// `first`, `retry`, `reask` or `fallback`.
-    pub kind: String,
-    /// Provider name.
-    pub provider: String,
-    /// Model requested.
-    pub model: String,
-    /// Model that answered, as the provider reported it.
-    pub response_model: Option<String>,
-    /// Provider response id.
-    pub response_id: Option<String>,
-    /// When the attempt started (RFC 3339, UTC).
-    pub started_at: String,
-    /// How long it took, in milliseconds.
-    pub latency_ms: f64,
-    /// Tokens billed.
-    pub usage: Usage,
-    /// Why the model stopped.
-    pub finish_reason: Option<String>,
-    /// The raw text the model returned.
-    pub raw: Option<String>,
-    /// The failure class, when the attempt failed.
-    pub failure: Option<FailureClass>,
-    /// What failed, in words.
-    pub error: Option<String>,
-    /// Rules the answer broke.
-    pub validation: Vec<RecordedViolation>,
-    /// Repairs the parser applied.
-    pub repairs: Vec<Value>,
     /// The confidence the answer carried.
     pub confidence: Option<f64>,
+    /// What failed, in words.
+    pub error: Option<String>,
+    /// The failure class, when the attempt failed.
+    pub failure: Option<FailureClass>,
+    /// Why the model stopped.
+    pub finish_reason: Option<String>,
+    /// `first`, `retry`, `reask` or `fallback`.
+    pub kind: String,
+    /// How long it took, in milliseconds.
+    pub latency_ms: f64,
+    /// Model requested.
+    pub model: String,
+    /// 1-based number within the call.
+    pub n: u32,
+    /// Provider name.
+    pub provider: String,
+    /// The raw text the model returned.
+    pub raw: Option<String>,
+    /// Repairs the parser applied.
+    #[serde(serialize_with = "sorted_vec")]
+    pub repairs: Vec<Value>,
+    /// Provider response id.
+    pub response_id: Option<String>,
+    /// Model that answered, as the provider reported it.
+    pub response_model: Option<String>,
+    /// When the attempt started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Tokens billed.
+    pub usage: Usage,
+    /// Rules the answer broke.
+    pub validation: Vec<RecordedViolation>,
 }
 
 /// One contract step the engine took.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedAction {
+    /// Which action.
+    pub action: ActionKind,
     /// After which attempt.
     pub after_attempt: u32,
     /// For which failure.
     pub class: FailureClass,
-    /// Which action.
-    pub action: ActionKind,
     /// The backoff slept, the fallback model, or the reason for a terminal step.
     pub detail: String,
 }
@@ -145,65 +147,71 @@ pub struct RecordedAction {
 /// How the call ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedOutcome {
-    /// `answer`, `default`, `escalated` or `failed`.
-    pub status: String,
-    /// The failure class (default, escalated) or error kind (failed).
-    pub class: Option<String>,
-    /// The accepted value (answers only).
-    pub value: Option<Value>,
-    /// Why the call did not end in an answer: the terminal step's reason.
-    pub reason: Option<String>,
     /// For an escalation or failure after low confidence: the last valid but unconfident answer,
     /// for the reviewer. Never an accepted value.
+    #[serde(serialize_with = "sorted_opt")]
     pub candidate: Option<Value>,
+    /// The failure class (default, escalated) or error kind (failed).
+    pub class: Option<String>,
+    /// Why the call did not end in an answer: the terminal step's reason.
+    pub reason: Option<String>,
+    /// `answer`, `default`, `escalated` or `failed`.
+    pub status: String,
+    /// The accepted value (answers only).
+    #[serde(serialize_with = "sorted_opt")]
+    pub value: Option<Value>,
 }
 
 /// Everything recorded about one call. One JSONL line or one SQLite row.
+///
+/// The fields of every record struct are declared in sorted order, and nested JSON values are
+/// written with sorted keys, so serializing a record writes its canonical form directly (no
+/// intermediate [`Value`]); a test holds this equal to [`canonical_json`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
-    /// The record layout version ([`RECORD_VERSION`]).
-    pub v: u32,
-    /// The record id: the call id.
-    pub id: String,
-    /// The previous record's `hash` ([`GENESIS_HASH`] for the first).
-    pub prev_hash: String,
-    /// When the call started (RFC 3339, UTC).
-    pub started_at: String,
-    /// When it ended.
-    pub ended_at: String,
-    /// Task name.
-    pub task: String,
-    /// `module::path` of the task.
-    pub module: String,
-    /// The contract version hash.
-    pub contract_version: String,
-    /// The model the task asked for.
-    pub model_requested: String,
-    /// The model that produced the last response, as the provider reported it.
-    pub model_answered: Option<String>,
-    /// The hash of the exact rendered context and parameters of the first attempt.
-    pub fingerprint: String,
-    /// The first attempt's request.
-    pub request: RecordedRequest,
-    /// The task's rendered inputs.
-    pub inputs: Vec<RecordedInput>,
-    /// Every provider attempt.
-    pub attempts: Vec<RecordedAttempt>,
     /// Every contract step taken.
     pub actions: Vec<RecordedAction>,
-    /// How the call ended.
-    pub outcome: RecordedOutcome,
-    /// Tokens billed over all attempts.
-    pub usage: Usage,
-    /// Cost in US dollars, when prices are known.
-    pub cost_usd: Option<f64>,
-    /// Wall time of the whole call, in milliseconds.
-    pub latency_ms: f64,
     /// Who the call was made for.
     pub actor: Option<String>,
+    /// Every provider attempt.
+    pub attempts: Vec<RecordedAttempt>,
+    /// The contract version hash.
+    pub contract_version: String,
+    /// Cost in US dollars, when prices are known.
+    pub cost_usd: Option<f64>,
+    /// When it ended.
+    pub ended_at: String,
+    /// The hash of the exact rendered context and parameters of the first attempt.
+    pub fingerprint: String,
     /// SHA-256 over the canonical form of this record without `hash` (see [`canonical_json`]).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hash: String,
+    /// The record id: the call id.
+    pub id: String,
+    /// The task's rendered inputs.
+    pub inputs: Vec<RecordedInput>,
+    /// Wall time of the whole call, in milliseconds.
+    pub latency_ms: f64,
+    /// The model that produced the last response, as the provider reported it.
+    pub model_answered: Option<String>,
+    /// The model the task asked for.
+    pub model_requested: String,
+    /// `module::path` of the task.
+    pub module: String,
+    /// How the call ended.
+    pub outcome: RecordedOutcome,
+    /// The previous record's `hash` ([`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    /// The first attempt's request.
+    pub request: RecordedRequest,
+    /// When the call started (RFC 3339, UTC).
+    pub started_at: String,
+    /// Task name.
+    pub task: String,
+    /// Tokens billed over all attempts.
+    pub usage: Usage,
+    /// The record layout version ([`RECORD_VERSION`]).
+    pub v: u32,
 }
 
 impl AuditRecord {
@@ -299,10 +307,12 @@ impl AuditRecord {
 
     /// Sets `prev_hash`, computes `hash`, and returns the record as one JSON line (no newline).
     pub fn seal(&mut self, prev_hash: &str) -> String {
-        self.prev_hash = prev_hash.to_owned();
+        self.prev_hash.clear();
+        self.prev_hash.push_str(prev_hash);
         self.hash = String::new();
-        let mut value = serde_json::to_value(&*self).unwrap_or(Value::Null);
-        let (hash, line) = seal_value(&mut value);
+        // Serializing a struct of strings, numbers and JSON values into memory cannot fail.
+        let bytes = serde_json::to_vec(&*self).unwrap_or_default();
+        let (hash, line) = seal_bytes(bytes);
         self.hash = hash;
         line
     }
@@ -469,10 +479,14 @@ fn enum_name<T: Serialize>(value: &T) -> String {
 }
 
 /// Chains a serialized record (which must not hold `hash`): returns its hash and the JSON line.
-pub(crate) fn seal_value(value: &mut Value) -> (String, String) {
-    let mut bytes = canonical_json(value);
+#[cfg(test)]
+pub(crate) fn seal_value(value: &Value) -> (String, String) {
+    seal_bytes(canonical_json(value))
+}
+
+/// Hashes canonical bytes and appends `"hash"` as the last key: the JSON line.
+fn seal_bytes(mut bytes: Vec<u8>) -> (String, String) {
     let hash = hash_hex(&bytes);
-    // The line is the canonical form with `hash` appended as the last key.
     if bytes.last() == Some(&b'}') {
         bytes.pop();
         if bytes.len() > 1 {
@@ -484,6 +498,46 @@ pub(crate) fn seal_value(value: &mut Value) -> (String, String) {
     }
     let line = String::from_utf8(bytes).unwrap_or_default();
     (hash, line)
+}
+
+/// Writes a JSON value with its object keys sorted at every level.
+struct Sorted<'a>(&'a Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut m = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    m.serialize_entry(k, &Sorted(v))?;
+                }
+                m.end()
+            }
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(&Sorted(v))?;
+                }
+                seq.end()
+            }
+            scalar => scalar.serialize(s),
+        }
+    }
+}
+
+fn sorted<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
+    Sorted(v).serialize(s)
+}
+
+fn sorted_opt<S: serde::Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref().map(Sorted).serialize(s)
+}
+
+fn sorted_vec<S: serde::Serializer>(v: &[Value], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(Sorted))
 }
 
 /// The canonical serialization a record's hash covers: compact JSON, object keys sorted by their
@@ -595,8 +649,8 @@ mod tests {
 
     #[test]
     fn sealed_line_reparses_to_the_same_hash() {
-        let mut v: Value = serde_json::from_str(r#"{"x":1.25,"id":"a"}"#).unwrap();
-        let (hash, line) = seal_value(&mut v);
+        let v: Value = serde_json::from_str(r#"{"x":1.25,"id":"a"}"#).unwrap();
+        let (hash, line) = seal_value(&v);
         let mut back: Value = serde_json::from_str(&line).unwrap();
         let stored = back.as_object_mut().unwrap().remove("hash").unwrap();
         assert_eq!(stored, Value::String(hash.clone()));

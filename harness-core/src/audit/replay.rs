@@ -80,7 +80,7 @@ impl fmt::Display for Difference {
 }
 
 /// What a replay found.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct ReplayResult {
     /// The record replayed.
     pub id: String,

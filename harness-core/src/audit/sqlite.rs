@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, params};
 
-use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, record_value};
+use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, record_of};
 use super::record::{AuditRecord, GENESIS_HASH};
 use super::verify::{VerifyReport, Walker};
 use crate::engine::{CallEnd, Observer};
@@ -111,7 +111,7 @@ impl SqliteSink {
 
     /// Chains and stores a record built elsewhere.
     pub fn append(&self, record: &AuditRecord) -> io::Result<()> {
-        self.lock().push(record)
+        self.lock().push(record.clone())
     }
 
     /// Writes the records still queued after earlier errors.
@@ -141,8 +141,8 @@ impl SqliteSink {
 
 impl Observer for SqliteSink {
     fn on_call_end(&self, call: &CallEnd<'_>) {
-        let value = record_value(call, self.options.messages);
-        let _ = self.lock().push_value(value);
+        let record = record_of(call, self.options.messages);
+        let _ = self.lock().push(record);
     }
 }
 

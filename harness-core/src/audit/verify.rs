@@ -248,9 +248,30 @@ pub fn read_jsonl(path: impl AsRef<Path>) -> io::Result<Vec<AuditRecord>> {
     Ok(records)
 }
 
-/// The record with id `id` in a JSONL audit file.
-pub fn find_jsonl(path: impl AsRef<Path>, id: &str) -> io::Result<Option<AuditRecord>> {
-    Ok(read_jsonl(path)?.into_iter().find(|r| r.id == id))
+/// Reads every complete record of an audit store, JSONL or SQLite (recognised by the SQLite file
+/// header), in order.
+pub fn read_path(path: impl AsRef<Path>) -> io::Result<Vec<AuditRecord>> {
+    let path = path.as_ref();
+    if is_sqlite(path)? {
+        #[cfg(feature = "sqlite")]
+        return super::sqlite::read_sqlite(path).map_err(io::Error::other);
+        #[cfg(not(feature = "sqlite"))]
+        return Err(no_sqlite());
+    }
+    read_jsonl(path)
+}
+
+/// The record with id `id` in an audit store, JSONL or SQLite.
+pub fn find_record(path: impl AsRef<Path>, id: &str) -> io::Result<Option<AuditRecord>> {
+    Ok(read_path(path)?.into_iter().find(|r| r.id == id))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn no_sqlite() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this is a SQLite audit store; harness-core was built without the `sqlite` feature",
+    )
 }
 
 /// Verifies an audit store, JSONL or SQLite (recognised by the SQLite file header).
@@ -260,10 +281,7 @@ pub fn verify_path(path: impl AsRef<Path>) -> io::Result<VerifyReport> {
         #[cfg(feature = "sqlite")]
         return super::sqlite::verify_sqlite(path).map_err(io::Error::other);
         #[cfg(not(feature = "sqlite"))]
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "this is a SQLite audit store; harness-core was built without the `sqlite` feature",
-        ));
+        return Err(no_sqlite());
     }
     verify_jsonl(path)
 }
