@@ -1,12 +1,16 @@
 //! The audit record: what one finished call leaves behind, and how it is hashed.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::contract::{ActionKind, FailureClass};
+use crate::contract::{ActionKind, FailureClass, TaskContract};
+use crate::outcome::AttemptKind;
 use crate::engine::CallEnd;
 use crate::provider::{ChatRequest, Message, ResponseFormat, Role, Usage};
 
@@ -48,7 +52,7 @@ pub struct RecordedMessage {
 }
 
 /// The first attempt's request: the exact rendered messages and parameters.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecordedRequest {
     /// Maximum output tokens.
     pub max_tokens: Option<u32>,
@@ -58,9 +62,9 @@ pub struct RecordedRequest {
     pub messages: Vec<RecordedMessage>,
     /// The model asked for.
     pub model: String,
-    /// The output shape asked for (`{"type": "json_schema", "name": ..., "schema": ...}`).
-    #[serde(serialize_with = "sorted")]
-    pub response_format: Value,
+    /// The output shape asked for (`{"type": "json_schema", "name": ..., "schema": ...}`), as
+    /// canonical JSON (serialized once per contract, not once per call).
+    pub response_format: Box<RawValue>,
     /// Sampling seed.
     pub seed: Option<u64>,
     /// Sampling temperature.
@@ -223,7 +227,7 @@ impl AuditRecord {
             .iter()
             .map(|a| RecordedAttempt {
                 n: a.n,
-                kind: enum_name(&a.kind),
+                kind: attempt_kind(a.kind).to_owned(),
                 provider: a.provider.clone(),
                 model: a.model.clone(),
                 response_model: a.response_model.clone(),
@@ -280,7 +284,7 @@ impl AuditRecord {
             model_requested: report.model_requested.clone(),
             model_answered,
             fingerprint: report.fingerprint.clone(),
-            request: RecordedRequest::new(call.request, policy),
+            request: RecordedRequest::new(call.contract, call.request, policy),
             inputs: call
                 .inputs
                 .iter()
@@ -343,16 +347,15 @@ impl AuditRecord {
     pub fn to_request(&self) -> Option<ChatRequest> {
         let messages = self.messages()?;
         let r = &self.request;
-        let response_format = match r.response_format.get("type").and_then(Value::as_str) {
+        let format: Value = serde_json::from_str(r.response_format.get()).ok()?;
+        let response_format = match format.get("type").and_then(Value::as_str) {
             Some("json_schema") => ResponseFormat::JsonSchema {
-                name: r
-                    .response_format
+                name: format
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned(),
-                schema: r
-                    .response_format
+                schema: format
                     .get("schema")
                     .cloned()
                     .unwrap_or(Value::Null),
@@ -370,8 +373,20 @@ impl AuditRecord {
     }
 }
 
+impl PartialEq for RecordedRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.max_tokens == other.max_tokens
+            && self.message_policy == other.message_policy
+            && self.messages == other.messages
+            && self.model == other.model
+            && self.response_format.get() == other.response_format.get()
+            && self.seed == other.seed
+            && self.temperature == other.temperature
+    }
+}
+
 impl RecordedRequest {
-    fn new(request: &ChatRequest, policy: MessagePolicy) -> Self {
+    fn new(contract: &'static TaskContract, request: &ChatRequest, policy: MessagePolicy) -> Self {
         RecordedRequest {
             model: request.model.clone(),
             message_policy: policy,
@@ -388,8 +403,7 @@ impl RecordedRequest {
                     }
                 })
                 .collect(),
-            response_format: serde_json::to_value(&request.response_format)
-                .unwrap_or(Value::Null),
+            response_format: response_format(contract, &request.response_format),
             temperature: request.temperature,
             max_tokens: request.max_tokens,
             seed: request.seed,
@@ -470,12 +484,40 @@ pub(crate) fn extract_json(text: &str) -> Option<Value> {
         .ok()
 }
 
-/// The snake_case name a unit enum serializes to.
-fn enum_name<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(Value::String(s)) => s,
-        _ => String::new(),
+fn attempt_kind(kind: AttemptKind) -> &'static str {
+    match kind {
+        AttemptKind::First => "first",
+        AttemptKind::Retry => "retry",
+        AttemptKind::Reask => "reask",
+        AttemptKind::Fallback => "fallback",
     }
+}
+
+/// A contract's response format as canonical JSON, serialized once per contract: the schema is
+/// the largest part of a record and the same for every call of a task.
+fn response_format(contract: &'static TaskContract, format: &ResponseFormat) -> Box<RawValue> {
+    type Cache = HashMap<usize, (ResponseFormat, Box<RawValue>)>;
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let key = std::ptr::from_ref(contract) as usize;
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some((cached, raw)) = cache.get(&key)
+        && cached == format
+    {
+        return raw.clone();
+    }
+    let value = serde_json::to_value(format).unwrap_or(Value::Null);
+    let text = String::from_utf8(canonical_json(&value)).unwrap_or_else(|_| "null".into());
+    let raw = RawValue::from_string(text).unwrap_or_else(|_| null_raw());
+    // One entry per contract (they are `static`s), so the cache stays small.
+    cache.insert(key, (format.clone(), raw.clone()));
+    raw
+}
+
+fn null_raw() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!("`null` is JSON"))
 }
 
 /// Chains a serialized record (which must not hold `hash`): returns its hash and the JSON line.
@@ -526,10 +568,6 @@ impl Serialize for Sorted<'_> {
             scalar => scalar.serialize(s),
         }
     }
-}
-
-fn sorted<S: serde::Serializer>(v: &Value, s: S) -> Result<S::Ok, S::Error> {
-    Sorted(v).serialize(s)
 }
 
 fn sorted_opt<S: serde::Serializer>(v: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
