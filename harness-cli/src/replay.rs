@@ -31,7 +31,11 @@ pub fn run(args: ReplayArgs) -> ExitCode {
     let record = match audit::find_record(&args.audit, &args.id) {
         Ok(Some(r)) => r,
         Ok(None) => {
-            eprintln!("harness replay: no record {} in {}", args.id, args.audit.display());
+            eprintln!(
+                "harness replay: no record {} in {}",
+                args.id,
+                args.audit.display()
+            );
             return ExitCode::from(2);
         }
         Err(e) => {

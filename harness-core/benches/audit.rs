@@ -25,7 +25,8 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn harness(observers: Vec<Arc<dyn harness_core::engine::Observer>>) -> Harness {
-    let mut b = Harness::builder().provider("fn", FnProvider::new(|_, _| Ok(good("billing", 2, 0.9))));
+    let mut b =
+        Harness::builder().provider("fn", FnProvider::new(|_, _| Ok(good("billing", 2, 0.9))));
     for o in observers {
         b = b.observer_arc(o);
     }
@@ -87,7 +88,10 @@ fn seal_and_write_one_record(bencher: divan::Bencher) {
         .build();
     rt.block_on(triage(&h, "Arrived broken.")).unwrap();
     let record: AuditRecord = harness_core::audit::read_jsonl(&path).unwrap().remove(0);
-    println!("record size: {} bytes", std::fs::metadata(&path).unwrap().len());
+    println!(
+        "record size: {} bytes",
+        std::fs::metadata(&path).unwrap().len()
+    );
     let sink = JsonlSink::open("/dev/null").unwrap();
     bencher.bench_local(|| sink.append(&record).unwrap());
 }

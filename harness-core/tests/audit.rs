@@ -34,7 +34,10 @@ fn model(request: &ChatRequest, _n: u64) -> Result<String, ProviderError> {
             status: 503,
             message: "overloaded".into(),
         }),
-        "fenced" => Ok(format!("Here you go:\n```json\n{}\n```", good("billing", 3, 0.95))),
+        "fenced" => Ok(format!(
+            "Here you go:\n```json\n{}\n```",
+            good("billing", 3, 0.95)
+        )),
         _ => Ok(good("billing", 2, 0.9)),
     }
 }
@@ -64,7 +67,10 @@ async fn every_call_leaves_one_complete_chained_record() {
     let text = std::fs::read_to_string(&path).unwrap();
     println!("example record:\n{}", text.lines().nth(1).unwrap());
     let records = audit::read_jsonl(&path).unwrap();
-    assert_eq!(records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        ids
+    );
     assert_eq!(records[0].prev_hash, audit::GENESIS_HASH);
     for pair in records.windows(2) {
         assert_eq!(pair[1].prev_hash, pair[0].hash);
@@ -76,7 +82,10 @@ async fn every_call_leaves_one_complete_chained_record() {
         unsealed.hash.clear();
         assert_eq!(
             String::from_utf8(serde_json::to_vec(&unsealed).unwrap()).unwrap(),
-            String::from_utf8(audit::canonical_json(&serde_json::to_value(&unsealed).unwrap())).unwrap()
+            String::from_utf8(audit::canonical_json(
+                &serde_json::to_value(&unsealed).unwrap()
+            ))
+            .unwrap()
         );
         assert_eq!(r.task, "triage");
         assert_eq!(r.contract_version, "test-v1");
@@ -101,7 +110,13 @@ async fn every_call_leaves_one_complete_chained_record() {
     assert_eq!(fixme.attempts.len(), 2);
     assert_eq!(fixme.attempts[0].validation[0].path, "priority");
     assert_eq!(fixme.attempts[0].validation[0].rule, "range");
-    assert!(fixme.attempts[0].raw.as_deref().unwrap().contains("\"priority\":7"));
+    assert!(
+        fixme.attempts[0]
+            .raw
+            .as_deref()
+            .unwrap()
+            .contains("\"priority\":7")
+    );
     assert_eq!(fixme.attempts[1].kind, "reask");
     assert_eq!(fixme.actions[0].action.as_str(), "reask");
     assert_eq!(fixme.outcome.value.as_ref().unwrap()["priority"], 1);
@@ -112,8 +127,18 @@ async fn every_call_leaves_one_complete_chained_record() {
     assert_eq!(unsure.outcome.status, "escalated");
     assert_eq!(unsure.outcome.class.as_deref(), Some("low_confidence"));
     assert_eq!(unsure.outcome.value, None);
-    assert!(unsure.outcome.reason.as_deref().unwrap().contains("below the threshold"));
-    assert_eq!(unsure.outcome.candidate.as_ref().unwrap()["confidence"], 0.2);
+    assert!(
+        unsure
+            .outcome
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("below the threshold")
+    );
+    assert_eq!(
+        unsure.outcome.candidate.as_ref().unwrap()["confidence"],
+        0.2
+    );
 
     let down = &records[3];
     assert_eq!(down.outcome.status, "failed");
@@ -209,7 +234,10 @@ async fn verifier_reports_the_first_broken_record_and_its_line() {
 async fn a_torn_last_line_is_flagged_and_set_aside_on_reopen() {
     let path = five_records().await;
     let original = lines(&path);
-    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     file.write_all(&original[0].as_bytes()[..100]).unwrap();
     drop(file);
 
@@ -342,14 +370,19 @@ async fn replay_provider_turns_recorded_calls_into_an_offline_test() {
     for (a, b) in recorded.iter().zip(&replayed) {
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_eq!(a.outcome, b.outcome);
-        let raw = |r: &audit::AuditRecord| r.attempts.iter().map(|a| a.raw.clone()).collect::<Vec<_>>();
+        let raw =
+            |r: &audit::AuditRecord| r.attempts.iter().map(|a| a.raw.clone()).collect::<Vec<_>>();
         assert_eq!(raw(a), raw(b));
     }
 
     // A changed input (or prompt, schema, parameter) has no recording: it fails at once.
     let err = triage(&harness, "something new").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ProviderError);
-    assert!(err.message().contains("no recorded response"), "{}", err.message());
+    assert!(
+        err.message().contains("no recorded response"),
+        "{}",
+        err.message()
+    );
     // And a recording is served once per recorded call.
     let err = triage(&harness, "ok").await.unwrap_err();
     assert!(err.message().contains("no recorded response"));
@@ -361,7 +394,9 @@ async fn replay_resends_the_exact_request_and_diffs_the_answers() {
     let record = audit::read_jsonl(&path).unwrap().remove(0);
 
     // Same model behaviour: same output.
-    let same = audit::replay(&record, &FnProvider::new(model)).await.unwrap();
+    let same = audit::replay(&record, &FnProvider::new(model))
+        .await
+        .unwrap();
     assert!(same.request_matches);
     assert!(same.is_same(), "{same}");
     assert_eq!(same.request.seed, Some(7));
@@ -397,7 +432,12 @@ async fn replay_resends_the_exact_request_and_diffs_the_answers() {
     let harness = Harness::builder()
         .provider("fn", FnProvider::new(model))
         .build();
-    assert!(audit::replay_with(&record, &harness).await.unwrap().is_same());
+    assert!(
+        audit::replay_with(&record, &harness)
+            .await
+            .unwrap()
+            .is_same()
+    );
 }
 
 #[cfg(feature = "sqlite")]

@@ -6,7 +6,9 @@ mod support_audit;
 
 use std::sync::{Arc, Mutex};
 
-use harness_core::drift::{DriftAlarm, DriftConfig, DriftEvent, DriftSignal, Threshold, Transition};
+use harness_core::drift::{
+    DriftAlarm, DriftConfig, DriftEvent, DriftSignal, Threshold, Transition,
+};
 use harness_core::{ChatRequest, ErrorKind, Harness, Resolution};
 use support_audit::{FnProvider, good, triage};
 
@@ -35,7 +37,10 @@ fn config() -> DriftConfig {
     }
 }
 
-fn alarm_with_log() -> (Arc<DriftAlarm>, Arc<Mutex<Vec<(u32, DriftEvent)>>>, Arc<Mutex<u32>>) {
+/// Events the hook saw, each with the ticket number being processed when it fired.
+type EventLog = Arc<Mutex<Vec<(u32, DriftEvent)>>>;
+
+fn alarm_with_log() -> (Arc<DriftAlarm>, EventLog, Arc<Mutex<u32>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let current = Arc::new(Mutex::new(0u32));
     let (log, at) = (events.clone(), current.clone());
@@ -69,11 +74,18 @@ async fn renamed_fields_fire_the_alarm_and_never_pass_validation() {
             // Stopped by validation: after the reask, the contract says fail.
             let err = result.expect_err("a renamed field must never be accepted");
             assert_eq!(err.kind(), ErrorKind::InvalidOutput);
-            assert!(err.validation_errors().iter().any(|e| e.message.contains("category")
-                || e.message.contains("kind")), "{:?}", err.validation_errors());
+            assert!(
+                err.validation_errors()
+                    .iter()
+                    .any(|e| e.message.contains("category") || e.message.contains("kind")),
+                "{:?}",
+                err.validation_errors()
+            );
         } else {
             let outcome = result.unwrap();
-            assert!(matches!(&outcome.resolution, Resolution::Answer(t) if t.category == "billing"));
+            assert!(
+                matches!(&outcome.resolution, Resolution::Answer(t) if t.category == "billing")
+            );
         }
     }
 

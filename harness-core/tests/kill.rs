@@ -86,11 +86,18 @@ fn sigkill_mid_run_loses_no_completed_call() {
         assert!(!status.success());
 
         let report = verify_jsonl(&path).unwrap();
-        println!("after kill {}: {} ids printed so far; {report}", round + 1, printed.len());
+        println!(
+            "after kill {}: {} ids printed so far; {report}",
+            round + 1,
+            printed.len()
+        );
         assert!(report.chain_ok(), "{report}");
         if let Some(torn) = &report.torn_tail {
             // Allowed, and flagged: the kill cut a write of a call that had not returned.
-            println!("torn tail flagged at line {} ({} bytes)", torn.line, torn.bytes);
+            println!(
+                "torn tail flagged at line {} ({} bytes)",
+                torn.line, torn.bytes
+            );
         }
         let in_file: HashSet<String> = audit::read_jsonl(&path)
             .unwrap()
@@ -98,7 +105,10 @@ fn sigkill_mid_run_loses_no_completed_call() {
             .map(|r| r.id)
             .collect();
         let missing: Vec<&String> = printed.iter().filter(|id| !in_file.contains(*id)).collect();
-        assert!(missing.is_empty(), "completed calls with no record: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "completed calls with no record: {missing:?}"
+        );
         assert!(in_file.len() >= printed.len());
     }
 }

@@ -7,9 +7,9 @@ use std::io;
 use serde_json::Value;
 use tracing::{error, warn};
 
-use super::record::{AuditRecord, MessagePolicy};
 #[cfg(test)]
 use super::record::seal_value;
+use super::record::{AuditRecord, MessagePolicy};
 
 /// When a sink asks the OS to put records on disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -229,7 +229,12 @@ mod tests {
             .store
             .lines
             .iter()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(ids, ["call-0", "call-1", "call-2", "call-3"]);
         assert!(verify(&chain.store.lines).is_intact());

@@ -42,6 +42,6 @@ pub use replay::{
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteSink, read_sqlite, verify_sqlite};
 pub use verify::{
-    BreakKind, ChainBreak, TornTail, VerifyReport, find_record, read_jsonl, read_path, verify_jsonl,
-    verify_path, verify_reader,
+    BreakKind, ChainBreak, TornTail, VerifyReport, find_record, read_jsonl, read_path,
+    verify_jsonl, verify_path, verify_reader,
 };

@@ -10,8 +10,8 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::contract::{ActionKind, FailureClass, TaskContract};
-use crate::outcome::AttemptKind;
 use crate::engine::CallEnd;
+use crate::outcome::AttemptKind;
 use crate::provider::{ChatRequest, Message, ResponseFormat, Role, Usage};
 
 /// The `prev_hash` of the first record of a chain.
@@ -355,10 +355,7 @@ impl AuditRecord {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_owned(),
-                schema: format
-                    .get("schema")
-                    .cloned()
-                    .unwrap_or(Value::Null),
+                schema: format.get("schema").cloned().unwrap_or(Value::Null),
             },
             _ => ResponseFormat::Text,
         };
@@ -677,8 +674,8 @@ mod tests {
 
     #[test]
     fn canonical_form_sorts_keys_at_every_level() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x\n"}}"#)
-            .unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x\n"}}"#).unwrap();
         assert_eq!(
             String::from_utf8(canonical_json(&v)).unwrap(),
             r#"{"a":{"c":"x\n","d":[{"y":2,"z":1}]},"b":1}"#

@@ -70,7 +70,13 @@ impl Difference {
 
 impl fmt::Display for Difference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = |p: &str| if p.is_empty() { "(root)".to_owned() } else { p.to_owned() };
+        let p = |p: &str| {
+            if p.is_empty() {
+                "(root)".to_owned()
+            } else {
+                p.to_owned()
+            }
+        };
         match self {
             Difference::Changed { path, old, new } => write!(f, "~ {}: {old} -> {new}", p(path)),
             Difference::Added { path, new } => write!(f, "+ {}: {new}", p(path)),
@@ -163,13 +169,12 @@ pub async fn replay_with(
         .first()
         .map(|a| a.provider.as_str())
         .filter(|p| harness.provider(p).is_some());
-    let (_, provider) =
-        harness
-            .route(named, &record.request.model)
-            .map_err(|message| ReplayError::NoProvider {
-                id: record.id.clone(),
-                message,
-            })?;
+    let (_, provider) = harness
+        .route(named, &record.request.model)
+        .map_err(|message| ReplayError::NoProvider {
+            id: record.id.clone(),
+            message,
+        })?;
     replay(record, provider.as_ref()).await
 }
 
@@ -223,8 +228,14 @@ fn walk(path: String, old: &Value, new: &Value, out: &mut Vec<Difference>) {
                 };
                 match (a.get(key), b.get(key)) {
                     (Some(x), Some(y)) => walk(p, x, y, out),
-                    (Some(x), None) => out.push(Difference::Removed { path: p, old: x.clone() }),
-                    (None, Some(y)) => out.push(Difference::Added { path: p, new: y.clone() }),
+                    (Some(x), None) => out.push(Difference::Removed {
+                        path: p,
+                        old: x.clone(),
+                    }),
+                    (None, Some(y)) => out.push(Difference::Added {
+                        path: p,
+                        new: y.clone(),
+                    }),
                     (None, None) => {}
                 }
             }
@@ -234,8 +245,14 @@ fn walk(path: String, old: &Value, new: &Value, out: &mut Vec<Difference>) {
                 let p = format!("{path}[{i}]");
                 match (a.get(i), b.get(i)) {
                     (Some(x), Some(y)) => walk(p, x, y, out),
-                    (Some(x), None) => out.push(Difference::Removed { path: p, old: x.clone() }),
-                    (None, Some(y)) => out.push(Difference::Added { path: p, new: y.clone() }),
+                    (Some(x), None) => out.push(Difference::Removed {
+                        path: p,
+                        old: x.clone(),
+                    }),
+                    (None, Some(y)) => out.push(Difference::Added {
+                        path: p,
+                        new: y.clone(),
+                    }),
                     (None, None) => {}
                 }
             }
@@ -258,7 +275,10 @@ mod tests {
     fn diffs_by_path() {
         let old = json!({"label": "positive", "score": 0.9, "tags": ["a", "b"], "gone": 1});
         let new = json!({"label": "negative", "score": 0.9, "tags": ["a"], "extra": {"x": 1}});
-        let d: Vec<String> = diff_json(&old, &new).iter().map(|d| d.to_string()).collect();
+        let d: Vec<String> = diff_json(&old, &new)
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
         assert_eq!(
             d,
             [

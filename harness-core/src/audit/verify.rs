@@ -108,7 +108,9 @@ impl fmt::Display for VerifyReport {
                     f,
                     "BROKEN at line {}{}: {}\n{} of {} records verify before it; {} record(s) break the chain in all",
                     b.line,
-                    b.id.as_ref().map(|id| format!(" (record {id})")).unwrap_or_default(),
+                    b.id.as_ref()
+                        .map(|id| format!(" (record {id})"))
+                        .unwrap_or_default(),
                     b.kind,
                     self.verified,
                     self.records,
@@ -173,7 +175,13 @@ fn judge(bytes: &[u8], expected_prev: &str) -> Result<String, Judged> {
     };
     let id = map.get("id").and_then(Value::as_str).map(str::to_owned);
     let Some(Value::String(stored)) = map.remove("hash") else {
-        return Err((id, BreakKind::Malformed { error: "no `hash`".into() }, None));
+        return Err((
+            id,
+            BreakKind::Malformed {
+                error: "no `hash`".into(),
+            },
+            None,
+        ));
     };
     let prev = map
         .get("prev_hash")
@@ -182,7 +190,14 @@ fn judge(bytes: &[u8], expected_prev: &str) -> Result<String, Judged> {
         .to_owned();
     let computed = hash_hex(&canonical_json(&value));
     if computed != stored {
-        return Err((id, BreakKind::Tampered { stored: stored.clone(), computed }, Some(stored)));
+        return Err((
+            id,
+            BreakKind::Tampered {
+                stored: stored.clone(),
+                computed,
+            },
+            Some(stored),
+        ));
     }
     if prev != expected_prev {
         return Err((

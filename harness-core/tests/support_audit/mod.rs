@@ -12,7 +12,9 @@ use harness_core::contract::{
 };
 use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
 use harness_core::provider::{BoxFuture, ProviderInfo};
-use harness_core::{ChatRequest, ChatResponse, Harness, Provider, ProviderError, TaskResult, Usage};
+use harness_core::{
+    ChatRequest, ChatResponse, Harness, Provider, ProviderError, TaskResult, Usage,
+};
 
 /// A support ticket's triage.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -39,7 +41,11 @@ impl LlmOutput for Ticket {
             );
         }
         if !(0.0..=1.0).contains(&self.confidence) {
-            errors.push(&path.field("confidence"), "range", "must be between 0 and 1");
+            errors.push(
+                &path.field("confidence"),
+                "range",
+                "must be between 0 and 1",
+            );
         }
     }
 
