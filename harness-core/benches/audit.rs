@@ -62,6 +62,17 @@ fn call_with_jsonl_file(bencher: divan::Bencher) {
     bench_calls(bencher, harness(vec![Arc::new(sink)]));
 }
 
+/// A call audited to a real file by the background writer (the caller only builds the record).
+#[divan::bench(sample_count = 20, sample_size = 200)]
+fn call_with_jsonl_file_background(bencher: divan::Bencher) {
+    let options = SinkOptions {
+        background: true,
+        ..SinkOptions::default()
+    };
+    let sink = JsonlSink::open_with(temp_path("bench-bg.jsonl"), options).unwrap();
+    bench_calls(bencher, harness(vec![Arc::new(sink)]));
+}
+
 /// A call watched by the drift alarm.
 #[divan::bench]
 fn call_with_drift_alarm(bencher: divan::Bencher) {

@@ -479,3 +479,29 @@ async fn sqlite_sink_keeps_the_same_chain() {
     assert_eq!(b.line, 2);
     assert!(matches!(b.kind, BreakKind::Tampered { .. }));
 }
+
+#[tokio::test]
+async fn background_writing_keeps_every_record_once_flushed() {
+    let path = temp_path("background.jsonl");
+    let options = SinkOptions {
+        background: true,
+        max_pending: 4, // small, so some records take the back-pressure path
+        ..SinkOptions::default()
+    };
+    let sink = Arc::new(JsonlSink::open_with(&path, options).unwrap());
+    let harness = Harness::builder()
+        .provider("fn", FnProvider::new(model))
+        .observer_arc(sink.clone())
+        .build();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.extend(run_all(&harness).await);
+    }
+    sink.flush().unwrap();
+    let records = audit::read_jsonl(&path).unwrap();
+    let mut written: Vec<String> = records.into_iter().map(|r| r.id).collect();
+    written.sort();
+    ids.sort();
+    assert_eq!(written, ids);
+    assert!(verify_jsonl(&path).unwrap().is_intact());
+}

@@ -2,6 +2,8 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
 
 #[cfg(test)]
 use serde_json::Value;
@@ -35,7 +37,15 @@ pub struct SinkOptions {
     /// [`flush`](super::JsonlSink::flush)). When the queue is full the oldest record is dropped,
     /// an error is logged and [`dropped`](super::JsonlSink::dropped) counts it; the chain then
     /// shows the gap (the verifier reports the next record as unlinked), so a loss is never silent.
+    /// With `background`, also how many records may be in flight to the writer thread.
     pub max_pending: usize,
+    /// Seal and write records on a background thread (`harness-audit`). The observer then costs
+    /// the caller only the building of the record instead of also its hashing and write, but a
+    /// record still in flight when the process is killed is lost: use it where throughput
+    /// matters more than the last few records before a crash. `flush()` and dropping the sink
+    /// wait for the records in flight. When `max_pending` records are in flight, the caller
+    /// writes its record itself (back-pressure, never a drop).
+    pub background: bool,
 }
 
 impl Default for SinkOptions {
@@ -44,6 +54,7 @@ impl Default for SinkOptions {
             messages: MessagePolicy::Full,
             fsync: Fsync::Never,
             max_pending: 10_000,
+            background: false,
         }
     }
 }
@@ -167,6 +178,87 @@ impl<S: Store> Chain<S> {
     }
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+}
+
+/// A chain, written on the caller's thread or on a background thread.
+pub(crate) struct Writer<S: Store + 'static> {
+    chain: Arc<Mutex<Chain<S>>>,
+    background: Option<(mpsc::SyncSender<Msg>, JoinHandle<()>)>,
+}
+
+enum Msg {
+    Record(Box<AuditRecord>),
+    Flush(mpsc::Sender<()>),
+}
+
+impl<S: Store + 'static> Writer<S> {
+    pub fn new(chain: Chain<S>, options: &SinkOptions) -> io::Result<Self> {
+        let chain = Arc::new(Mutex::new(chain));
+        let background = if options.background {
+            let (tx, rx) = mpsc::sync_channel::<Msg>(options.max_pending.max(1));
+            let shared = chain.clone();
+            let thread = std::thread::Builder::new()
+                .name("harness-audit".into())
+                .spawn(move || {
+                    for msg in rx {
+                        let mut chain = shared.lock().unwrap_or_else(|p| p.into_inner());
+                        match msg {
+                            // Errors are logged by the chain; the record stays queued.
+                            Msg::Record(r) => drop(chain.push(*r)),
+                            Msg::Flush(done) => {
+                                let _ = chain.flush();
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                })?;
+            Some((tx, thread))
+        } else {
+            None
+        };
+        Ok(Writer { chain, background })
+    }
+
+    /// Chains and stores a record, here or on the background thread.
+    pub fn submit(&self, record: AuditRecord) -> io::Result<()> {
+        if let Some((tx, _)) = &self.background {
+            match tx.try_send(Msg::Record(Box::new(record))) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::TrySendError::Full(Msg::Record(r)))
+                | Err(mpsc::TrySendError::Disconnected(Msg::Record(r))) => {
+                    return self.lock().push(*r);
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+        self.lock().push(record)
+    }
+
+    /// Waits for records in flight, then writes what is queued.
+    pub fn flush(&self) -> io::Result<()> {
+        if let Some((tx, _)) = &self.background {
+            let (done, wait) = mpsc::channel();
+            if tx.send(Msg::Flush(done)).is_ok() {
+                let _ = wait.recv();
+            }
+        }
+        self.lock().flush()
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Chain<S>> {
+        // A panic while holding the lock cannot leave the chain half-updated in a way that
+        // matters: at worst one record is queued twice, which the verifier would flag.
+        self.chain.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<S: Store + 'static> Drop for Writer<S> {
+    fn drop(&mut self) {
+        if let Some((tx, thread)) = self.background.take() {
+            drop(tx);
+            let _ = thread.join();
+        }
     }
 }
 

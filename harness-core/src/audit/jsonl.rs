@@ -3,12 +3,12 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 use serde_json::Value;
 use tracing::{error, warn};
 
-use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, record_of};
+use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, Writer, record_of};
 use super::record::{AuditRecord, GENESIS_HASH, canonical_json, hash_hex};
 use crate::engine::{CallEnd, Observer};
 
@@ -22,7 +22,7 @@ use crate::engine::{CallEnd, Observer};
 ///
 /// Write errors never panic and never lose a record silently: see [`SinkOptions::max_pending`].
 pub struct JsonlSink {
-    chain: Mutex<Chain<JsonlStore>>,
+    writer: Writer<JsonlStore>,
     options: SinkOptions,
 }
 
@@ -103,7 +103,7 @@ impl JsonlSink {
             buf: Vec::with_capacity(4096),
         };
         Ok(JsonlSink {
-            chain: Mutex::new(Chain::new(store, last_hash, options.max_pending)),
+            writer: Writer::new(Chain::new(store, last_hash, options.max_pending), &options)?,
             options,
         })
     }
@@ -111,12 +111,12 @@ impl JsonlSink {
     /// Chains and appends a record built elsewhere (its `prev_hash` and `hash` are replaced).
     /// An I/O error is returned, and the record stays queued.
     pub fn append(&self, record: &AuditRecord) -> io::Result<()> {
-        self.lock().push(record.clone())
+        self.writer.submit(record.clone())
     }
 
     /// Writes the records still queued after earlier I/O errors.
     pub fn flush(&self) -> io::Result<()> {
-        self.lock().flush()
+        self.writer.flush()
     }
 
     /// Records waiting in memory after I/O errors.
@@ -140,9 +140,7 @@ impl JsonlSink {
     }
 
     fn lock(&self) -> MutexGuard<'_, Chain<JsonlStore>> {
-        // A panic while holding the lock cannot leave the chain half-updated in a way that
-        // matters: the worst case is one record queued twice, which the verifier would flag.
-        self.chain.lock().unwrap_or_else(|p| p.into_inner())
+        self.writer.lock()
     }
 }
 
@@ -150,7 +148,7 @@ impl Observer for JsonlSink {
     fn on_call_end(&self, call: &CallEnd<'_>) {
         let record = record_of(call, self.options.messages);
         // Errors are logged by the chain and the record stays queued.
-        let _ = self.lock().push(record);
+        let _ = self.writer.submit(record);
     }
 }
 

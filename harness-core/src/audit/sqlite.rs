@@ -6,11 +6,11 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 use rusqlite::{Connection, params};
 
-use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, record_of};
+use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, Writer, record_of};
 use super::record::{AuditRecord, GENESIS_HASH};
 use super::verify::{VerifyReport, Walker};
 use crate::engine::{CallEnd, Observer};
@@ -29,7 +29,7 @@ CREATE INDEX IF NOT EXISTS audit_records_id ON audit_records(id);";
 /// Each record is committed (WAL journal) before the call returns. Write errors are handled as
 /// in the JSONL sink: logged, queued, retried (see [`SinkOptions::max_pending`]).
 pub struct SqliteSink {
-    chain: Mutex<Chain<SqliteStore>>,
+    writer: Writer<SqliteStore>,
     options: SinkOptions,
 }
 
@@ -104,19 +104,20 @@ impl SqliteSink {
             name: format!("sqlite:{}", path.display()),
         };
         Ok(SqliteSink {
-            chain: Mutex::new(Chain::new(store, last_hash, options.max_pending)),
+            writer: Writer::new(Chain::new(store, last_hash, options.max_pending), &options)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
             options,
         })
     }
 
     /// Chains and stores a record built elsewhere.
     pub fn append(&self, record: &AuditRecord) -> io::Result<()> {
-        self.lock().push(record.clone())
+        self.writer.submit(record.clone())
     }
 
     /// Writes the records still queued after earlier errors.
     pub fn flush(&self) -> io::Result<()> {
-        self.lock().flush()
+        self.writer.flush()
     }
 
     /// Records waiting in memory after errors.
@@ -135,14 +136,14 @@ impl SqliteSink {
     }
 
     fn lock(&self) -> MutexGuard<'_, Chain<SqliteStore>> {
-        self.chain.lock().unwrap_or_else(|p| p.into_inner())
+        self.writer.lock()
     }
 }
 
 impl Observer for SqliteSink {
     fn on_call_end(&self, call: &CallEnd<'_>) {
         let record = record_of(call, self.options.messages);
-        let _ = self.lock().push(record);
+        let _ = self.writer.submit(record);
     }
 }
 
