@@ -21,6 +21,12 @@ use crate::engine::{CallEnd, Observer};
 /// stays verifiable and the fragment is kept as evidence.
 ///
 /// Write errors never panic and never lose a record silently: see [`SinkOptions::max_pending`].
+///
+/// One sink per file: two sinks (or two processes) appending to the same file would fork the
+/// chain, and the verifier would report it. Share one sink between harnesses with
+/// `HarnessBuilder::observer_arc`. The write happens on the thread that finished the call (a
+/// few microseconds; with [`Fsync::EveryRecord`], a disk flush), unless
+/// [`SinkOptions::background`] is set.
 pub struct JsonlSink {
     writer: Writer<JsonlStore>,
     options: SinkOptions,

@@ -51,7 +51,7 @@ impl Store for SqliteStore {
         let tx = self.conn.transaction().map_err(io::Error::other)?;
         {
             let mut insert = tx
-                .prepare(
+                .prepare_cached(
                     "INSERT INTO audit_records (id, prev_hash, hash, record) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(io::Error::other)?;
