@@ -10,7 +10,7 @@ use serde_json::Value;
 use tracing::{error, warn};
 
 #[cfg(test)]
-use super::record::seal_value;
+use super::canonical::seal_value;
 use super::record::{AuditRecord, MessagePolicy};
 
 /// When a sink asks the OS to put records on disk.

@@ -8,8 +8,9 @@ use std::sync::MutexGuard;
 use serde_json::Value;
 use tracing::{error, warn};
 
+use super::canonical::{canonical_json, hash_hex};
 use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, Writer, record_of};
-use super::record::{AuditRecord, GENESIS_HASH, canonical_json, hash_hex};
+use super::record::{AuditRecord, GENESIS_HASH};
 use crate::engine::{CallEnd, Observer};
 
 /// Writes one JSON line per finished call to an append-only file, hash-chained.

@@ -21,6 +21,7 @@
 //! the answers; [`ReplayProvider`](crate::provider::ReplayProvider) answers requests from records,
 //! offline.
 
+mod canonical;
 mod chain;
 mod jsonl;
 mod record;
@@ -29,12 +30,12 @@ mod replay;
 mod sqlite;
 mod verify;
 
+pub use canonical::{canonical_json, hash_hex};
 pub use chain::{Fsync, SinkOptions};
 pub use jsonl::JsonlSink;
 pub use record::{
     AuditRecord, GENESIS_HASH, MessagePolicy, RECORD_VERSION, RecordedAction, RecordedAttempt,
     RecordedInput, RecordedMessage, RecordedOutcome, RecordedRequest, RecordedViolation,
-    canonical_json, hash_hex,
 };
 pub use replay::{
     Difference, ReplayError, ReplayResult, diff_json, replay, replay_with, request_fingerprint,

@@ -5,7 +5,8 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::record::{AuditRecord, extract_json, hash_hex};
+use super::canonical::hash_hex;
+use super::record::{AuditRecord, extract_json};
 use crate::engine::Harness;
 use crate::provider::{ChatRequest, ChatResponse, Provider, ProviderError};
 

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::record::{AuditRecord, GENESIS_HASH, canonical_json, hash_hex};
+use super::canonical::{canonical_json, hash_hex};
+use super::record::{AuditRecord, GENESIS_HASH};
 
 /// What is wrong with a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
