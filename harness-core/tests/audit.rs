@@ -505,3 +505,53 @@ async fn background_writing_keeps_every_record_once_flushed() {
     assert_eq!(written, ids);
     assert!(verify_jsonl(&path).unwrap().is_intact());
 }
+
+#[tokio::test]
+async fn fsync_every_record_writes_the_same_chain() {
+    let path = temp_path("synced.jsonl");
+    let options = SinkOptions {
+        fsync: audit::Fsync::EveryRecord,
+        ..SinkOptions::default()
+    };
+    let harness = Harness::builder()
+        .provider("fn", FnProvider::new(model))
+        .observer(JsonlSink::open_with(&path, options).unwrap())
+        .build();
+    run_all(&harness).await;
+    let report = verify_jsonl(&path).unwrap();
+    assert!(report.is_intact(), "{report}");
+    assert_eq!(report.records, 5);
+}
+
+#[tokio::test]
+async fn the_same_request_recorded_twice_is_served_in_recorded_order() {
+    let path = temp_path("twice.jsonl");
+    let answers = ["billing", "bug"];
+    let harness = Harness::builder()
+        .provider(
+            "fn",
+            FnProvider::new(move |_, n| Ok(good(answers[n as usize % 2], 2, 0.9))),
+        )
+        .observer(JsonlSink::open(&path).unwrap())
+        .build();
+    triage(&harness, "same").await.unwrap();
+    triage(&harness, "same").await.unwrap();
+
+    let harness = Harness::builder()
+        .provider("replay", ReplayProvider::from_jsonl(&path).unwrap())
+        .build();
+    let first = triage(&harness, "same")
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    let second = triage(&harness, "same")
+        .await
+        .unwrap()
+        .into_value()
+        .unwrap();
+    assert_eq!(
+        (first.category.as_str(), second.category.as_str()),
+        ("billing", "bug")
+    );
+}
