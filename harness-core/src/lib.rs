@@ -56,6 +56,7 @@
 
 pub mod audit;
 pub mod contract;
+pub mod drift;
 pub mod engine;
 pub mod outcome;
 pub mod output;

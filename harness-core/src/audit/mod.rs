@@ -1,1 +1,48 @@
 //! The audit trail: one record per call, hash-chained sinks, a verifier, and replay.
+//!
+//! Every finished call becomes one [`AuditRecord`]: what was asked (the exact first request, or
+//! its hashes under a [`MessagePolicy`]), every attempt's raw output, validation errors and
+//! repairs, every contract step, the outcome, usage, cost and timing. Each record carries the
+//! previous record's hash (`prev_hash`) and its own (`hash`, SHA-256 over the record's canonical
+//! JSON without `hash`), so changing, removing or reordering a record breaks the chain where it
+//! happened, and [`verify_jsonl`] says where.
+//!
+//! ```no_run
+//! use harness_core::audit::{JsonlSink, verify_jsonl};
+//! # fn demo(builder: harness_core::HarnessBuilder) -> std::io::Result<()> {
+//! let harness = builder.observer(JsonlSink::open("audit.jsonl")?).build();
+//! // ... calls ...
+//! let report = verify_jsonl("audit.jsonl")?;
+//! assert!(report.chain_ok(), "{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! Replay turns recorded calls into tests: [`replay`] sends a record's request again and diffs
+//! the answers; [`ReplayProvider`](crate::provider::ReplayProvider) answers requests from records,
+//! offline.
+
+mod canonical;
+mod chain;
+mod jsonl;
+mod record;
+mod replay;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod verify;
+
+pub use canonical::{canonical_json, hash_hex};
+pub use chain::{Fsync, SinkOptions};
+pub use jsonl::JsonlSink;
+pub use record::{
+    AuditRecord, GENESIS_HASH, MessagePolicy, RECORD_VERSION, RecordedAction, RecordedAttempt,
+    RecordedInput, RecordedMessage, RecordedOutcome, RecordedRequest, RecordedViolation,
+};
+pub use replay::{
+    Difference, ReplayError, ReplayResult, diff_json, replay, replay_with, request_fingerprint,
+};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteSink, read_sqlite, verify_sqlite};
+pub use verify::{
+    BreakKind, ChainBreak, TornTail, VerifyReport, find_record, read_jsonl, read_path,
+    verify_jsonl, verify_path, verify_reader,
+};

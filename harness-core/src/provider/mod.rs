@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::FailureClass;
 
+mod replay;
+pub use replay::ReplayProvider;
+
 /// A boxed, sendable future (what [`Provider::chat`] returns).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
