@@ -423,8 +423,7 @@ fn outcome(
     attempts: &[RecordedAttempt],
     actions: &[RecordedAction],
 ) -> RecordedOutcome {
-    // `EndStatus` is not exported from `engine`; its serialized form is
-    // `{"status": "...", "class": "..."}`.
+    // The serialized form of `EndStatus` is `{"status": "...", "class": "..."}`.
     let status = serde_json::to_value(call.status).unwrap_or(Value::Null);
     let name = status
         .get("status")
@@ -444,12 +443,16 @@ fn outcome(
             candidate: None,
         };
     }
-    let reason = actions
-        .last()
-        .filter(|a| a.action.is_terminal())
-        .map(|a| a.detail.clone())
-        .or_else(|| attempts.last().and_then(|a| a.error.clone()));
-    let candidate = if class.as_deref() == Some(FailureClass::LowConfidence.as_str()) {
+    let reason = call.reason.map(str::to_owned).or_else(|| {
+        actions
+            .last()
+            .filter(|a| a.action.is_terminal())
+            .map(|a| a.detail.clone())
+            .or_else(|| attempts.last().and_then(|a| a.error.clone()))
+    });
+    let candidate = if let Some(candidate) = call.candidate {
+        Some(candidate.clone())
+    } else if class.as_deref() == Some(FailureClass::LowConfidence.as_str()) {
         attempts
             .iter()
             .rev()

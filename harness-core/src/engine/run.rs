@@ -38,6 +38,12 @@ pub struct CallEnd<'a> {
     pub status: EndStatus,
     /// The accepted value as JSON (answers only).
     pub value: Option<&'a serde_json::Value>,
+    /// Why the call did not end in an answer: the escalation's reason, the failure that led to the
+    /// default, or the error's message.
+    pub reason: Option<&'a str>,
+    /// For an escalation after low confidence: the candidate answer as the model gave it (valid,
+    /// but not accepted), for the human reviewer.
+    pub candidate: Option<&'a serde_json::Value>,
     /// Who the call was made for.
     pub actor: Option<&'a str>,
 }
@@ -405,10 +411,14 @@ async fn run_inner<T: LlmOutput>(
                 }
             },
             Decision::Escalate => {
+                let (candidate, candidate_json) = match failure.candidate {
+                    Some((value, json, ..)) => (Some(value), Some(json)),
+                    None => (None, None),
+                };
                 let escalation = Escalation {
                     class,
                     reason: failure.message,
-                    candidate: failure.candidate.map(|c| c.0),
+                    candidate,
                     last_raw: failure.raw.or_else(|| report.last_raw().map(str::to_owned)),
                 };
                 return finish(
@@ -418,7 +428,11 @@ async fn run_inner<T: LlmOutput>(
                     &inputs,
                     started,
                     report,
-                    Ok((Resolution::Escalated(escalation), provenance, None)),
+                    Ok((
+                        Resolution::Escalated(escalation),
+                        provenance,
+                        candidate_json,
+                    )),
                 );
             }
             Decision::Default => match defaults.and_then(|d| d(class)) {
@@ -514,9 +528,16 @@ fn finish<T: LlmOutput>(
         Ok((Resolution::Escalated(e), ..)) => EndStatus::Escalated(e.class),
         Err(e) => EndStatus::Failed(e.kind()),
     };
-    let value = match &result {
-        Ok((_, _, json)) => json.as_ref(),
-        Err(_) => None,
+    let (value, candidate) = match &result {
+        Ok((Resolution::Answer(_), _, json)) => (json.as_ref(), None),
+        Ok((Resolution::Escalated(_), _, json)) => (None, json.as_ref()),
+        _ => (None, None),
+    };
+    let reason = match &result {
+        Ok((Resolution::Answer(_), ..)) => None,
+        Ok((Resolution::Escalated(e), ..)) => Some(e.reason.as_str()),
+        Ok((Resolution::Default { .. }, ..)) => report.actions.last().map(|a| a.detail.as_str()),
+        Err(e) => Some(e.message()),
     };
     let end = CallEnd {
         contract,
@@ -525,6 +546,8 @@ fn finish<T: LlmOutput>(
         inputs,
         status,
         value,
+        reason,
+        candidate,
         actor: harness.actor.as_deref(),
     };
     telemetry::record_call_end(&tracing::Span::current(), &end);
