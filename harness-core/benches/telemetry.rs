@@ -164,6 +164,8 @@ impl Sample {
             inputs: &self.inputs,
             status: *self.status.downcast_ref().expect("status"),
             value: self.value.as_ref(),
+            reason: None,
+            candidate: None,
             actor: None,
         }
     }
