@@ -19,9 +19,7 @@ pub(super) enum Failure {
     Truncated(&'static str),
     /// Not JSON, even leniently.
     Invalid {
-        /// Byte offset in the candidate.
-        offset: usize,
-        /// What was expected.
+        /// What was expected where, e.g. "expected `,` or `]` at byte 7, found `x`".
         message: String,
     },
 }
@@ -168,7 +166,6 @@ impl Reader<'_> {
             return match result {
                 Some(v) => Ok((v, self.repairs)),
                 None => Err(Failure::Invalid {
-                    offset: self.pos,
                     message: "expected a value, found the end of the text".into(),
                 }),
             };
@@ -266,7 +263,6 @@ impl Reader<'_> {
             None => "the end of the text".to_owned(),
         };
         Failure::Invalid {
-            offset: self.pos,
             message: format!("expected {expected} at byte {}, found {found}", self.pos),
         }
     }
@@ -451,7 +447,6 @@ impl Reader<'_> {
         match self.text[start..self.pos].parse::<Number>() {
             Ok(n) => Ok(Value::Number(n)),
             Err(e) => Err(Failure::Invalid {
-                offset: start,
                 message: format!("the number at byte {start} cannot be read: {e}"),
             }),
         }

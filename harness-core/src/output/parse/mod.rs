@@ -263,11 +263,12 @@ impl Failures {
             Some(Failure::Truncated(cut)) => {
                 self.truncated.get_or_insert(cut);
             }
-            Some(Failure::Invalid { message, .. }) => {
-                if self.invalid.is_none() && looks_like_json(candidate) {
-                    self.invalid = Some(message);
-                }
+            Some(Failure::Invalid { message, .. })
+                if self.invalid.is_none() && looks_like_json(candidate) =>
+            {
+                self.invalid = Some(message);
             }
+            Some(Failure::Invalid { .. }) => {}
         }
     }
 
