@@ -3,11 +3,15 @@
 //!
 //! # Stages
 //!
-//! 1. **Candidates** ([`extract`]): the whole answer, the body of every Markdown code fence (an
-//!    unclosed last fence runs to the end), and every outermost `{...}` / `[...]` span in the prose
-//!    (brackets inside strings do not count; a span the answer ends inside is a candidate too). At
-//!    most 32 candidates, found in time linear in the answer.
-//! 2. **Reading** ([`lenient`]): each candidate is read as JSON plus these repairs, each recorded
+//! 1. **Candidates**: the whole answer, the body of every Markdown code fence (an unclosed last
+//!    fence runs to the end), and every outermost `{...}` / `[...]` span in the prose (brackets
+//!    inside strings do not count; a span the answer ends inside is a candidate too). A span found
+//!    inside a span the answer ends inside is tried only when that outer span is not JSON at all
+//!    (a stray bracket in prose), never when it is a cut-off value: a complete piece of a cut-off
+//!    answer is not the answer. A whole answer that does not start with `{` or `[` counts only as
+//!    strict JSON (`42`, `"yes"`), so prose such as "None of these" is not read as Python's
+//!    `None`. At most 32 candidates, found in time linear in the answer.
+//! 2. **Reading**: each candidate is read as JSON plus these repairs, each recorded
 //!    as a [`Repair`] with its path:
 //!    - trailing commas (`[1, 2,]`, `{"a": 1,}`) → [`Repair::RemovedTrailingComma`];
 //!    - `//` and `/* */` comments → [`Repair::RemovedComment`];
@@ -15,13 +19,14 @@
 //!    - single-quoted strings and keys (`{'a': 'b'}`) → [`Repair::ConvertedSingleQuotes`];
 //!    - Python `True`, `False`, `None` → [`Repair::ReplacedPythonLiteral`];
 //!    - raw control characters (line breaks) inside strings → [`Repair::EscapedControlCharacter`];
-//!    - `\u` escapes of a lone surrogate → U+FFFD, [`Repair::ReplacedLoneSurrogate`];
+//!    - `\u` escapes of a lone surrogate (no character has one; serde_json rejects them) →
+//!      U+FFFD, [`Repair::ReplacedLoneSurrogate`];
 //!    - an answer cut off after a complete value → closing brackets,
 //!      [`Repair::ClosedTruncated`] (see the rule below).
 //!
 //!    Anything else that is not JSON (a missing comma, `NaN`, a bare word as a value, a bad escape)
 //!    rejects the candidate.
-//! 3. **Coercion** ([`coerce`]), only for a candidate that does not fit the schema, only where the
+//! 3. **Coercion**, only for a candidate that does not fit the schema, only where the
 //!    schema allows one reading (following `$ref`/`$defs`, and `anyOf` of one schema plus `null`):
 //!    a string of integer or number syntax where the schema wants only an integer or a number
 //!    (`"3"` → `3`), `"true"`/`"false"` where it wants only a boolean, a single value where it wants
