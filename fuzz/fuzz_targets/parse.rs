@@ -1,5 +1,5 @@
 //! Fuzzes the lenient parser with a fixed schema: it must never panic, never overflow the stack,
-//! and never return a value deeper than the limit.
+//! never return a value deeper than the limit, and agree with serde_json on strict JSON.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -45,11 +45,23 @@ const LIMITS: ParseLimits = ParseLimits {
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Ok(parsed) = parse(&text, &SCHEMA, &LIMITS) {
+    let result = parse(&text, &SCHEMA, &LIMITS);
+    if let Ok(parsed) = &result {
         assert!(depth(&parsed.value) <= LIMITS.max_depth, "deeper than the limit");
         let _ = SCHEMA.errors(&parsed.value);
         for repair in &parsed.repairs {
             assert!(!repair.to_string().is_empty());
+        }
+    }
+    // Strict JSON within the limits is always read; if it fits the schema, it is returned as it
+    // is, without repairs.
+    if let Ok(strict) = serde_json::from_str::<Value>(&text) {
+        if depth(&strict) <= LIMITS.max_depth {
+            let parsed = result.expect("strict JSON within the limits is read");
+            if SCHEMA.is_valid(&strict) {
+                assert_eq!(parsed.value, strict);
+                assert!(parsed.repairs.is_empty(), "{:?}", parsed.repairs);
+            }
         }
     }
 });

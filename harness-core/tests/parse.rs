@@ -325,3 +325,32 @@ fn scalars(v: &Value, out: &mut Vec<Value>) {
         other => out.push(other.clone()),
     }
 }
+
+/// Inputs from fuzzing (`fuzz/`), kept so they stay fixed. No campaign has crashed the parser
+/// yet; these are corner cases the fuzzer's corpus exercises, checked here without nightly.
+#[test]
+fn fuzz_regressions() {
+    let schema = sentiment();
+    for text in [
+        "[\"\\ud800\\ud800\\udc00\"]",
+        "{\"a\":[{\"b\":[{\"c\":[1,",
+        "```\n```json\n{'a'\n```",
+        "{a:'\\u0000\u{1}',b:[True,None,//\n/*",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "{\"label\":\"POSITIVE\",\"confidence\":\"1e-1\",\"tags\":\"\",\"items\":7}",
+        "\u{feff}\u{a0}{\"a\":-0,\"b\":1E+2,\"c\":0.5e-0}\u{a0}",
+        "{\"\":{\"\":{\"\":{\"\":\"\\/\\b\\f\\n\\r\\t\"}}}}",
+        "[{]}[{}]",
+        "'{\"a\": 1}'",
+    ] {
+        let _ = parse(text, &schema, &ParseLimits::default());
+        let _ = parse(
+            text,
+            &any(),
+            &ParseLimits {
+                max_bytes: 1 << 20,
+                max_depth: 8,
+            },
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! One test per repair, coercion and rejection.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::*;
 
