@@ -347,7 +347,11 @@ impl Reader<'_> {
             let path = path.0;
             if quote == b'\'' {
                 let path = path.clone();
-                self.repairs.push(Repair::ConvertedSingleQuotes { path });
+                self.repairs.push(if what == KEY {
+                    Repair::ConvertedSingleQuotedKey { path }
+                } else {
+                    Repair::ConvertedSingleQuotes { path }
+                });
             }
             if control {
                 let path = path.clone();

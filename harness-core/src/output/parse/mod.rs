@@ -16,7 +16,8 @@
 //!    - trailing commas (`[1, 2,]`, `{"a": 1,}`) → [`Repair::RemovedTrailingComma`];
 //!    - `//` and `/* */` comments → [`Repair::RemovedComment`];
 //!    - unquoted keys (`{name: "x"}`) → [`Repair::QuotedKey`];
-//!    - single-quoted strings and keys (`{'a': 'b'}`) → [`Repair::ConvertedSingleQuotes`];
+//!    - single-quoted strings and keys (`{'a': 'b'}`) → [`Repair::ConvertedSingleQuotes`],
+//!      [`Repair::ConvertedSingleQuotedKey`];
 //!    - Python `True`, `False`, `None` → [`Repair::ReplacedPythonLiteral`];
 //!    - raw control characters (line breaks) inside strings → [`Repair::EscapedControlCharacter`];
 //!    - `\u` escapes of a lone surrogate (no character has one; serde_json rejects them) →

@@ -35,9 +35,14 @@ pub enum Repair {
         /// The member whose key it is.
         path: String,
     },
-    /// A string in single quotes was read as a JSON string.
+    /// A string value in single quotes was read as a JSON string.
     ConvertedSingleQuotes {
-        /// The string (or, for a key, the member).
+        /// The string.
+        path: String,
+    },
+    /// An object key in single quotes was read as a JSON string.
+    ConvertedSingleQuotedKey {
+        /// The member whose key it is.
         path: String,
     },
     /// Python's `True`, `False` or `None` was read as JSON's `true`, `false` or `null`.
@@ -116,6 +121,13 @@ impl fmt::Display for Repair {
                 write!(
                     f,
                     "read the single-quoted string at {} as a JSON string",
+                    At(path)
+                )
+            }
+            Repair::ConvertedSingleQuotedKey { path } => {
+                write!(
+                    f,
+                    "read the single-quoted key of {} as a JSON string",
                     At(path)
                 )
             }

@@ -168,7 +168,7 @@ fn converts_single_quotes() {
     assert_eq!(
         p.repairs,
         vec![
-            Repair::ConvertedSingleQuotes { path: path("a") },
+            Repair::ConvertedSingleQuotedKey { path: path("a") },
             Repair::ConvertedSingleQuotes { path: path("a") },
             Repair::ConvertedSingleQuotes { path: path("b[0]") },
         ]
