@@ -354,3 +354,80 @@ fn fuzz_regressions() {
         );
     }
 }
+
+#[test]
+fn every_repair_gives_back_the_value_the_model_meant() {
+    // Property: write a random value as JSON, then make the mistakes models make (trailing
+    // commas, comments, Python literals, bare keys, single quotes) all at once; the parser must
+    // read back the same value, reporting repairs. Strings avoid quotes and literal words so the
+    // text edits stay outside them.
+    let mut rng = fastrand::Rng::with_seed(23);
+    for _ in 0..300 {
+        let v = json!({"k0": plain_value(&mut rng, 0), "k1": [plain_value(&mut rng, 1)]});
+        let strict = serde_json::to_string_pretty(&v).unwrap();
+        let mut sloppy = String::new();
+        let mut prev = ' ';
+        for c in strict.chars() {
+            if (c == ']' || c == '}') && !matches!(prev, '[' | '{') {
+                sloppy.push_str(", // trailing\n");
+            }
+            sloppy.push(c);
+            if c == ',' {
+                sloppy.push_str(" /* next */");
+            }
+            if !c.is_whitespace() {
+                prev = c;
+            }
+        }
+        for i in 0..4 {
+            sloppy = sloppy.replace(&format!("\"k{i}\":"), &format!("k{i}:"));
+        }
+        let sloppy = sloppy
+            .replace("true", "True")
+            .replace("false", "False")
+            .replace("null", "None")
+            .replace('"', "'");
+        let p = ok(&sloppy);
+        assert_eq!(p.value, v, "{sloppy}");
+        assert!(!p.repairs.is_empty());
+        assert!(
+            p.repairs
+                .iter()
+                .all(|r| !matches!(r, Repair::ClosedTruncated { .. })),
+            "{sloppy}"
+        );
+    }
+}
+
+/// A random value whose strings hold no quotes, commas, brackets or literal words.
+fn plain_value(rng: &mut fastrand::Rng, depth: usize) -> Value {
+    let kind = if depth > 3 {
+        rng.u8(0..5)
+    } else {
+        rng.u8(0..7)
+    };
+    match kind {
+        0 => Value::Null,
+        1 => Value::Bool(rng.bool()),
+        2 => json!(rng.i32(..)),
+        3 => json!(rng.f64() * 100.0),
+        4 => {
+            let chars = ['x', 'y', 'é', '😀', ' ', 'Z'];
+            Value::String(
+                (0..rng.usize(0..6))
+                    .map(|_| chars[rng.usize(..chars.len())])
+                    .collect(),
+            )
+        }
+        5 => Value::Array(
+            (0..rng.usize(0..4))
+                .map(|_| plain_value(rng, depth + 1))
+                .collect(),
+        ),
+        _ => Value::Object(
+            (0..rng.usize(0..4))
+                .map(|i| (format!("k{i}"), plain_value(rng, depth + 1)))
+                .collect(),
+        ),
+    }
+}
