@@ -1,0 +1,169 @@
+//! Runs the real `harness` binary.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const SCHEMA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/sentiment.schema.json"
+);
+
+fn harness(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the harness binary runs");
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.to_owned();
+    // The binary may stop reading early (an answer too large): a broken pipe is expected then.
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(input.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn parse(stdin: &str) -> (Option<i32>, String, String) {
+    let out = harness(&["parse", "--schema", SCHEMA], stdin);
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn prints_the_json_from_a_fence() {
+    let (code, out, err) = parse(
+        "Here is the classification:\n```json\n{\"label\": \"Positive\", \"confidence\": 0.9}\n```\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "{\"confidence\":0.9,\"label\":\"Positive\"}\n");
+    assert_eq!(err, "repaired: extracted the JSON from a code fence\n");
+}
+
+#[test]
+fn prints_the_repaired_json_and_each_repair() {
+    let (code, out, err) =
+        parse("{label: 'negative', confidence: \"0.25\", tags: ['late', 'broken',], // done\n}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "{\"confidence\":0.25,\"label\":\"Negative\",\"tags\":[\"late\",\"broken\"]}\n"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    for expected in [
+        "repaired: quoted the bare key of `label`",
+        "repaired: read the single-quoted string at `label` as a JSON string",
+        "repaired: removed a trailing comma in `tags`",
+        "repaired: removed a comment in the root",
+        "repaired: coerced `confidence` from \"0.25\" to 0.25, the type the schema asks for",
+        "repaired: matched `label` \"negative\" to the enum value \"Negative\" (case differs)",
+    ] {
+        assert!(lines.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(lines.iter().all(|l| l.starts_with("repaired: ")), "{err}");
+}
+
+#[test]
+fn closes_an_answer_cut_off_after_complete_values() {
+    let (code, out, err) = parse("{\"label\": \"Neutral\", \"confidence\": 0.5, \"tags\": [\"a\",");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "{\"confidence\":0.5,\"label\":\"Neutral\",\"tags\":[\"a\"]}\n"
+    );
+    assert!(err.contains("closed it with `]}`"), "{err}");
+}
+
+#[test]
+fn rejects_a_value_cut_off_inside_a_string() {
+    let (code, out, err) = parse("{\"label\": \"Neutral\", \"confidence\": 0.5, \"tags\": [\"lat");
+    assert_eq!(code, Some(2));
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        "rejected: the answer was cut off inside a string; a cut-off value cannot be completed, \
+         reply with the whole JSON value\n"
+    );
+}
+
+#[test]
+fn rejects_a_refusal() {
+    let (code, out, err) = parse("I'm sorry, but I can't help with classifying this review.");
+    assert_eq!(code, Some(2));
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        "rejected: the answer contains no JSON value; reply with a single JSON object\n"
+    );
+}
+
+#[test]
+fn rejects_a_value_that_does_not_fit_the_schema_with_every_error() {
+    let (code, out, err) = parse("{\"label\": \"Great\", \"confidence\": 3}");
+    assert_eq!(code, Some(2));
+    assert_eq!(out, "");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines[0], "rejected: the value does not fit the schema:");
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[1..].iter().any(|l| l.starts_with("  - `label`:")),
+        "{err}"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| l.starts_with("  - `confidence`:")),
+        "{err}"
+    );
+}
+
+#[test]
+fn rejects_deep_nesting() {
+    let out = harness(
+        &["parse", "--schema", SCHEMA, "--max-depth", "8"],
+        &"[".repeat(100_000),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "rejected: the answer nests deeper than 8 levels\n"
+    );
+}
+
+#[test]
+fn rejects_too_large_an_answer_without_reading_it_all() {
+    let out = harness(
+        &["parse", "--schema", SCHEMA, "--max-bytes", "16"],
+        &"x".repeat(1 << 20),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "rejected: the answer is more than the 16 bytes accepted\n"
+    );
+}
+
+#[test]
+fn fails_on_an_unusable_schema() {
+    let out = harness(&["parse", "--schema", "/nonexistent/schema.json"], "{}");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("error: cannot read the schema /nonexistent/schema.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_lists_the_parse_command() {
+    let out = harness(&["--help"], "");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("parse"), "{help}");
+}
