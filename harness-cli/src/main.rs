@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod parse;
+mod replay;
 
 /// Tools for harness outputs.
 #[derive(Debug, Parser)]
@@ -20,11 +22,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Reads a model output on stdin and prints the repaired JSON, or why it is rejected.
     Parse(parse::Args),
+    /// Checks and reads audit trails.
+    Audit(audit::AuditArgs),
+    /// Re-runs a recorded call and shows how the new output differs.
+    Replay(replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Parse(args) => parse::run(&args),
+        Command::Audit(args) => audit::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }

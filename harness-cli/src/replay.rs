@@ -85,11 +85,13 @@ pub fn run(args: ReplayArgs) -> ExitCode {
 
 /// The harness from the environment, pointed at `base_url` when given.
 fn harness(base_url: Option<&str>) -> Result<Harness, harness_core::engine::ConfigError> {
+    let mut vars: std::collections::HashMap<String, String> =
+        harness_core::provider::env::VARIABLES
+            .iter()
+            .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
+            .collect();
     if let Some(url) = base_url {
-        // SAFETY: `harness replay` runs on the CLI's main thread before any other thread (the
-        // tokio runtime above is built afterwards), so nothing reads the environment concurrently.
-        // TODO(lead): build the OpenAI-compatible provider from `url` directly once it lands.
-        unsafe { std::env::set_var("OPENAI_BASE_URL", url) };
+        vars.insert("OPENAI_BASE_URL".into(), url.to_owned());
     }
-    Harness::from_env()
+    harness_core::provider::from_vars(&vars)
 }
