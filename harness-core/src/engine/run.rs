@@ -220,6 +220,13 @@ async fn run_inner<T: LlmOutput>(
     };
     tracing::Span::current().record(telemetry::names::HARNESS_CALL_ID, report.call_id.as_str());
 
+    let scope = Scope {
+        harness,
+        contract,
+        request: &first_request,
+        inputs: &inputs,
+        started,
+    };
     let recovery = harness.recovery();
     recovery.on_call(&provider_name);
     let mut request = first_request.clone();
@@ -314,12 +321,7 @@ async fn run_inner<T: LlmOutput>(
             } => {
                 provenance.model = model.clone();
                 provenance.repaired = repaired;
-                return finish(
-                    harness,
-                    contract,
-                    &first_request,
-                    &inputs,
-                    started,
+                return scope.finish(
                     report,
                     Ok((Resolution::Answer(value), provenance, Some(json))),
                 );
@@ -393,12 +395,7 @@ async fn run_inner<T: LlmOutput>(
                 }
                 Err(e) => {
                     warn!(task = contract.name, error = %e, "fallback target unavailable");
-                    return finish(
-                        harness,
-                        contract,
-                        &first_request,
-                        &inputs,
-                        started,
+                    return scope.finish(
                         report,
                         Err(TaskError::new(
                             ErrorKind::Config,
@@ -421,12 +418,7 @@ async fn run_inner<T: LlmOutput>(
                     candidate,
                     last_raw: failure.raw.or_else(|| report.last_raw().map(str::to_owned)),
                 };
-                return finish(
-                    harness,
-                    contract,
-                    &first_request,
-                    &inputs,
-                    started,
+                return scope.finish(
                     report,
                     Ok((
                         Resolution::Escalated(escalation),
@@ -437,12 +429,7 @@ async fn run_inner<T: LlmOutput>(
             }
             Decision::Default => match defaults.and_then(|d| d(class)) {
                 Some(value) => {
-                    return finish(
-                        harness,
-                        contract,
-                        &first_request,
-                        &inputs,
-                        started,
+                    return scope.finish(
                         report,
                         Ok((Resolution::Default { value, class }, provenance, None)),
                     );
@@ -451,12 +438,7 @@ async fn run_inner<T: LlmOutput>(
                     let message = format!(
                         "the contract for {class} says `default`, but no default value was supplied"
                     );
-                    return finish(
-                        harness,
-                        contract,
-                        &first_request,
-                        &inputs,
-                        started,
+                    return scope.finish(
                         report,
                         Err(TaskError::new(
                             ErrorKind::Config,
@@ -469,12 +451,7 @@ async fn run_inner<T: LlmOutput>(
                 }
             },
             Decision::Fail => {
-                return finish(
-                    harness,
-                    contract,
-                    &first_request,
-                    &inputs,
-                    started,
+                return scope.finish(
                     report,
                     Err(TaskError::new(
                         class.into(),
@@ -511,15 +488,33 @@ impl CallReport {
 type Finished<T> = Result<(Resolution<T>, Provenance, Option<serde_json::Value>), TaskError>;
 
 /// Completes the report, tells the observers, and builds what the caller gets.
-fn finish<T: LlmOutput>(
-    harness: &Harness,
+/// What `finish` needs of the call besides its report and result.
+struct Scope<'a> {
+    harness: &'a Harness,
     contract: &'static TaskContract,
-    request: &ChatRequest,
-    inputs: &[(&'static str, String)],
+    request: &'a ChatRequest,
+    inputs: &'a [(&'static str, String)],
     started: Instant,
+}
+
+impl Scope<'_> {
+    fn finish<T: LlmOutput>(&self, report: CallReport, result: Finished<T>) -> TaskResult<T> {
+        finish(self, report, result)
+    }
+}
+
+fn finish<T: LlmOutput>(
+    scope: &Scope<'_>,
     mut report: CallReport,
     result: Finished<T>,
 ) -> TaskResult<T> {
+    let Scope {
+        harness,
+        contract,
+        request,
+        inputs,
+        started,
+    } = *scope;
     report.elapsed = started.elapsed();
     report.cost_usd = harness.inner.prices.report_cost(&report);
     let status = match &result {
