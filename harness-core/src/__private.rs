@@ -205,9 +205,22 @@ pub fn rendered<T: ?Sized, R: RenderedInput<T>>(_probe: &InputProbe<'_, T>, r: R
     r.into_text()
 }
 
-/// Turns a task body's value into a [`Context`].
-pub fn into_context<C: IntoContext>(c: C) -> Context {
-    c.into_context()
+/// The context a task body returned, with the task's `system` message in front when the body
+/// did not write one itself.
+pub fn body_context<C: IntoContext>(system: Option<&'static str>, c: C) -> Context {
+    let mut context = c.into_context();
+    if let Some(system) = system {
+        if !context
+            .messages
+            .iter()
+            .any(|m| m.role == crate::provider::Role::System)
+        {
+            context
+                .messages
+                .insert(0, crate::provider::Message::system(system));
+        }
+    }
+    context
 }
 
 #[cfg(test)]
