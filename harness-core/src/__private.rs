@@ -65,7 +65,108 @@ pub const fn stub_contract(name: &'static str, module: &'static str) -> TaskCont
 }
 
 // ---------------------------------------------------------------------------------------------
-// Compile-time checks of confidence contracts
+// One gate per output type and per policy type
+
+/// A boxed, `Send` future (what the [`Ops`] function pointers return).
+pub type BoxFuture<'a, T> = core::pin::Pin<Box<dyn core::future::Future<Output = T> + Send + 'a>>;
+
+/// Everything a task needs from its output type, as one value.
+pub struct Ops<T> {
+    /// The [`OutputSpec`] of the type.
+    pub spec: OutputSpec,
+    /// Whether it has a `#[llm(confidence)]` field.
+    pub has_confidence: bool,
+    /// [`Harness::run_global`] for this output.
+    pub run_global: for<'a> fn(
+        &'static TaskContract,
+        Inputs,
+        Option<Context>,
+        Option<DefaultFn<'a, T>>,
+    ) -> BoxFuture<'a, TaskResult<T>>,
+    /// [`Harness::run`] for this output.
+    pub run: for<'a> fn(
+        &'a Harness,
+        &'static TaskContract,
+        Inputs,
+        Option<Context>,
+        Option<DefaultFn<'a, T>>,
+    ) -> BoxFuture<'a, TaskResult<T>>,
+}
+
+/// The output-type gate of generated code. Implemented for every [`LlmOutput`]; generated code
+/// uses nothing else of the output type than `<Out as TaskOutput>::OPS`, always at the span of
+/// the output type, so that a type that is not an output is reported once (rustc merges
+/// identical diagnostics), in these words.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an LLM output type",
+    label = "`{Self}` does not implement `LlmOutput`",
+    note = "add `#[derive(LlmOutput)]` to the definition of `{Self}`: it generates the JSON schema, parsing and validation the harness needs"
+)]
+pub trait TaskOutput: Sized {
+    /// What tasks returning this type need.
+    const OPS: Ops<Self>;
+}
+
+fn run_global_boxed<'a, T: LlmOutput>(
+    contract: &'static TaskContract,
+    inputs: Inputs,
+    context: Option<Context>,
+    defaults: Option<DefaultFn<'a, T>>,
+) -> BoxFuture<'a, TaskResult<T>> {
+    Box::pin(Harness::run_global(contract, inputs, context, defaults))
+}
+
+fn run_boxed<'a, T: LlmOutput>(
+    harness: &'a Harness,
+    contract: &'static TaskContract,
+    inputs: Inputs,
+    context: Option<Context>,
+    defaults: Option<DefaultFn<'a, T>>,
+) -> BoxFuture<'a, TaskResult<T>> {
+    Box::pin(harness.run(contract, inputs, context, defaults))
+}
+
+impl<T: LlmOutput> TaskOutput for T {
+    const OPS: Ops<T> = Ops {
+        spec: output_spec::<T>(),
+        has_confidence: T::HAS_CONFIDENCE,
+        run_global: run_global_boxed::<T>,
+        run: run_boxed::<T>,
+    };
+}
+
+/// A policy's data, as one value (see [`TaskPolicy`]).
+pub struct PolicyData {
+    /// The policy.
+    pub policy: &'static PolicySet,
+    /// Which classes it covers, by [`FailureClass::index`].
+    pub covers: [bool; 6],
+}
+
+/// The policy gate of generated code, implemented for every [`Policy`] (see [`TaskOutput`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a policy",
+    label = "`{Self}` is not declared with `#[llm_policy]`",
+    note = "declare it as `#[llm_policy(on_timeout = retry(2), ...)] pub struct {Self};`"
+)]
+pub trait TaskPolicy {
+    /// The policy's data.
+    const DATA: PolicyData;
+}
+
+impl<P: Policy> TaskPolicy for P {
+    const DATA: PolicyData = PolicyData {
+        policy: &P::POLICY,
+        covers: P::COVERS,
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Confidence markers
+
+// `#[llm_task]` checks confidence contracts with `OutputOf::<T>::HAS_CONFIDENCE` in a `const`, which
+// names the task in the message and works for hand-written `LlmOutput` impls too; the derive also
+// implements these markers, for generic code that wants the distinction as a bound.
 
 /// Implemented by `#[derive(LlmOutput)]` for outputs with a `#[llm(confidence)]` field.
 #[diagnostic::on_unimplemented(
@@ -83,22 +184,11 @@ pub trait HasConfidenceField {}
 )]
 pub trait LacksConfidenceField {}
 
-/// Requires `T: HasConfidenceField` (rustc reports it at the span of the call).
+/// Requires `T: HasConfidenceField`, for generic code that needs an output with confidence.
 pub const fn assert_has_confidence<T: HasConfidenceField + ?Sized>() {}
 
 /// Requires `T: LacksConfidenceField`.
 pub const fn assert_lacks_confidence<T: LacksConfidenceField + ?Sized>() {}
-
-/// Requires `T: LlmOutput`.
-pub const fn assert_output<T: LlmOutput + ?Sized>() {}
-
-/// Requires `T: Policy`.
-pub const fn assert_policy<T: Policy + ?Sized>() {}
-
-/// `Policy::COVERS[class]` as a const-evaluable function (for per-class assertions).
-pub const fn policy_covers<P: Policy + ?Sized>(class: usize) -> bool {
-    P::COVERS[class]
-}
 
 // ---------------------------------------------------------------------------------------------
 // Nested validation: autoref probe, so fields of any type compile

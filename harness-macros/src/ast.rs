@@ -126,7 +126,7 @@ pub fn stub_fn(f: &TaskFn) -> TokenStream {
     let vis = &f.vis;
     let sig = &f.sig;
     let _ = f.semi;
-    let mut ts = quote::quote!(#(#attrs)* #vis #sig);
+    let mut ts = quote::quote!(#(#attrs)* #[allow(unused_variables)] #vis #sig);
     quote::quote!({ ::core::unimplemented!() }).to_tokens(&mut ts);
     ts
 }

@@ -20,6 +20,33 @@ pub fn private(krate: Option<&syn::Path>) -> TokenStream {
     }
 }
 
+/// [`private`] with every token at `span`, for expressions whose errors should point at a user
+/// token (the output type, the policy path).
+pub fn private_spanned(krate: Option<&syn::Path>, span: proc_macro2::Span) -> TokenStream {
+    match krate {
+        Some(p) => {
+            let p = respan(quote!(#p), span);
+            quote::quote_spanned!(span=> #p::__private)
+        }
+        None => quote::quote_spanned!(span=> ::harness_core::__private),
+    }
+}
+
+fn respan(ts: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    ts.into_iter()
+        .map(|mut t| {
+            if let proc_macro2::TokenTree::Group(g) = &t {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                t = proc_macro2::TokenTree::Group(ng);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
+}
+
 /// The one list of lints generated items allow, each for a reason.
 pub fn allows() -> TokenStream {
     quote! {

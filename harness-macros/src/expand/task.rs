@@ -161,11 +161,17 @@ fn expand(f: &TaskFn, args: &TaskArgs, sig: &TaskSig) -> TokenStream {
         let t = type_string(&i.ty);
         quote!(#p::InputSpec { name: #n, rust_type: #t })
     });
-    let output_spec = quote_spanned!(out_span=> #p::output_spec::<#out>());
+    let p_out = super::private_spanned(args.krate.as_ref().map(|k| &k.value), out_span);
+    let output_of = quote_spanned!(out_span=> <#out as #p_out::TaskOutput>);
+    let output_spec = quote_spanned!(out_span=> #output_of::OPS.spec);
     let chains = chain::chains(&p, &args.contracts);
     let below = chain::threshold(&args.contracts);
     let policy_ref = match policy {
-        Some(path) => quote_spanned!(path.span()=> ::core::option::Option::Some(&<#path as #p::Policy>::POLICY)),
+        Some(path) => {
+            let p_pol = super::private_spanned(args.krate.as_ref().map(|k| &k.value), path.span());
+            let policy_of = quote_spanned!(path.span()=> <#path as #p_pol::TaskPolicy>);
+            quote_spanned!(path.span()=> ::core::option::Option::Some(#policy_of::DATA.policy))
+        }
         None => quote!(::core::option::Option::None),
     };
     let deadline = opt(deadline_ms.map(|ms| quote!(#p::core::time::Duration::from_millis(#ms))));
@@ -235,50 +241,65 @@ fn expand(f: &TaskFn, args: &TaskArgs, sig: &TaskSig) -> TokenStream {
         )
     };
 
-    // Compile-time checks against the output type and the policy.
+    // Compile-time checks against the output type and the policy. Each is a `const` that panics
+    // with a message naming the task; they go through `OutputOf`/`PolicyOf` so that a type that
+    // is not an output (or a policy) is reported once.
     let mut checks = Vec::new();
+    let out_str = type_string(out);
+    let panic_at = |span: Span, cond: TokenStream, msg: String, help: String| {
+        let msg = escape_braces(&crate::ctxt::with_help(msg, help));
+        quote_spanned!(span=> const _: () = if #cond { ::core::panic!(#msg) };)
+    };
+    let has_conf = quote_spanned!(out_span=> #output_of::OPS.has_confidence);
+    let low_conf_example = Class::LowConfidence.example().trim_end_matches(',');
     if let Some(c) = args.contract(Class::LowConfidence) {
-        let span = c.key.span();
-        checks.push(quote_spanned!(span=> const _: () = #p::assert_has_confidence::<#out>();));
+        checks.push(panic_at(
+            c.key.span(),
+            quote!(!#has_conf),
+            format!("task `{name_str}` declares `on_low_confidence`, but its output `{out_str}` has no confidence field"),
+            format!("remove `on_low_confidence(..)`, or add `#[llm(confidence)] confidence: f64` to `{out_str}`"),
+        ));
     }
     match policy {
         None => {
             if args.contract(Class::LowConfidence).is_none() {
-                checks.push(quote_spanned!(out_span=> const _: () = #p::assert_lacks_confidence::<#out>();));
+                checks.push(panic_at(
+                    out_span,
+                    quote!(#has_conf),
+                    format!("task `{name_str}` has no contract for `on_low_confidence`, and its output `{out_str}` has a confidence field"),
+                    format!("add `{low_conf_example}` to `#[llm_task(...)]`"),
+                ));
             }
         }
         Some(path) => {
             let pspan = path.span();
             let pname = quote!(#path).to_string().replace(' ', "");
-            checks.push(quote_spanned!(pspan=> const _: () = #p::assert_policy::<#path>();));
+            let p_pol = super::private_spanned(args.krate.as_ref().map(|k| &k.value), pspan);
+            let policy_of = quote_spanned!(pspan=> <#path as #p_pol::TaskPolicy>);
             for class in Class::ALL[..5].iter().filter(|c| args.contract(**c).is_none()) {
                 let i = class.index();
-                let msg = escape_braces(&format!(
-                    "task `{name_str}` has no contract for `{}`: neither the task nor policy `{pname}` declares one. Add `{}` to the task or to the policy.",
-                    class.key(),
-                    class.example().trim_end_matches(','),
+                checks.push(panic_at(
+                    pspan,
+                    { let covered = quote_spanned!(pspan=> #policy_of::DATA.covers[#i]); quote!(!#covered) },
+                    format!("task `{name_str}` has no contract for `{}`, and policy `{pname}` does not declare one", class.key()),
+                    format!("add `{}` to the task or to the policy", class.example().trim_end_matches(',')),
                 ));
-                checks.push(quote_spanned! {pspan=>
-                    const _: () = if !#p::policy_covers::<#path>(#i) { ::core::panic!(#msg) };
-                });
             }
             if args.contract(Class::LowConfidence).is_none() {
-                let msg = escape_braces(&format!(
-                    "task `{name_str}` returns `{}`, which has a confidence field, but neither the task nor policy `{pname}` has an `on_low_confidence` contract. Add `{}` to the task or to the policy.",
-                    type_string(out),
-                    Class::LowConfidence.example().trim_end_matches(','),
-                ));
                 let i = Class::LowConfidence.index();
-                checks.push(quote_spanned! {pspan=>
-                    const _: () = if <#out as #p::LlmOutput>::HAS_CONFIDENCE && !#p::policy_covers::<#path>(#i) { ::core::panic!(#msg) };
-                });
+                checks.push(panic_at(
+                    pspan,
+                    { let covered = quote_spanned!(pspan=> #policy_of::DATA.covers[#i]); quote!(#has_conf && !#covered) },
+                    format!("task `{name_str}` has no contract for `on_low_confidence`, its output `{out_str}` has a confidence field, and policy `{pname}` does not declare one"),
+                    format!("add `{low_conf_example}` to the task or to the policy"),
+                ));
             }
         }
     }
 
     let fn_sig = public_sig(&f.sig);
-    let run_global = quote_spanned!(out_span=> #p::Harness::run_global::<#out>);
-    let run = quote_spanned!(out_span=> #p::Harness::run::<#out>);
+    let run_global = quote_spanned!(out_span=> (#output_of::OPS.run_global));
+    let run = quote_spanned!(out_span=> (#output_of::OPS.run));
     let struct_doc = format!("The contract of [`{name_str}`](fn@{name_str}) (`{name_str}::CONTRACT`) and a way to run it on an explicit harness (`{name_str}::with`).");
 
     quote! {
