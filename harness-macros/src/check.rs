@@ -6,7 +6,6 @@ use syn::{Ident, LitStr};
 use crate::ast::{Input, TaskFn};
 use crate::attr::{Class, ContractDecl, Site, TaskArgs};
 use crate::ctxt::Ctxt;
-use crate::util::suggest;
 
 /// Every check on a parsed task.
 pub fn task(cx: &Ctxt, f: &TaskFn, args: &TaskArgs, inputs: &[Input]) {
@@ -116,7 +115,7 @@ fn placeholders(cx: &Ctxt, prompt: &LitStr, inputs: &[Input], task: &Ident) {
                 } else if name_refs.is_empty() {
                     format!("`{task}` has no arguments: add `{p}: &str` to its signature, or write `{{{{{p}}}}}` for literal braces")
                 } else {
-                    format!("{}; arguments are {}; write `{{{{` and `}}}}` for literal braces", suggest(&p, &name_refs), name_refs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                    format!("{}the arguments are {}; write `{{{{` and `}}}}` for literal braces", crate::util::did_you_mean(&p, &name_refs).map(|c| format!("did you mean `{{{c}}}`? ")).unwrap_or_default(), name_refs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
                 };
                 cx.error_spanned_by(prompt, format_args!("`{{{p}}}` in the prompt is not an argument of `{task}`"), help);
             }

@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Expr, Fields, Ident, LitStr, Path, Token, Type};
 
 use crate::ctxt::Ctxt;
-use crate::util::{expr_f64, last_segment, suggest};
+use crate::util::{expr_f64, last_segment};
 
 pub const FIELD_RULES: &[&str] = &["confidence", "range", "length", "pattern", "one_of", "custom"];
 
@@ -376,7 +376,7 @@ fn field_rules(cx: &Ctxt, f: &syn::Field, in_struct: bool) -> FieldRules {
                     let help = if name == "crate" {
                         "`crate = ..` goes on the type: `#[llm(crate = path::to::harness_core)]`".to_owned()
                     } else {
-                        format!("{}; rules are `confidence`, `range(min = .., max = ..)`, `length(min = .., max = ..)`, `pattern = \"..\"`, `one_of(\"a\", ..)`, `custom = path::to_fn`", suggest(&name, FIELD_RULES))
+                        format!("{}rules are `confidence`, `range(min = .., max = ..)`, `length(min = .., max = ..)`, `pattern = \"..\"`, `one_of(\"a\", ..)`, `custom = path::to_fn`", crate::util::did_you_mean(&name, FIELD_RULES).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default())
                     };
                     cx.error_spanned_by(&m.path, format_args!("unknown `#[llm]` rule `{name}`"), help);
                     skip(&m)?;

@@ -28,19 +28,28 @@ pub fn suggest(word: &str, candidates: &[&str]) -> String {
     }
 }
 
+/// Edit distance where swapping two neighbouring letters counts as one edit (`modle` → `model`).
 fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// `"500ms"`, `"20s"`, `"2m"`, `"1.5s"` → milliseconds.
@@ -186,5 +195,6 @@ mod tests {
         assert_eq!(did_you_mean("on_timout", &["on_timeout", "on_refusal"]), Some("on_timeout"));
         assert_eq!(did_you_mean("xyz", &["on_timeout"]), None);
         assert_eq!(did_you_mean("modle", &["model", "system"]), Some("model"));
+        assert_eq!(did_you_mean("retyr", &["retry", "reask"]), Some("retry"));
     }
 }

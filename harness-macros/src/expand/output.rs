@@ -311,19 +311,24 @@ fn field_checks(f: &Field, access: TokenStream, parent: &TokenStream, errors: &s
     let value = format_ident!("value", span = Span::mixed_site());
     let r = &f.rules;
     let mut checks = Vec::new();
+    // The value, located at a rule's tokens: a rule on a field of the wrong type is reported there.
+    let value_at = |span: Span| syn::Ident::new("value", Span::mixed_site().located_at(span));
     let range = r.range.as_ref().map(|b| (b.min, b.max, b.span)).or_else(|| r.confidence.map(|s| (Some(0.0), Some(1.0), s)));
     if let Some((min, max, span)) = range {
         let min = opt_f64(min);
         let max = opt_f64(max);
+        let value = value_at(span);
         checks.push(quote_spanned!(span=> #p::rules::range(#value, #min, #max, &#fpath, #errors);));
     }
     if let Some(b) = &r.length {
         let min = opt_usize(b.min);
         let max = opt_usize(b.max);
+        let value = value_at(b.span);
         checks.push(quote_spanned!(b.span=> #p::rules::length(#value, #min, #max, &#fpath, #errors);));
     }
     if let Some(pat) = &r.pattern {
         let re = format_ident!("PATTERN", span = Span::mixed_site());
+        let value = value_at(pat.span());
         checks.push(quote_spanned! {pat.span()=>
             {
                 static #re: #p::rules::Pattern = #p::rules::Pattern::new(#pat);
@@ -332,9 +337,11 @@ fn field_checks(f: &Field, access: TokenStream, parent: &TokenStream, errors: &s
         });
     }
     if let Some((values, span)) = &r.one_of {
+        let value = value_at(*span);
         checks.push(quote_spanned!(*span=> #p::rules::one_of(#value, &[#(#values),*], &#fpath, #errors);));
     }
     if let Some(c) = &r.custom {
+        let value = value_at(syn::spanned::Spanned::span(c));
         checks.push(quote_spanned!(syn::spanned::Spanned::span(c)=> #p::rules::custom(#c(#value), &#fpath, #errors);));
     }
     quote! {

@@ -192,8 +192,11 @@ fn expand(f: &TaskFn, args: &TaskArgs, sig: &TaskSig) -> TokenStream {
     let renders = sig.inputs.iter().map(|i| {
         let ident = &i.ident;
         let n = ident.to_string();
-        let render = quote_spanned! {i.ty.span()=>
-            #p::rendered(&#probe_ident, (&&&#probe_ident).__harness_render())
+        let ty_span = i.ty.span();
+        let p_ty = super::private_spanned(args.krate.as_ref().map(|k| &k.value), ty_span);
+        let probe_at = Ident::new("probe", Span::mixed_site().located_at(ty_span));
+        let render = quote_spanned! {ty_span=>
+            #p_ty::rendered(&#probe_at, (&&&#probe_at).__harness_render())
         };
         quote!((#n, { let #probe_ident = #p::InputProbe(&#ident); #render }))
     });
