@@ -70,6 +70,8 @@ pub struct Output<'a> {
     pub attrs: Vec<Attribute>,
     /// Whether the user renamed the container in `#[serde(rename = ..)]`.
     pub renamed: bool,
+    /// Whether the user set `#[serde(expecting = ..)]`.
+    pub has_expecting: bool,
 }
 
 fn copied_attrs(attrs: &[Attribute]) -> Vec<Attribute> {
@@ -197,7 +199,7 @@ impl<'a> Output<'a> {
             }
             Body::Enum(_) => None,
         };
-        Some(Output { input, body, krate, confidence, attrs: copied_attrs(&input.attrs), renamed: serde_name(&input.attrs, "rename").is_some() })
+        Some(Output { input, body, krate, confidence, attrs: copied_attrs(&input.attrs), renamed: serde_name(&input.attrs, "rename").is_some(), has_expecting: serde_name(&input.attrs, "expecting").is_some() })
     }
 }
 

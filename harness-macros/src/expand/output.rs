@@ -74,6 +74,17 @@ fn expand(o: &Output) -> TokenStream {
     let schemars_crate = quote!(#p::schemars).to_string().replace(' ', "");
     let container_attrs = &o.attrs;
     let rename = if o.renamed { quote!() } else { quote!(#[serde(rename = #name)]) };
+    // serde's "expected struct X" names the Rust type: make it the user's, not the shadow's.
+    let kind = match &o.body {
+        Body::Struct(_) => "struct",
+        Body::Enum(_) => "enum",
+    };
+    let expecting = if o.has_expecting {
+        quote!()
+    } else {
+        let e = format!("{kind} {name}");
+        quote!(#[serde(expecting = #e)])
+    };
     let generics = &input.generics;
     let (impl_g, ty_g, where_clause) = generics.split_for_impl();
     let mut de_generics = generics.clone();
@@ -199,6 +210,7 @@ fn expand(o: &Output) -> TokenStream {
             #[serde(crate = #serde_crate)]
             #[schemars(crate = #schemars_crate)]
             #rename
+            #expecting
             #(#container_attrs)*
             #allows
             #shadow_def
