@@ -4,11 +4,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use harness_core::ValidationErrors;
 use harness_core::engine::Context;
 use harness_core::output::FieldPath;
 use harness_core::prelude::*;
 use harness_core::provider::{ChatRequest, ChatResponse, Provider, ProviderError, ProviderInfo};
-use harness_core::ValidationErrors;
 use serde_json::json;
 
 #[derive(Debug, PartialEq, LlmOutput)]
@@ -38,7 +38,11 @@ struct Item {
 }
 
 fn not_blank(s: &String) -> Result<(), String> {
-    if s.trim().is_empty() { Err("must not be blank".into()) } else { Ok(()) }
+    if s.trim().is_empty() {
+        Err("must not be blank".into())
+    } else {
+        Ok(())
+    }
 }
 
 #[derive(Debug, LlmOutput)]
@@ -55,16 +59,25 @@ fn errors_of<T: LlmOutput>(value: serde_json::Value) -> Vec<(String, &'static st
     let v: T = serde_json::from_value(value).expect("deserialises");
     let mut errors = ValidationErrors::new();
     v.validate(&FieldPath::root(), &mut errors);
-    errors.iter().map(|e| (e.path.clone(), e.rule, e.message.clone())).collect()
+    errors
+        .iter()
+        .map(|e| (e.path.clone(), e.rule, e.message.clone()))
+        .collect()
 }
 
 #[test]
 fn schema_carries_docs_rules_and_the_type_name() {
     let schema = Sentiment::output_schema();
     assert_eq!(schema["title"], "Sentiment");
-    assert_eq!(schema["description"], "The sentiment of one customer review.");
+    assert_eq!(
+        schema["description"],
+        "The sentiment of one customer review."
+    );
     let props = &schema["properties"];
-    assert_eq!(props["confidence"]["description"], "How sure the model is, from 0 to 1.");
+    assert_eq!(
+        props["confidence"]["description"],
+        "How sure the model is, from 0 to 1."
+    );
     assert_eq!(props["confidence"]["minimum"], 0.0);
     assert_eq!(props["confidence"]["maximum"], 1.0);
     assert_eq!(props["rationale"]["maxLength"], 20);
@@ -89,8 +102,16 @@ fn validation_names_the_field_and_says_what_is_wrong() {
     assert_eq!(
         errors,
         [
-            ("confidence".into(), "range", "must be at most 1, got 1.5".into()),
-            ("rationale".into(), "length", "must have at most 20 characters, got 25".into()),
+            (
+                "confidence".into(),
+                "range",
+                "must be at most 1, got 1.5".into()
+            ),
+            (
+                "rationale".into(),
+                "length",
+                "must have at most 20 characters, got 25".into()
+            ),
         ]
     );
     let errors = errors_of::<Minutes>(json!({
@@ -101,20 +122,36 @@ fn validation_names_the_field_and_says_what_is_wrong() {
     assert_eq!(
         errors,
         [
-            ("actionItems[1].owner".into(), "one_of", "must be one of \"alice\", \"bob\"; got \"carol\"".into()),
-            ("actionItems[1].ticket".into(), "pattern", "must match the regular expression `^[A-Z]{2,5}-\\d+$`, got \"nope\"".into()),
+            (
+                "actionItems[1].owner".into(),
+                "one_of",
+                "must be one of \"alice\", \"bob\"; got \"carol\"".into()
+            ),
+            (
+                "actionItems[1].ticket".into(),
+                "pattern",
+                "must match the regular expression `^[A-Z]{2,5}-\\d+$`, got \"nope\"".into()
+            ),
             ("summary".into(), "custom", "must not be blank".into()),
-            ("followUp.owner".into(), "one_of", "must be one of \"alice\", \"bob\"; got \"dave\"".into()),
+            (
+                "followUp.owner".into(),
+                "one_of",
+                "must be one of \"alice\", \"bob\"; got \"dave\"".into()
+            ),
         ]
     );
-    let ok: Sentiment = serde_json::from_value(json!({"label": "Neutral", "confidence": 0.25, "rationale": "ok"})).unwrap();
+    let ok: Sentiment =
+        serde_json::from_value(json!({"label": "Neutral", "confidence": 0.25, "rationale": "ok"}))
+            .unwrap();
     assert_eq!(ok.confidence(), Some(0.25));
     assert_eq!(ok.label, Label::Neutral);
 }
 
 #[test]
 fn deserialisation_errors_name_the_users_type() {
-    let err = serde_json::from_value::<Sentiment>(json!(3)).unwrap_err().to_string();
+    let err = serde_json::from_value::<Sentiment>(json!(3))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("Sentiment"), "{err}");
     assert!(!err.contains("Shadow"), "{err}");
 }
@@ -133,14 +170,23 @@ struct FakeProvider(Arc<Fake>);
 
 impl Provider for FakeProvider {
     fn info(&self) -> ProviderInfo {
-        ProviderInfo { name: "fake".into(), ..Default::default() }
+        ProviderInfo {
+            name: "fake".into(),
+            ..Default::default()
+        }
     }
     fn chat<'a>(
         &'a self,
         request: &'a ChatRequest,
     ) -> harness_core::provider::BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         self.0.seen.lock().unwrap().push(request.clone());
-        let reply = self.0.replies.lock().unwrap().pop_front().expect("a scripted reply");
+        let reply = self
+            .0
+            .replies
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("a scripted reply");
         Box::pin(async move { reply })
     }
 }
@@ -148,12 +194,18 @@ impl Provider for FakeProvider {
 fn harness(replies: Vec<Result<ChatResponse, ProviderError>>) -> (Harness, Arc<Fake>) {
     let fake = Arc::new(Fake::default());
     fake.replies.lock().unwrap().extend(replies);
-    let h = Harness::builder().provider("fake", FakeProvider(fake.clone())).default_model("m").build();
+    let h = Harness::builder()
+        .provider("fake", FakeProvider(fake.clone()))
+        .default_model("m")
+        .build();
     (h, fake)
 }
 
 fn answer(s: &str) -> Result<ChatResponse, ProviderError> {
-    Ok(ChatResponse { content: s.into(), ..Default::default() })
+    Ok(ChatResponse {
+        content: s.into(),
+        ..Default::default()
+    })
 }
 
 /// Classifies one review.
@@ -176,7 +228,9 @@ async fn a_prompt_task_renders_inputs_and_reasks_with_the_rule_message() {
         answer(r#"{"label": "Positive", "confidence": 1.5, "rationale": "good"}"#),
         answer(r#"{"label": "Positive", "confidence": 0.9, "rationale": "good"}"#),
     ]);
-    let out = classify::with(&h, "Great phone", Some(5)).await.expect("an answer");
+    let out = classify::with(&h, "Great phone", Some(5))
+        .await
+        .expect("an answer");
     match out.resolution {
         Resolution::Answer(s) => assert_eq!(s.confidence, 0.9),
         other => panic!("{other:?}"),
@@ -184,11 +238,23 @@ async fn a_prompt_task_renders_inputs_and_reasks_with_the_rule_message() {
     let seen = fake.seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
     let first = &seen[0].messages;
-    assert!(first[0].content.starts_with("You classify customer reviews."));
+    assert!(
+        first[0]
+            .content
+            .starts_with("You classify customer reviews.")
+    );
     assert_eq!(first[1].content, "Review: Great phone (stars: 5)");
-    let reask = seen[1].messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n");
+    let reask = seen[1]
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     // The rule is also a schema keyword, so the schema check reports it first.
-    assert!(reask.contains("confidence") && reask.contains("1.5"), "{reask}");
+    assert!(
+        reask.contains("confidence") && reask.contains("1.5"),
+        "{reask}"
+    );
     assert_eq!(classify::CONTRACT.inputs[1].rust_type, "Option<u8>");
 }
 
@@ -204,19 +270,31 @@ struct Standard;
 /// Minutes of a meeting, with the context built in code.
 #[llm_task(system = "You take minutes.", policy = Standard, on_rate_limited = default(Minutes::empty()))]
 async fn minutes(transcript: String, attendees: Vec<String>) -> TaskResult<Minutes> {
-    Context::new().user(format!("Attendees: {}\n\n{transcript}", attendees.join(", ")))
+    Context::new().user(format!(
+        "Attendees: {}\n\n{transcript}",
+        attendees.join(", ")
+    ))
 }
 
 impl Minutes {
     fn empty() -> Minutes {
-        Minutes { action_items: Vec::new(), summary: "(none)".into(), follow_up: None }
+        Minutes {
+            action_items: Vec::new(),
+            summary: "(none)".into(),
+            follow_up: None,
+        }
     }
 }
 
 #[tokio::test]
 async fn a_body_task_with_a_policy_uses_its_own_default_over_the_policy() {
-    let (h, fake) = harness(vec![Err(ProviderError::RateLimited { status: 429, retry_after: None })]);
-    let out = minutes::with(&h, "We shipped.".into(), vec!["ann".into(), "bo".into()]).await.expect("a default");
+    let (h, fake) = harness(vec![Err(ProviderError::RateLimited {
+        status: 429,
+        retry_after: None,
+    })]);
+    let out = minutes::with(&h, "We shipped.".into(), vec!["ann".into(), "bo".into()])
+        .await
+        .expect("a default");
     match out.resolution {
         Resolution::Default { value, class } => {
             assert_eq!(value.summary, "(none)");
@@ -226,9 +304,19 @@ async fn a_body_task_with_a_policy_uses_its_own_default_over_the_policy() {
     }
     let seen = fake.seen.lock().unwrap();
     assert!(seen[0].messages[0].content.starts_with("You take minutes."));
-    assert_eq!(seen[0].messages[1].content, "Attendees: ann, bo\n\nWe shipped.");
+    assert_eq!(
+        seen[0].messages[1].content,
+        "Attendees: ann, bo\n\nWe shipped."
+    );
     assert_eq!(minutes::CONTRACT.steps(FailureClass::Timeout).len(), 1);
-    assert_eq!(minutes::CONTRACT.chain(FailureClass::RateLimited).unwrap().steps.len(), 1);
+    assert_eq!(
+        minutes::CONTRACT
+            .chain(FailureClass::RateLimited)
+            .unwrap()
+            .steps
+            .len(),
+        1
+    );
 }
 
 #[test]

@@ -25,10 +25,22 @@ impl Parse for TaskFn {
         let sig: Signature = input.parse()?;
         if input.peek(Token![;]) {
             let semi = input.parse()?;
-            Ok(TaskFn { attrs, vis, sig, body: None, semi: Some(semi) })
+            Ok(TaskFn {
+                attrs,
+                vis,
+                sig,
+                body: None,
+                semi: Some(semi),
+            })
         } else {
             let body: Block = input.parse()?;
-            Ok(TaskFn { attrs, vis, sig, body: Some(body), semi: None })
+            Ok(TaskFn {
+                attrs,
+                vis,
+                sig,
+                body: Some(body),
+                semi: None,
+            })
         }
     }
 }
@@ -52,7 +64,14 @@ pub struct TaskSig {
 pub fn task_sig(cx: &Ctxt, f: &TaskFn) -> Option<TaskSig> {
     let sig = &f.sig;
     if sig.asyncness.is_none() {
-        cx.error_spanned_by(&sig.fn_token, format_args!("`#[llm_task]` functions must be `async`"), format_args!("write `async fn {}(..)`: a task waits on the network", sig.ident));
+        cx.error_spanned_by(
+            sig.fn_token,
+            format_args!("`#[llm_task]` functions must be `async`"),
+            format_args!(
+                "write `async fn {}(..)`: a task waits on the network",
+                sig.ident
+            ),
+        );
     }
     if let Some(c) = &sig.constness {
         cx.error_spanned_by(c, "a task cannot be `const`", "remove `const`");
@@ -64,7 +83,11 @@ pub fn task_sig(cx: &Ctxt, f: &TaskFn) -> Option<TaskSig> {
         cx.error_spanned_by(a, "a task cannot have an ABI", "remove the `extern`");
     }
     if let Some(v) = &sig.variadic {
-        cx.error_spanned_by(v, "a task cannot be variadic", "take a `Vec` or a slice instead");
+        cx.error_spanned_by(
+            v,
+            "a task cannot be variadic",
+            "take a `Vec` or a slice instead",
+        );
     }
     for p in &sig.generics.params {
         if !matches!(p, syn::GenericParam::Lifetime(_)) {
@@ -74,15 +97,31 @@ pub fn task_sig(cx: &Ctxt, f: &TaskFn) -> Option<TaskSig> {
     let mut inputs = Vec::new();
     for arg in &sig.inputs {
         match arg {
-            FnArg::Receiver(r) => cx.error_spanned_by(r, "a task cannot take `self`", "declare the task as a free function; pass what it needs as arguments"),
+            FnArg::Receiver(r) => cx.error_spanned_by(
+                r,
+                "a task cannot take `self`",
+                "declare the task as a free function; pass what it needs as arguments",
+            ),
             FnArg::Typed(pt) => match &*pt.pat {
                 Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                     if let Type::ImplTrait(it) = &*pt.ty {
-                        cx.error_spanned_by(it, "task arguments cannot be `impl Trait`", "use a concrete type such as `&str` or `String`");
+                        cx.error_spanned_by(
+                            it,
+                            "task arguments cannot be `impl Trait`",
+                            "use a concrete type such as `&str` or `String`",
+                        );
                     }
-                    inputs.push(Input { ident: pi.ident.clone(), mutable: pi.mutability.is_some(), ty: (*pt.ty).clone() });
+                    inputs.push(Input {
+                        ident: pi.ident.clone(),
+                        mutable: pi.mutability.is_some(),
+                        ty: (*pt.ty).clone(),
+                    });
                 }
-                other => cx.error_spanned_by(other, "task arguments must be plain names", "write `name: Type`; the name is the `{placeholder}` in the prompt"),
+                other => cx.error_spanned_by(
+                    other,
+                    "task arguments must be plain names",
+                    "write `name: Type`; the name is the `{placeholder}` in the prompt",
+                ),
             },
         }
     }
@@ -109,10 +148,7 @@ pub fn split_docs(attrs: &[Attribute]) -> (Vec<&Attribute>, Vec<&Attribute>) {
 
 /// `#[cfg(..)]` attributes, repeated on every item generated next to the user's.
 pub fn cfg_attrs(attrs: &[Attribute]) -> Vec<&Attribute> {
-    attrs
-        .iter()
-        .filter(|a| a.path().is_ident("cfg"))
-        .collect()
+    attrs.iter().filter(|a| a.path().is_ident("cfg")).collect()
 }
 
 /// The span to blame for the output type.

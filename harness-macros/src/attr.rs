@@ -146,9 +146,17 @@ pub struct BackoffArgs {
 /// One step of a chain.
 #[derive(Clone)]
 pub enum Step {
-    Retry { times: u32, backoff: BackoffArgs },
-    Reask { times: u32 },
-    Fallback { model: String, provider: Option<String> },
+    Retry {
+        times: u32,
+        backoff: BackoffArgs,
+    },
+    Reask {
+        times: u32,
+    },
+    Fallback {
+        model: String,
+        provider: Option<String>,
+    },
     Escalate,
     Default(Box<Expr>),
     Fail,
@@ -331,12 +339,22 @@ fn parse_entry(
     };
     if !allowed.contains(&name.as_str()) {
         let help = if site == Site::Policy && TASK_KEYS.contains(&name.as_str()) {
-            format!("`{name}` belongs on each `#[llm_task]`; a policy holds only failure contracts (`on_timeout = ...`, ...)")
+            format!(
+                "`{name}` belongs on each `#[llm_task]`; a policy holds only failure contracts (`on_timeout = ...`, ...)"
+            )
         } else {
             suggest(&name, &allowed)
         };
-        let what = if site == Site::Policy { "llm_policy" } else { "llm_task" };
-        cx.error_spanned_by(key, format_args!("unknown key `{name}` in `#[{what}]`"), help);
+        let what = if site == Site::Policy {
+            "llm_policy"
+        } else {
+            "llm_task"
+        };
+        cx.error_spanned_by(
+            key,
+            format_args!("unknown key `{name}` in `#[{what}]`"),
+            help,
+        );
         if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
         } else if input.peek(syn::token::Paren) {
@@ -368,25 +386,41 @@ fn parse_entry(
             };
             if let Some(l) = &lit {
                 if l.value().trim().is_empty() && name != "system" {
-                    cx.error_spanned_by(l, format_args!("`{name}` is empty"), format_args!("give `{name}` a non-empty string, or leave the key out"));
+                    cx.error_spanned_by(
+                        l,
+                        format_args!("`{name}` is empty"),
+                        format_args!("give `{name}` a non-empty string, or leave the key out"),
+                    );
                 }
             }
             set_once(cx, slot, key, lit);
         }
         "timeout" | "deadline" => {
             let ms = duration(cx, &value, &name);
-            let slot = if name == "timeout" { &mut args.timeout_ms } else { &mut args.deadline_ms };
+            let slot = if name == "timeout" {
+                &mut args.timeout_ms
+            } else {
+                &mut args.deadline_ms
+            };
             set_once(cx, slot, key, ms);
         }
         "temperature" => {
             let v = match expr_f64(&value) {
                 Some(v) if (0.0..=2.0).contains(&v) => Some(v),
                 Some(v) => {
-                    cx.error_spanned_by(&value, format_args!("temperature {v} is outside 0..=2"), "use a temperature between 0.0 and 2.0, e.g. `temperature = 0.0`");
+                    cx.error_spanned_by(
+                        &value,
+                        format_args!("temperature {v} is outside 0..=2"),
+                        "use a temperature between 0.0 and 2.0, e.g. `temperature = 0.0`",
+                    );
                     None
                 }
                 None => {
-                    cx.error_spanned_by(&value, "`temperature` must be a number literal", "write e.g. `temperature = 0.2`");
+                    cx.error_spanned_by(
+                        &value,
+                        "`temperature` must be a number literal",
+                        "write e.g. `temperature = 0.2`",
+                    );
                     None
                 }
             };
@@ -395,7 +429,11 @@ fn parse_entry(
         "max_tokens" => {
             let v = int_lit::<u32>(cx, &value, &name).filter(|v| {
                 if *v == 0 {
-                    cx.error_spanned_by(&value, "`max_tokens` must be at least 1", "write e.g. `max_tokens = 256`");
+                    cx.error_spanned_by(
+                        &value,
+                        "`max_tokens` must be at least 1",
+                        "write e.g. `max_tokens = 256`",
+                    );
                 }
                 *v > 0
             });
@@ -408,19 +446,34 @@ fn parse_entry(
         "policy" | "crate" => {
             let p = match &value {
                 Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
-                Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => match s.parse::<Path>() {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => match s.parse::<Path>() {
                     Ok(p) => Some(p),
                     Err(_) => {
-                        cx.error_spanned_by(s, format_args!("`{name}` must be a path"), format_args!("write `{name} = path::to::Item` without quotes"));
+                        cx.error_spanned_by(
+                            s,
+                            format_args!("`{name}` must be a path"),
+                            format_args!("write `{name} = path::to::Item` without quotes"),
+                        );
                         None
                     }
                 },
                 other => {
-                    cx.error_spanned_by(other, format_args!("`{name}` must be a path"), format_args!("write `{name} = path::to::Item`"));
+                    cx.error_spanned_by(
+                        other,
+                        format_args!("`{name}` must be a path"),
+                        format_args!("write `{name} = path::to::Item`"),
+                    );
                     None
                 }
             };
-            let slot = if name == "policy" { &mut args.policy } else { &mut args.krate };
+            let slot = if name == "policy" {
+                &mut args.policy
+            } else {
+                &mut args.krate
+            };
             set_once(cx, slot, key, p);
         }
         _ => unreachable!("every allowed key is handled"),
@@ -430,9 +483,16 @@ fn parse_entry(
 
 fn lit_str(cx: &Ctxt, value: &Expr, name: &str) -> Option<LitStr> {
     match value {
-        Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.clone()),
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => Some(s.clone()),
         other => {
-            cx.error_spanned_by(other, format_args!("`{name}` must be a string literal"), format_args!("write `{name} = \"...\"`"));
+            cx.error_spanned_by(
+                other,
+                format_args!("`{name}` must be a string literal"),
+                format_args!("write `{name} = \"...\"`"),
+            );
             None
         }
     }
@@ -443,15 +503,26 @@ where
     T::Err: std::fmt::Display,
 {
     match value {
-        Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => match i.base10_parse::<T>() {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => match i.base10_parse::<T>() {
             Ok(v) => Some(v),
             Err(e) => {
-                cx.error_spanned_by(i, format_args!("`{name}`: {e}"), "use a smaller non-negative integer");
+                cx.error_spanned_by(
+                    i,
+                    format_args!("`{name}`: {e}"),
+                    "use a smaller non-negative integer",
+                );
                 None
             }
         },
         other => {
-            cx.error_spanned_by(other, format_args!("`{name}` must be an integer literal"), format_args!("write e.g. `{name} = 256`"));
+            cx.error_spanned_by(
+                other,
+                format_args!("`{name}` must be an integer literal"),
+                format_args!("write e.g. `{name} = 256`"),
+            );
             None
         }
     }
@@ -493,8 +564,16 @@ fn parse_contract(
                 let v: Expr = content.parse()?;
                 match expr_f64(&v) {
                     Some(t) if (0.0..=1.0).contains(&t) => below = Some((t, v.span())),
-                    Some(t) => cx.error_spanned_by(&v, format_args!("threshold {t} is outside 0..=1"), "confidence is between 0 and 1: write e.g. `below = 0.7`"),
-                    None => cx.error_spanned_by(&v, "the threshold must be a number literal", "write e.g. `below = 0.7`"),
+                    Some(t) => cx.error_spanned_by(
+                        &v,
+                        format_args!("threshold {t} is outside 0..=1"),
+                        "confidence is between 0 and 1: write e.g. `below = 0.7`",
+                    ),
+                    None => cx.error_spanned_by(
+                        &v,
+                        "the threshold must be a number literal",
+                        "write e.g. `below = 0.7`",
+                    ),
                 }
             } else {
                 cx.error_spanned_by(&k, format_args!("unknown parameter `{k}` of `{}`", class.key()), if class == Class::LowConfidence { "the only parameter is the threshold: `on_low_confidence(below = 0.7) = ...`".to_owned() } else { format!("`{}` takes no parameters: write `{} = ...`", class.key(), class.key()) });
@@ -510,7 +589,11 @@ fn parse_contract(
         }
     }
     if !input.peek(Token![=]) {
-        cx.error_spanned_by(key, format_args!("`{}` needs a chain of actions", class.key()), format_args!("write e.g. `{}`", class.example().trim_end_matches(',')));
+        cx.error_spanned_by(
+            key,
+            format_args!("`{}` needs a chain of actions", class.key()),
+            format_args!("write e.g. `{}`", class.example().trim_end_matches(',')),
+        );
         return skip_value(input);
     }
     input.parse::<Token![=]>()?;
@@ -519,7 +602,11 @@ fn parse_contract(
         cx.error_spanned_by(key, "`on_low_confidence` needs a threshold", "write `on_low_confidence(below = 0.7) = ...`: answers whose confidence is below it trigger the chain");
     }
     if class != Class::LowConfidence && saw_parens && below.is_some() {
-        cx.error_spanned_by(key, format_args!("`below` only applies to `on_low_confidence`"), format_args!("write `{} = ...`", class.key()));
+        cx.error_spanned_by(
+            key,
+            format_args!("`below` only applies to `on_low_confidence`"),
+            format_args!("write `{} = ...`", class.key()),
+        );
     }
     let steps = parse_chain(cx, &value, class, site);
     if args.contract(class).is_some() {
@@ -547,12 +634,20 @@ fn flatten<'a>(cx: &Ctxt, e: &'a Expr, out: &mut Vec<&'a Expr>) {
             if m.args.len() == 1 {
                 out.push(&m.args[0]);
             } else {
-                cx.error_spanned_by(&m.method, "`.then(..)` takes exactly one action", "write `.then(fail)`, `.then(fallback(\"model\"))`, ...");
+                cx.error_spanned_by(
+                    &m.method,
+                    "`.then(..)` takes exactly one action",
+                    "write `.then(fail)`, `.then(fallback(\"model\"))`, ...",
+                );
             }
         }
         Expr::MethodCall(m) => {
             flatten(cx, &m.receiver, out);
-            cx.error_spanned_by(&m.method, format_args!("unknown combinator `.{}(..)`", m.method), "chain actions with `.then(..)`, e.g. `retry(2).then(fail)`");
+            cx.error_spanned_by(
+                &m.method,
+                format_args!("unknown combinator `.{}(..)`", m.method),
+                "chain actions with `.then(..)`, e.g. `retry(2).then(fail)`",
+            );
         }
         other => out.push(other),
     }
@@ -563,19 +658,28 @@ fn parse_chain(cx: &Ctxt, value: &Expr, class: Class, site: Site) -> Vec<Spanned
     flatten(cx, value, &mut exprs);
     let mut steps: Vec<SpannedStep> = Vec::new();
     for e in exprs {
-        let Some(step) = parse_step(cx, e, class, site) else { continue };
+        let Some(step) = parse_step(cx, e, class, site) else {
+            continue;
+        };
         steps.push(step);
     }
     steps
 }
 
 fn parse_step(cx: &Ctxt, e: &Expr, class: Class, site: Site) -> Option<SpannedStep> {
-    let (ident, args): (&Ident, Option<&syn::punctuated::Punctuated<Expr, Token![,]>>) = match e {
+    let (ident, args): (
+        &Ident,
+        Option<&syn::punctuated::Punctuated<Expr, Token![,]>>,
+    ) = match e {
         Expr::Path(p) if p.path.get_ident().is_some() => (p.path.get_ident()?, None),
         Expr::Call(c) => match &*c.func {
             Expr::Path(p) if p.path.get_ident().is_some() => (p.path.get_ident()?, Some(&c.args)),
             other => {
-                cx.error_spanned_by(other, "expected an action", format_args!("actions are {}", ACTIONS.join(", ")));
+                cx.error_spanned_by(
+                    other,
+                    "expected an action",
+                    format_args!("actions are {}", ACTIONS.join(", ")),
+                );
                 return None;
             }
         },
@@ -589,29 +693,54 @@ fn parse_step(cx: &Ctxt, e: &Expr, class: Class, site: Site) -> Option<SpannedSt
     let step = match name.as_str() {
         "retry" | "reask" => {
             let Some(args) = args.filter(|a| !a.is_empty()) else {
-                cx.error_spanned_by(ident, format_args!("`{name}` needs a count"), format_args!("write `{name}(2)`: how many more attempts"));
+                cx.error_spanned_by(
+                    ident,
+                    format_args!("`{name}` needs a count"),
+                    format_args!("write `{name}(2)`: how many more attempts"),
+                );
                 return None;
             };
             let mut it = args.iter();
             let count = it.next()?;
             let times = match count {
-                Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => match i.base10_parse::<u32>() {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(i),
+                    ..
+                }) => match i.base10_parse::<u32>() {
                     Ok(0) => {
-                        cx.error_spanned_by(i, format_args!("`{name}(0)` makes no attempt"), format_args!("use at least `{name}(1)`, or remove the step"));
+                        cx.error_spanned_by(
+                            i,
+                            format_args!("`{name}(0)` makes no attempt"),
+                            format_args!("use at least `{name}(1)`, or remove the step"),
+                        );
                         return None;
                     }
                     Ok(n) if n > 100 => {
-                        cx.error_spanned_by(i, format_args!("`{name}({n})` is more attempts than any call should make"), format_args!("use at most {name}(100); a handful is usually right"));
+                        cx.error_spanned_by(
+                            i,
+                            format_args!(
+                                "`{name}({n})` is more attempts than any call should make"
+                            ),
+                            format_args!("use at most {name}(100); a handful is usually right"),
+                        );
                         return None;
                     }
                     Ok(n) => n,
                     Err(_) => {
-                        cx.error_spanned_by(i, "the count must be a small positive integer", format_args!("write e.g. `{name}(2)`"));
+                        cx.error_spanned_by(
+                            i,
+                            "the count must be a small positive integer",
+                            format_args!("write e.g. `{name}(2)`"),
+                        );
                         return None;
                     }
                 },
                 other => {
-                    cx.error_spanned_by(other, "the count must be an integer literal", format_args!("write e.g. `{name}(2)`"));
+                    cx.error_spanned_by(
+                        other,
+                        "the count must be an integer literal",
+                        format_args!("write e.g. `{name}(2)`"),
+                    );
                     return None;
                 }
             };
@@ -635,30 +764,58 @@ fn parse_step(cx: &Ctxt, e: &Expr, class: Class, site: Site) -> Option<SpannedSt
             };
             let mut it = args.iter();
             let model = match it.next()? {
-                Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) if !s.value().trim().is_empty() => s.value(),
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) if !s.value().trim().is_empty() => s.value(),
                 other => {
-                    cx.error_spanned_by(other, "the fallback model must be a non-empty string literal", "write `fallback(\"gpt-4o-mini\")`");
+                    cx.error_spanned_by(
+                        other,
+                        "the fallback model must be a non-empty string literal",
+                        "write `fallback(\"gpt-4o-mini\")`",
+                    );
                     return None;
                 }
             };
             let mut provider = None;
             for a in it {
                 match a {
-                    Expr::Assign(asg) if matches!(&*asg.left, Expr::Path(p) if p.path.is_ident("provider")) => match &*asg.right {
-                        Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => provider = Some(s.value()),
-                        other => cx.error_spanned_by(other, "`provider` must be a string literal", "write `provider = \"anthropic\"`"),
-                    },
-                    other => cx.error_spanned_by(other, "unexpected argument to `fallback`", "the only named argument is `provider = \"name\"`"),
+                    Expr::Assign(asg) if matches!(&*asg.left, Expr::Path(p) if p.path.is_ident("provider")) => {
+                        match &*asg.right {
+                            Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Str(s),
+                                ..
+                            }) => provider = Some(s.value()),
+                            other => cx.error_spanned_by(
+                                other,
+                                "`provider` must be a string literal",
+                                "write `provider = \"anthropic\"`",
+                            ),
+                        }
+                    }
+                    other => cx.error_spanned_by(
+                        other,
+                        "unexpected argument to `fallback`",
+                        "the only named argument is `provider = \"name\"`",
+                    ),
                 }
             }
             Step::Fallback { model, provider }
         }
         "escalate" | "fail" => {
             if let Some(args) = args {
-                cx.error_spanned_by(e, format_args!("`{name}` takes no arguments"), format_args!("write `{name}`"));
+                cx.error_spanned_by(
+                    e,
+                    format_args!("`{name}` takes no arguments"),
+                    format_args!("write `{name}`"),
+                );
                 let _ = args;
             }
-            if name == "fail" { Step::Fail } else { Step::Escalate }
+            if name == "fail" {
+                Step::Fail
+            } else {
+                Step::Escalate
+            }
         }
         "default" => {
             if site == Site::Policy {
@@ -668,13 +825,21 @@ fn parse_step(cx: &Ctxt, e: &Expr, class: Class, site: Site) -> Option<SpannedSt
             match args.map(|a| a.len()) {
                 Some(1) => Step::Default(Box::new(args?[0].clone())),
                 _ => {
-                    cx.error_spanned_by(e, "`default` takes one value of the task's output type", "write `default(expr)`, e.g. `default(Sentiment::unknown())`");
+                    cx.error_spanned_by(
+                        e,
+                        "`default` takes one value of the task's output type",
+                        "write `default(expr)`, e.g. `default(Sentiment::unknown())`",
+                    );
                     return None;
                 }
             }
         }
         other => {
-            cx.error_spanned_by(ident, format_args!("unknown action `{other}`"), suggest(other, ACTIONS));
+            cx.error_spanned_by(
+                ident,
+                format_args!("unknown action `{other}`"),
+                suggest(other, ACTIONS),
+            );
             return None;
         }
     };
@@ -707,13 +872,28 @@ fn parse_backoff_arg(cx: &Ctxt, a: &Expr, b: &mut BackoffArgs) {
         "initial" => b.initial_ms = duration(cx, v, "initial"),
         "max" => b.max_ms = duration(cx, v, "max"),
         "multiplier" => match expr_f64(v) {
-            Some(m) if m >= 1.0 && m <= 10.0 => b.multiplier = Some(m),
-            _ => cx.error_spanned_by(v, "`multiplier` must be a number between 1.0 and 10.0", "write e.g. `multiplier = 2.0` (1.0 gives a fixed delay)"),
+            Some(m) if (1.0..=10.0).contains(&m) => b.multiplier = Some(m),
+            _ => cx.error_spanned_by(
+                v,
+                "`multiplier` must be a number between 1.0 and 10.0",
+                "write e.g. `multiplier = 2.0` (1.0 gives a fixed delay)",
+            ),
         },
         "jitter" => match v {
-            Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(x), .. }) => b.jitter = Some(x.value),
-            _ => cx.error_spanned_by(v, "`jitter` must be `true` or `false`", "write `jitter = true`"),
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Bool(x),
+                ..
+            }) => b.jitter = Some(x.value),
+            _ => cx.error_spanned_by(
+                v,
+                "`jitter` must be `true` or `false`",
+                "write `jitter = true`",
+            ),
         },
-        other => cx.error_spanned_by(k, format_args!("unknown `retry` parameter `{other}`"), suggest(other, KEYS)),
+        other => cx.error_spanned_by(
+            k,
+            format_args!("unknown `retry` parameter `{other}`"),
+            suggest(other, KEYS),
+        ),
     }
 }

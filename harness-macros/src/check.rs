@@ -12,7 +12,12 @@ pub fn task(cx: &Ctxt, f: &TaskFn, args: &TaskArgs, inputs: &[Input]) {
     chains(cx, &args.contracts);
     missing_contracts(cx, &f.sig.ident, args, Site::Task);
     context_source(cx, f, args);
-    if let Some(p) = &args.prompt {
+    // With an argument the signature check rejected, placeholders cannot be judged fairly.
+    if let Some(p) = args
+        .prompt
+        .as_ref()
+        .filter(|_| inputs.len() == f.sig.inputs.len())
+    {
         placeholders(cx, &p.value, inputs, &f.sig.ident);
     }
     if let (Some(t), Some(d)) = (&args.timeout_ms, &args.deadline_ms) {
@@ -38,7 +43,10 @@ fn chains(cx: &Ctxt, contracts: &[ContractDecl]) {
             if let Some(next) = c.steps.get(pos + 1) {
                 cx.error_at(
                     next.span,
-                    format_args!("`{}` can never run: `{term}` ends the chain", next.step.kind().name()),
+                    format_args!(
+                        "`{}` can never run: `{term}` ends the chain",
+                        next.step.kind().name()
+                    ),
                     format_args!("remove the steps after `{term}`, or move `{term}` to the end"),
                 );
             }
@@ -60,9 +68,21 @@ pub fn missing_contracts(cx: &Ctxt, name: &Ident, args: &TaskArgs, site: Site) {
     if missing.is_empty() {
         return;
     }
-    let list = missing.iter().map(|c| format!("`{}`", c.key())).collect::<Vec<_>>().join(", ");
-    let lines = missing.iter().map(|c| format!("    {}", c.example())).collect::<Vec<_>>().join("\n");
-    let noun = if missing.len() == 1 { "contract" } else { "contracts" };
+    let list = missing
+        .iter()
+        .map(|c| format!("`{}`", c.key()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let lines = missing
+        .iter()
+        .map(|c| format!("    {}", c.example()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let noun = if missing.len() == 1 {
+        "contract"
+    } else {
+        "contracts"
+    };
     cx.error_spanned_by(
         name,
         format_args!("task `{name}` has no {noun} for {list}"),
@@ -88,7 +108,10 @@ pub fn template_placeholders(s: &str) -> Result<Vec<String>, String> {
         if tail.starts_with("{{") || tail.starts_with("}}") {
             rest = &tail[2..];
         } else if let Some(stripped) = tail.strip_prefix('{') {
-            let Some(end) = stripped.find(['}', '{']).filter(|e| stripped.as_bytes()[*e] == b'}') else {
+            let Some(end) = stripped
+                .find(['}', '{'])
+                .filter(|e| stripped.as_bytes()[*e] == b'}')
+            else {
                 return Err("a `{` is never closed".into());
             };
             out.push(stripped[..end].trim().to_owned());
@@ -104,7 +127,11 @@ fn placeholders(cx: &Ctxt, prompt: &LitStr, inputs: &[Input], task: &Ident) {
     let names: Vec<String> = inputs.iter().map(|i| i.ident.to_string()).collect();
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     match template_placeholders(&prompt.value()) {
-        Err(why) => cx.error_spanned_by(prompt, format_args!("the prompt is not a valid template: {why}"), "write `{{` and `}}` for literal braces"),
+        Err(why) => cx.error_spanned_by(
+            prompt,
+            format_args!("the prompt is not a valid template: {why}"),
+            "write `{{` and `}}` for literal braces",
+        ),
         Ok(found) => {
             for p in found {
                 if name_refs.contains(&p.as_str()) {
@@ -113,11 +140,27 @@ fn placeholders(cx: &Ctxt, prompt: &LitStr, inputs: &[Input], task: &Ident) {
                 let help = if p.is_empty() {
                     "name an argument inside the braces, e.g. `{review}`; write `{{` and `}}` for literal braces".to_owned()
                 } else if name_refs.is_empty() {
-                    format!("`{task}` has no arguments: add `{p}: &str` to its signature, or write `{{{{{p}}}}}` for literal braces")
+                    format!(
+                        "`{task}` has no arguments: add `{p}: &str` to its signature, or write `{{{{{p}}}}}` for literal braces"
+                    )
                 } else {
-                    format!("{}the arguments are {}; write `{{{{` and `}}}}` for literal braces", crate::util::did_you_mean(&p, &name_refs).map(|c| format!("did you mean `{{{c}}}`? ")).unwrap_or_default(), name_refs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "{}the arguments are {}; write `{{{{` and `}}}}` for literal braces",
+                        crate::util::did_you_mean(&p, &name_refs)
+                            .map(|c| format!("did you mean `{{{c}}}`? "))
+                            .unwrap_or_default(),
+                        name_refs
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
-                cx.error_spanned_by(prompt, format_args!("`{{{p}}}` in the prompt is not an argument of `{task}`"), help);
+                cx.error_spanned_by(
+                    prompt,
+                    format_args!("`{{{p}}}` in the prompt is not an argument of `{task}`"),
+                    help,
+                );
             }
         }
     }
@@ -129,7 +172,10 @@ mod tests {
 
     #[test]
     fn placeholders() {
-        assert_eq!(template_placeholders("Review: {review} {{x}} { a }").unwrap(), ["review", "a"]);
+        assert_eq!(
+            template_placeholders("Review: {review} {{x}} { a }").unwrap(),
+            ["review", "a"]
+        );
         assert!(template_placeholders("{open").is_err());
         assert!(template_placeholders("close}").is_err());
         assert!(template_placeholders("{a{b}").is_err());

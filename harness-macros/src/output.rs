@@ -8,7 +8,14 @@ use syn::{Attribute, Data, DeriveInput, Expr, Fields, Ident, LitStr, Path, Token
 use crate::ctxt::Ctxt;
 use crate::util::{expr_f64, last_segment};
 
-pub const FIELD_RULES: &[&str] = &["confidence", "range", "length", "pattern", "one_of", "custom"];
+pub const FIELD_RULES: &[&str] = &[
+    "confidence",
+    "range",
+    "length",
+    "pattern",
+    "one_of",
+    "custom",
+];
 
 /// `min`/`max` of `range` (numbers) or `length` (counts).
 pub struct Bounds<T> {
@@ -77,7 +84,9 @@ pub struct Output<'a> {
 fn copied_attrs(attrs: &[Attribute]) -> Vec<Attribute> {
     attrs
         .iter()
-        .filter(|a| a.path().is_ident("doc") || a.path().is_ident("serde") || a.path().is_ident("schemars"))
+        .filter(|a| {
+            a.path().is_ident("doc") || a.path().is_ident("serde") || a.path().is_ident("schemars")
+        })
         .cloned()
         .collect()
 }
@@ -124,7 +133,9 @@ fn rename_all(rule: Option<&str>, name: &str) -> String {
     };
     let cap = |w: &String| {
         let mut c = w.chars();
-        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
     };
     match rule {
         Some("lowercase") => name.to_lowercase(),
@@ -154,7 +165,9 @@ impl<'a> Output<'a> {
         let rename_rule = serde_name(&input.attrs, "rename_all");
         let body = match &input.data {
             Data::Struct(s) => match &s.fields {
-                Fields::Named(named) => Body::Struct(fields(cx, named.named.iter(), rename_rule.as_deref(), true)),
+                Fields::Named(named) => {
+                    Body::Struct(fields(cx, named.named.iter(), rename_rule.as_deref(), true))
+                }
                 Fields::Unnamed(_) => {
                     cx.error_spanned_by(&input.ident, format_args!("`LlmOutput` needs named fields, and `{}` is a tuple struct", input.ident), "name the fields (`struct Answer { text: String }`): the model fills in a JSON object by field name");
                     return None;
@@ -166,25 +179,49 @@ impl<'a> Output<'a> {
             },
             Data::Enum(e) => {
                 if e.variants.is_empty() {
-                    cx.error_spanned_by(&input.ident, "an enum without variants cannot be produced", "add the variants the model chooses from");
+                    cx.error_spanned_by(
+                        &input.ident,
+                        "an enum without variants cannot be produced",
+                        "add the variants the model chooses from",
+                    );
                 }
                 let mut variants = Vec::new();
                 for v in &e.variants {
                     for a in v.attrs.iter().filter(|a| a.path().is_ident("llm")) {
-                        cx.error_spanned_by(a, "`#[llm(...)]` rules go on fields, not on variants", "move the rule onto a field of the variant, or remove it");
+                        cx.error_spanned_by(
+                            a,
+                            "`#[llm(...)]` rules go on fields, not on variants",
+                            "move the rule onto a field of the variant, or remove it",
+                        );
                     }
                     let (style, fs) = match &v.fields {
                         Fields::Unit => (Style::Unit, Vec::new()),
-                        Fields::Named(n) => (Style::Struct, fields(cx, n.named.iter(), None, false)),
-                        Fields::Unnamed(u) => (Style::Tuple, fields(cx, u.unnamed.iter(), None, false)),
+                        Fields::Named(n) => {
+                            (Style::Struct, fields(cx, n.named.iter(), None, false))
+                        }
+                        Fields::Unnamed(u) => {
+                            (Style::Tuple, fields(cx, u.unnamed.iter(), None, false))
+                        }
                     };
-                    let json_name = serde_name(&v.attrs, "rename").unwrap_or_else(|| rename_all(rename_rule.as_deref(), &v.ident.to_string()));
-                    variants.push(Variant { ident: v.ident.clone(), json_name, style, fields: fs, attrs: copied_attrs(&v.attrs) });
+                    let json_name = serde_name(&v.attrs, "rename").unwrap_or_else(|| {
+                        rename_all(rename_rule.as_deref(), &v.ident.to_string())
+                    });
+                    variants.push(Variant {
+                        ident: v.ident.clone(),
+                        json_name,
+                        style,
+                        fields: fs,
+                        attrs: copied_attrs(&v.attrs),
+                    });
                 }
                 Body::Enum(variants)
             }
             Data::Union(u) => {
-                cx.error_spanned_by(u.union_token, "`LlmOutput` cannot be derived for a union", "use a struct with named fields, or an enum");
+                cx.error_spanned_by(
+                    u.union_token,
+                    "`LlmOutput` cannot be derived for a union",
+                    "use a struct with named fields, or an enum",
+                );
                 return None;
             }
         };
@@ -193,13 +230,31 @@ impl<'a> Output<'a> {
                 let mut conf = fs.iter().filter(|f| f.rules.confidence.is_some());
                 let first = conf.next();
                 for extra in conf {
-                    cx.error_at(extra.rules.confidence.unwrap_or_else(Span::call_site), format_args!("`{}` has more than one confidence field", input.ident), format_args!("keep `#[llm(confidence)]` on one field; the first is `{}`", first.and_then(|f| f.ident.as_ref()).map(|i| i.to_string()).unwrap_or_default()));
+                    cx.error_at(
+                        extra.rules.confidence.unwrap_or_else(Span::call_site),
+                        format_args!("`{}` has more than one confidence field", input.ident),
+                        format_args!(
+                            "keep `#[llm(confidence)]` on one field; the first is `{}`",
+                            first
+                                .and_then(|f| f.ident.as_ref())
+                                .map(|i| i.to_string())
+                                .unwrap_or_default()
+                        ),
+                    );
                 }
                 first.and_then(|f| f.ident.clone().map(|i| (i, f.ty.clone())))
             }
             Body::Enum(_) => None,
         };
-        Some(Output { input, body, krate, confidence, attrs: copied_attrs(&input.attrs), renamed: serde_name(&input.attrs, "rename").is_some(), has_expecting: serde_name(&input.attrs, "expecting").is_some() })
+        Some(Output {
+            input,
+            body,
+            krate,
+            confidence,
+            attrs: copied_attrs(&input.attrs),
+            renamed: serde_name(&input.attrs, "rename").is_some(),
+            has_expecting: serde_name(&input.attrs, "expecting").is_some(),
+        })
     }
 }
 
@@ -209,15 +264,28 @@ fn container_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Option<Path> {
         let r = a.parse_nested_meta(|m| {
             if m.path.is_ident("crate") {
                 let v = m.value()?;
-                krate = Some(if v.peek(LitStr) { v.parse::<LitStr>()?.parse()? } else { v.parse::<Path>()? });
+                krate = Some(if v.peek(LitStr) {
+                    v.parse::<LitStr>()?.parse()?
+                } else {
+                    v.parse::<Path>()?
+                });
             } else {
-                let name = m.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+                let name = m
+                    .path
+                    .get_ident()
+                    .map(|i| i.to_string())
+                    .unwrap_or_default();
                 let help = if FIELD_RULES.contains(&name.as_str()) {
                     format!("`{name}` is a field rule: put `#[llm({name}..)]` on a field")
                 } else {
-                    "the only container option is `#[llm(crate = path::to::harness_core)]`".to_owned()
+                    "the only container option is `#[llm(crate = path::to::harness_core)]`"
+                        .to_owned()
                 };
-                cx.error_spanned_by(&m.path, format_args!("unknown `#[llm]` option `{name}` on a type"), help);
+                cx.error_spanned_by(
+                    &m.path,
+                    format_args!("unknown `#[llm]` option `{name}` on a type"),
+                    help,
+                );
                 skip(&m)?;
             }
             Ok(())
@@ -238,15 +306,28 @@ fn skip(m: &ParseNestedMeta) -> syn::Result<()> {
     Ok(())
 }
 
-fn fields<'f>(cx: &Ctxt, fs: impl Iterator<Item = &'f syn::Field>, rename_rule: Option<&str>, in_struct: bool) -> Vec<Field> {
+fn fields<'f>(
+    cx: &Ctxt,
+    fs: impl Iterator<Item = &'f syn::Field>,
+    rename_rule: Option<&str>,
+    in_struct: bool,
+) -> Vec<Field> {
     fs.enumerate()
         .map(|(i, f)| {
             let rules = field_rules(cx, f, in_struct);
             let json_name = match &f.ident {
-                Some(id) => serde_name(&f.attrs, "rename").unwrap_or_else(|| rename_all(rename_rule, &id.to_string().trim_start_matches("r#").to_owned())),
+                Some(id) => serde_name(&f.attrs, "rename").unwrap_or_else(|| {
+                    rename_all(rename_rule, id.to_string().trim_start_matches("r#"))
+                }),
                 None => i.to_string(),
             };
-            Field { ident: f.ident.clone(), json_name, ty: f.ty.clone(), rules, attrs: copied_attrs(&f.attrs) }
+            Field {
+                ident: f.ident.clone(),
+                json_name,
+                ty: f.ty.clone(),
+                rules,
+                attrs: copied_attrs(&f.attrs),
+            }
         })
         .collect()
 }

@@ -36,13 +36,15 @@ fn levenshtein(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }
@@ -192,7 +194,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("on_timout", &["on_timeout", "on_refusal"]), Some("on_timeout"));
+        assert_eq!(
+            did_you_mean("on_timout", &["on_timeout", "on_refusal"]),
+            Some("on_timeout")
+        );
         assert_eq!(did_you_mean("xyz", &["on_timeout"]), None);
         assert_eq!(did_you_mean("modle", &["model", "system"]), Some("model"));
         assert_eq!(did_you_mean("retyr", &["retry", "reask"]), Some("retry"));

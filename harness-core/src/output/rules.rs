@@ -68,7 +68,11 @@ pub fn range<T: RangeTarget + ?Sized>(
         return;
     };
     if v.is_nan() {
-        errors.push(path, "range", format!("must be a number{}, got NaN", bounds(min, max)));
+        errors.push(
+            path,
+            "range",
+            format!("must be a number{}, got NaN", bounds(min, max)),
+        );
     } else if let Some(min) = min.filter(|min| v < *min) {
         errors.push(path, "range", format!("must be at least {min}, got {v}"));
     } else if let Some(max) = max.filter(|max| v > *max) {
@@ -443,7 +447,9 @@ impl<V: Nested> Nested for BTreeMap<String, V> {
 mod tests {
     use super::*;
 
-    fn run(f: impl FnOnce(&FieldPath, &mut ValidationErrors)) -> Vec<(String, &'static str, String)> {
+    fn run(
+        f: impl FnOnce(&FieldPath, &mut ValidationErrors),
+    ) -> Vec<(String, &'static str, String)> {
         let mut errors = ValidationErrors::new();
         f(&FieldPath::root().field("f"), &mut errors);
         errors
@@ -455,7 +461,10 @@ mod tests {
     #[test]
     fn range_reports_the_broken_bound() {
         let e = run(|p, e| range(&1.5f64, Some(0.0), Some(1.0), p, e));
-        assert_eq!(e, [("f".into(), "range", "must be at most 1, got 1.5".into())]);
+        assert_eq!(
+            e,
+            [("f".into(), "range", "must be at most 1, got 1.5".into())]
+        );
         let e = run(|p, e| range(&-2i32, Some(0.0), None, p, e));
         assert_eq!(e[0].2, "must be at least 0, got -2");
         assert!(run(|p, e| range(&0.5f32, Some(0.0), Some(1.0), p, e)).is_empty());

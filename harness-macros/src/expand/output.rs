@@ -73,7 +73,11 @@ fn expand(o: &Output) -> TokenStream {
     let serde_crate = quote!(#p::serde).to_string().replace(' ', "");
     let schemars_crate = quote!(#p::schemars).to_string().replace(' ', "");
     let container_attrs = &o.attrs;
-    let rename = if o.renamed { quote!() } else { quote!(#[serde(rename = #name)]) };
+    let rename = if o.renamed {
+        quote!()
+    } else {
+        quote!(#[serde(rename = #name)])
+    };
     // serde's "expected struct X" names the Rust type: make it the user's, not the shadow's.
     let kind = match &o.body {
         Body::Struct(_) => "struct",
@@ -133,12 +137,18 @@ fn expand(o: &Output) -> TokenStream {
                     .fields
                     .iter()
                     .enumerate()
-                    .map(|(i, f)| f.ident.clone().unwrap_or_else(|| format_ident!("f{}", i, span = Span::mixed_site())))
+                    .map(|(i, f)| {
+                        f.ident
+                            .clone()
+                            .unwrap_or_else(|| format_ident!("f{}", i, span = Span::mixed_site()))
+                    })
                     .collect();
                 match v.style {
                     Style::Unit => quote!(#shadow::#vid => #ident::#vid),
                     Style::Tuple => quote!(#shadow::#vid(#(#binds),*) => #ident::#vid(#(#binds),*)),
-                    Style::Struct => quote!(#shadow::#vid { #(#binds),* } => #ident::#vid { #(#binds),* }),
+                    Style::Struct => {
+                        quote!(#shadow::#vid { #(#binds),* } => #ident::#vid { #(#binds),* })
+                    }
                 }
             });
             quote!(match #shadow_value { #(#arms),* })
@@ -165,9 +175,17 @@ fn expand(o: &Output) -> TokenStream {
                     .fields
                     .iter()
                     .enumerate()
-                    .map(|(i, f)| f.ident.clone().unwrap_or_else(|| format_ident!("f{}", i, span = Span::mixed_site())))
+                    .map(|(i, f)| {
+                        f.ident
+                            .clone()
+                            .unwrap_or_else(|| format_ident!("f{}", i, span = Span::mixed_site()))
+                    })
                     .collect();
-                let checks = v.fields.iter().zip(&binds).map(|(f, b)| field_checks(f, quote!(#b), &quote!(#vpath), &errors, &p));
+                let checks = v
+                    .fields
+                    .iter()
+                    .zip(&binds)
+                    .map(|(f, b)| field_checks(f, quote!(#b), &quote!(#vpath), &errors, &p));
                 let pat = match v.style {
                     Style::Tuple => quote!(Self::#vid(#(#binds),*)),
                     _ => quote!(Self::#vid { #(#binds),* }),
@@ -292,7 +310,11 @@ fn shadow_field(f: &Field, p: &TokenStream) -> TokenStream {
     let ty = &f.ty;
     let mut schema = Vec::new();
     let r = &f.rules;
-    let range = r.range.as_ref().map(|b| (b.min, b.max)).or_else(|| r.confidence.map(|_| (Some(0.0), Some(1.0))));
+    let range = r
+        .range
+        .as_ref()
+        .map(|b| (b.min, b.max))
+        .or_else(|| r.confidence.map(|_| (Some(0.0), Some(1.0))));
     if let Some((min, max)) = range {
         let min = min.map(|v| quote!(min = #v,));
         let max = max.map(|v| quote!(max = #v,));
@@ -317,7 +339,13 @@ fn shadow_field(f: &Field, p: &TokenStream) -> TokenStream {
 }
 
 /// The rule checks and nested validation of one field. `access` is a `&FieldTy` expression.
-fn field_checks(f: &Field, access: TokenStream, parent: &TokenStream, errors: &syn::Ident, p: &TokenStream) -> TokenStream {
+fn field_checks(
+    f: &Field,
+    access: TokenStream,
+    parent: &TokenStream,
+    errors: &syn::Ident,
+    p: &TokenStream,
+) -> TokenStream {
     let name = &f.json_name;
     let fpath = format_ident!("field_path", span = Span::mixed_site());
     let value = format_ident!("value", span = Span::mixed_site());
@@ -325,7 +353,11 @@ fn field_checks(f: &Field, access: TokenStream, parent: &TokenStream, errors: &s
     let mut checks = Vec::new();
     // The value, located at a rule's tokens: a rule on a field of the wrong type is reported there.
     let value_at = |span: Span| syn::Ident::new("value", Span::mixed_site().located_at(span));
-    let range = r.range.as_ref().map(|b| (b.min, b.max, b.span)).or_else(|| r.confidence.map(|s| (Some(0.0), Some(1.0), s)));
+    let range = r
+        .range
+        .as_ref()
+        .map(|b| (b.min, b.max, b.span))
+        .or_else(|| r.confidence.map(|s| (Some(0.0), Some(1.0), s)));
     if let Some((min, max, span)) = range {
         let min = opt_f64(min);
         let max = opt_f64(max);
@@ -336,7 +368,9 @@ fn field_checks(f: &Field, access: TokenStream, parent: &TokenStream, errors: &s
         let min = opt_usize(b.min);
         let max = opt_usize(b.max);
         let value = value_at(b.span);
-        checks.push(quote_spanned!(b.span=> #p::rules::length(#value, #min, #max, &#fpath, #errors);));
+        checks.push(
+            quote_spanned!(b.span=> #p::rules::length(#value, #min, #max, &#fpath, #errors);),
+        );
     }
     if let Some(pat) = &r.pattern {
         let re = format_ident!("PATTERN", span = Span::mixed_site());
@@ -350,7 +384,9 @@ fn field_checks(f: &Field, access: TokenStream, parent: &TokenStream, errors: &s
     }
     if let Some((values, span)) = &r.one_of {
         let value = value_at(*span);
-        checks.push(quote_spanned!(*span=> #p::rules::one_of(#value, &[#(#values),*], &#fpath, #errors);));
+        checks.push(
+            quote_spanned!(*span=> #p::rules::one_of(#value, &[#(#values),*], &#fpath, #errors);),
+        );
     }
     if let Some(c) = &r.custom {
         let value = value_at(syn::spanned::Spanned::span(c));

@@ -26,7 +26,11 @@ pub fn policy(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     if !input.generics.params.is_empty() {
-        cx.error_spanned_by(&input.generics, "a policy cannot be generic", "declare it as a plain unit struct: `pub struct Standard;`");
+        cx.error_spanned_by(
+            &input.generics,
+            "a policy cannot be generic",
+            "declare it as a plain unit struct: `pub struct Standard;`",
+        );
     }
     let args = attr::parse_task_args(&cx, args, Site::Policy);
     check::policy(&cx, &input.ident, &args);

@@ -148,7 +148,10 @@ fn expand(f: &TaskFn, args: &TaskArgs, sig: &TaskSig) -> TokenStream {
     let provider = args.provider.as_ref().map(|k| k.value.value());
     let system = args.system.as_ref().map(|k| k.value.value());
     let prompt = args.prompt.as_ref().map(|k| k.value.value());
-    let timeout_ms = args.timeout_ms.as_ref().map_or(DEFAULT_TIMEOUT_MS, |k| k.value);
+    let timeout_ms = args
+        .timeout_ms
+        .as_ref()
+        .map_or(DEFAULT_TIMEOUT_MS, |k| k.value);
     let deadline_ms = args.deadline_ms.as_ref().map(|k| k.value);
     let policy = args.policy.as_ref().map(|k| &k.value);
 
@@ -279,7 +282,10 @@ fn expand(f: &TaskFn, args: &TaskArgs, sig: &TaskSig) -> TokenStream {
             let pname = quote!(#path).to_string().replace(' ', "");
             let p_pol = super::private_spanned(args.krate.as_ref().map(|k| &k.value), pspan);
             let policy_of = quote_spanned!(pspan=> <#path as #p_pol::TaskPolicy>);
-            for class in Class::ALL[..5].iter().filter(|c| args.contract(**c).is_none()) {
+            for class in Class::ALL[..5]
+                .iter()
+                .filter(|c| args.contract(**c).is_none())
+            {
                 let i = class.index();
                 checks.push(panic_at(
                     pspan,
@@ -303,7 +309,9 @@ fn expand(f: &TaskFn, args: &TaskArgs, sig: &TaskSig) -> TokenStream {
     let fn_sig = public_sig(&f.sig);
     let run_global = quote_spanned!(out_span=> (#output_of::OPS.run_global));
     let run = quote_spanned!(out_span=> (#output_of::OPS.run));
-    let struct_doc = format!("The contract of [`{name_str}`](fn@{name_str}) (`{name_str}::CONTRACT`) and a way to run it on an explicit harness (`{name_str}::with`).");
+    let struct_doc = format!(
+        "The contract of [`{name_str}`](fn@{name_str}) (`{name_str}::CONTRACT`) and a way to run it on an explicit harness (`{name_str}::with`)."
+    );
 
     quote! {
         #(#other_attrs)*
@@ -386,21 +394,81 @@ fn version(f: &TaskFn, args: &TaskArgs, sig: &TaskSig, timeout_ms: u64) -> Strin
         c.push('\n');
     };
     line("name", &f.sig.ident.to_string());
-    line("model", &args.model.as_ref().map(|k| k.value.value()).unwrap_or_default());
-    line("provider", &args.provider.as_ref().map(|k| k.value.value()).unwrap_or_default());
-    line("system", &args.system.as_ref().map(|k| k.value.value()).unwrap_or_default());
-    line("prompt", &args.prompt.as_ref().map(|k| k.value.value()).unwrap_or_default());
-    let body = f.body.as_ref().map(|b| quote!(#b).to_string()).unwrap_or_default();
+    line(
+        "model",
+        &args
+            .model
+            .as_ref()
+            .map(|k| k.value.value())
+            .unwrap_or_default(),
+    );
+    line(
+        "provider",
+        &args
+            .provider
+            .as_ref()
+            .map(|k| k.value.value())
+            .unwrap_or_default(),
+    );
+    line(
+        "system",
+        &args
+            .system
+            .as_ref()
+            .map(|k| k.value.value())
+            .unwrap_or_default(),
+    );
+    line(
+        "prompt",
+        &args
+            .prompt
+            .as_ref()
+            .map(|k| k.value.value())
+            .unwrap_or_default(),
+    );
+    let body = f
+        .body
+        .as_ref()
+        .map(|b| quote!(#b).to_string())
+        .unwrap_or_default();
     line("body", &body);
     for i in &sig.inputs {
         line("input", &format!("{}: {}", i.ident, type_string(&i.ty)));
     }
     line("output", &type_string(&sig.output));
     line("timeout_ms", &timeout_ms.to_string());
-    line("deadline_ms", &args.deadline_ms.as_ref().map(|k| k.value.to_string()).unwrap_or_default());
-    line("temperature", &args.temperature.as_ref().map(|k| format!("{:?}", k.value)).unwrap_or_default());
-    line("max_tokens", &args.max_tokens.as_ref().map(|k| k.value.to_string()).unwrap_or_default());
-    line("seed", &args.seed.as_ref().map(|k| k.value.to_string()).unwrap_or_default());
+    line(
+        "deadline_ms",
+        &args
+            .deadline_ms
+            .as_ref()
+            .map(|k| k.value.to_string())
+            .unwrap_or_default(),
+    );
+    line(
+        "temperature",
+        &args
+            .temperature
+            .as_ref()
+            .map(|k| format!("{:?}", k.value))
+            .unwrap_or_default(),
+    );
+    line(
+        "max_tokens",
+        &args
+            .max_tokens
+            .as_ref()
+            .map(|k| k.value.to_string())
+            .unwrap_or_default(),
+    );
+    line(
+        "seed",
+        &args
+            .seed
+            .as_ref()
+            .map(|k| k.value.to_string())
+            .unwrap_or_default(),
+    );
     let policy = args.policy.as_ref().map(|k| {
         let p = &k.value;
         quote!(#p).to_string()
@@ -408,7 +476,10 @@ fn version(f: &TaskFn, args: &TaskArgs, sig: &TaskSig, timeout_ms: u64) -> Strin
     line("policy", &policy.unwrap_or_default());
     for class in Class::ALL {
         if let Some(d) = args.contract(class) {
-            let below = d.below.map(|b| format!("(below = {:?})", b.0)).unwrap_or_default();
+            let below = d
+                .below
+                .map(|b| format!("(below = {:?})", b.0))
+                .unwrap_or_default();
             line(class.key(), &format!("{below}{}", render_chain(&d.steps)));
         }
     }
@@ -417,28 +488,61 @@ fn version(f: &TaskFn, args: &TaskArgs, sig: &TaskSig, timeout_ms: u64) -> Strin
 }
 
 /// The "Contract" section appended to the function's docs.
-fn contract_doc(f: &TaskFn, args: &TaskArgs, sig: &TaskSig, timeout_ms: u64, version: &str) -> TokenStream {
+fn contract_doc(
+    f: &TaskFn,
+    args: &TaskArgs,
+    sig: &TaskSig,
+    timeout_ms: u64,
+    version: &str,
+) -> TokenStream {
     let mut lines: Vec<String> = vec![String::new(), "# Contract".into(), String::new()];
     lines.push("| | |".into());
     lines.push("|---|---|".into());
-    let model = args.model.as_ref().map_or("(harness default)".into(), |k| format!("`{}`", k.value.value()));
+    let model = args.model.as_ref().map_or("(harness default)".into(), |k| {
+        format!("`{}`", k.value.value())
+    });
     lines.push(format!("| model | {model} |"));
     if let Some(p) = &args.provider {
         lines.push(format!("| provider | `{}` |", p.value.value()));
     }
-    lines.push(format!("| timeout | {} per attempt |", format_ms(timeout_ms)));
+    lines.push(format!(
+        "| timeout | {} per attempt |",
+        format_ms(timeout_ms)
+    ));
     lines.push(format!(
         "| deadline | {} |",
-        args.deadline_ms.as_ref().map_or("derived from the timeout and the chains".into(), |k| format!("{} per call", format_ms(k.value)))
+        args.deadline_ms.as_ref().map_or(
+            "derived from the timeout and the chains".into(),
+            |k| format!("{} per call", format_ms(k.value))
+        )
     ));
-    let inputs = sig.inputs.iter().map(|i| format!("`{}: {}`", i.ident, type_string(&i.ty))).collect::<Vec<_>>().join(", ");
-    lines.push(format!("| inputs | {} |", if inputs.is_empty() { "none".into() } else { inputs }));
+    let inputs = sig
+        .inputs
+        .iter()
+        .map(|i| format!("`{}: {}`", i.ident, type_string(&i.ty)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    lines.push(format!(
+        "| inputs | {} |",
+        if inputs.is_empty() {
+            "none".into()
+        } else {
+            inputs
+        }
+    ));
     lines.push(format!("| output | `{}` |", type_string(&sig.output)));
-    let context = if f.body.is_some() { "built by the function body".to_owned() } else { "`prompt` template".to_owned() };
+    let context = if f.body.is_some() {
+        "built by the function body".to_owned()
+    } else {
+        "`prompt` template".to_owned()
+    };
     lines.push(format!("| context | {context} |"));
     if let Some(p) = &args.policy {
         let v = &p.value;
-        lines.push(format!("| policy | `{}` |", quote!(#v).to_string().replace(' ', "")));
+        lines.push(format!(
+            "| policy | `{}` |",
+            quote!(#v).to_string().replace(' ', "")
+        ));
     }
     lines.push(format!("| version | `{version}` |"));
     lines.push(String::new());
@@ -451,16 +555,26 @@ fn contract_doc(f: &TaskFn, args: &TaskArgs, sig: &TaskSig, timeout_ms: u64, ver
                     Some((t, _)) => format!("{} (below {t})", class.name()),
                     None => class.name().to_owned(),
                 };
-                lines.push(format!("| {label} | `{}` |", render_chain(&d.steps).replace('|', "\\|")));
+                lines.push(format!(
+                    "| {label} | `{}` |",
+                    render_chain(&d.steps).replace('|', "\\|")
+                ));
             }
-            None => match &args.policy {
-                Some(p) => {
+            None => {
+                if let Some(p) = &args.policy {
                     let v = &p.value;
-                    let suffix = if class == Class::LowConfidence { " (if the output has a confidence field)" } else { "" };
-                    lines.push(format!("| {} | from policy `{}`{suffix} |", class.name(), quote!(#v).to_string().replace(' ', "")));
+                    let suffix = if class == Class::LowConfidence {
+                        " (if the output has a confidence field)"
+                    } else {
+                        ""
+                    };
+                    lines.push(format!(
+                        "| {} | from policy `{}`{suffix} |",
+                        class.name(),
+                        quote!(#v).to_string().replace(' ', "")
+                    ));
                 }
-                None => {}
-            },
+            }
         }
     }
     if let Some(p) = &args.prompt {

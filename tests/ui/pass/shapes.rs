@@ -117,3 +117,44 @@ fn main() {
     let _ = decide("x", &[]);
     let _ = pick();
 }
+
+mod renamed {
+    use harness_core as hc;
+
+    /// Output and task through a renamed crate path.
+    #[derive(Debug, hc::LlmOutput)]
+    #[llm(crate = hc)]
+    pub struct Echo {
+        pub text: String,
+    }
+
+    #[hc::llm_policy(
+        crate = hc,
+        on_timeout = fail,
+        on_rate_limited = fail,
+        on_provider_error = fail,
+        on_invalid_output = fail,
+        on_refusal = fail,
+    )]
+    pub struct Strict;
+
+    #[hc::llm_task(crate = hc, prompt = "Echo {text}", policy = Strict)]
+    pub async fn echo(text: &str) -> hc::TaskResult<Echo>;
+}
+
+/// A generic output type.
+#[derive(Debug, LlmOutput)]
+struct Page<T> {
+    items: Vec<T>,
+    next: Option<String>,
+}
+
+#[llm_task(prompt = "List {n} items", policy = Standard)]
+async fn page(n: usize) -> TaskResult<Page<Priority>>;
+
+#[allow(dead_code)]
+fn more() {
+    let _ = renamed::echo("x");
+    let _ = page(3);
+    assert_eq!(<Page<Priority> as LlmOutput>::TYPE_NAME, "Page");
+}
