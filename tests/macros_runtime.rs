@@ -320,6 +320,18 @@ async fn a_body_task_with_a_policy_uses_its_own_default_over_the_policy() {
 }
 
 #[test]
+fn task_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (h, _) = harness(vec![]);
+    let f = classify("x", None);
+    assert_send(&f);
+    let f = classify::with(&h, "x", Some(1));
+    assert_send(&f);
+    let f = minutes::with(&h, String::new(), Vec::new());
+    assert_send(&f);
+}
+
+#[test]
 fn contracts_are_data_with_docs_and_a_stable_version() {
     let c = &classify::CONTRACT;
     assert_eq!(c.description, "Classifies one review.");

@@ -61,6 +61,10 @@ pub fn allows() -> TokenStream {
             unused_qualifications,
             // `#[automatically_derived]`-style items never need docs of their own.
             missing_docs,
+            // The companion struct is never constructed, so it has nothing to debug-print.
+            missing_debug_implementations,
+            // `pub` items on a private companion struct follow the task's own visibility.
+            unreachable_pub,
         )]
     }
 }

@@ -1,4 +1,5 @@
 //! The shape from the README: a labelled output with a confidence field, a prompt task.
+#![deny(warnings, unused_qualifications, unused_results, missing_debug_implementations)]
 use harness_core::prelude::*;
 
 #[derive(Debug, LlmOutput)]

@@ -1,4 +1,5 @@
 //! Shapes that must compile: a body-built context, defaults, policies (partly overridden), nested
+#![deny(warnings, unused_qualifications, unused_results, missing_debug_implementations)]
 //! and data-carrying outputs, serde attributes, every rule, inputs rendered as JSON, `mut` arguments.
 use harness_core::prelude::*;
 use harness_core::engine::Context;
@@ -58,6 +59,7 @@ enum Verdict {
     on_refusal = fail,
     on_low_confidence(below = 0.5) = reask(1).then(escalate),
 )]
+#[derive(Debug)]
 pub struct Standard;
 
 /// Minutes from a transcript, with the context built in code.
@@ -136,6 +138,7 @@ mod renamed {
         on_invalid_output = fail,
         on_refusal = fail,
     )]
+    #[derive(Debug)]
     pub struct Strict;
 
     #[hc::llm_task(crate = hc, prompt = "Echo {text}", policy = Strict)]
