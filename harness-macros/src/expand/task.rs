@@ -587,3 +587,76 @@ fn contract_doc(
     let attrs = lines.iter().map(|l| quote!(#[doc = #l]));
     quote!(#(#attrs)*)
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    fn expand(args: proc_macro2::TokenStream, prompt: &str) -> String {
+        let item = quote! {
+            /// Classifies one review.
+            ///
+            /// More text.
+            async fn classify(review: &str) -> TaskResult<Sentiment>;
+        };
+        let args = quote!(prompt = #prompt, #args);
+        super::task(args, item).to_string()
+    }
+
+    fn contracts() -> proc_macro2::TokenStream {
+        quote! {
+            timeout = "20s",
+            on_timeout = retry(2),
+            on_rate_limited = retry(5, initial = "500ms"),
+            on_provider_error = retry(2).then(fallback("gpt-4o-mini")),
+            on_invalid_output = reask(2).then(fail),
+            on_refusal = escalate,
+            on_low_confidence(below = 0.7) = reask(1).then(escalate),
+        }
+    }
+
+    fn version(out: &str) -> String {
+        let at = out.find("version :").expect("a version field");
+        out[at..].split('"').nth(1).unwrap().to_owned()
+    }
+
+    #[test]
+    fn docs_carry_the_contract_table() {
+        let out = expand(contracts(), "Review: {review}");
+        assert!(!out.contains("compile_error"), "{out}");
+        for needle in [
+            "# Contract",
+            "| timeout | 20s per attempt |",
+            "| inputs | `review: &str` |",
+            "| output | `Sentiment` |",
+            "| timeout | `retry(2)` |",
+            "| rate_limited | `retry(5, initial = \\\"500ms\\\")` |",
+            "| provider_error | `retry(2).then(fallback(\\\"gpt-4o-mini\\\"))` |",
+            "| low_confidence (below 0.7) | `reask(1).then(escalate)` |",
+        ] {
+            assert!(out.contains(needle), "missing {needle:?} in {out}");
+        }
+        assert!(
+            out.contains("description : \"Classifies one review.\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_version_is_stable_and_follows_the_prompt() {
+        let a = version(&expand(contracts(), "Review: {review}"));
+        let b = version(&expand(contracts(), "Review: {review}"));
+        let c = version(&expand(contracts(), "Rate: {review}"));
+        assert_eq!(a.len(), 16);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn errors_still_emit_stubs() {
+        let out = expand(quote!(), "Review: {review}");
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("stub_contract"), "{out}");
+        assert!(out.contains("pub async fn with"), "{out}");
+    }
+}
