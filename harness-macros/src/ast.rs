@@ -15,7 +15,6 @@ pub struct TaskFn {
     pub vis: Visibility,
     pub sig: Signature,
     pub body: Option<Block>,
-    pub semi: Option<Token![;]>,
 }
 
 impl Parse for TaskFn {
@@ -24,13 +23,12 @@ impl Parse for TaskFn {
         let vis: Visibility = input.parse()?;
         let sig: Signature = input.parse()?;
         if input.peek(Token![;]) {
-            let semi = input.parse()?;
+            input.parse::<Token![;]>()?;
             Ok(TaskFn {
                 attrs,
                 vis,
                 sig,
                 body: None,
-                semi: Some(semi),
             })
         } else {
             let body: Block = input.parse()?;
@@ -39,7 +37,6 @@ impl Parse for TaskFn {
                 vis,
                 sig,
                 body: Some(body),
-                semi: None,
             })
         }
     }
@@ -161,7 +158,6 @@ pub fn stub_fn(f: &TaskFn) -> TokenStream {
     let attrs = &f.attrs;
     let vis = &f.vis;
     let sig = &f.sig;
-    let _ = f.semi;
     let mut ts = quote::quote!(#(#attrs)* #[allow(unused_variables)] #vis #sig);
     quote::quote!({ ::core::unimplemented!() }).to_tokens(&mut ts);
     ts

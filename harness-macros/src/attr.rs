@@ -552,14 +552,15 @@ fn parse_contract(
     site: Site,
 ) -> syn::Result<()> {
     let mut below = None;
-    let mut saw_parens = false;
+    // A threshold that was written but rejected is already reported; do not also say it is missing.
+    let mut below_written = false;
     if input.peek(syn::token::Paren) {
-        saw_parens = true;
         let content;
         syn::parenthesized!(content in input);
         while !content.is_empty() {
             let k = Ident::parse_any(&content)?;
             if k == "below" {
+                below_written = true;
                 content.parse::<Token![=]>()?;
                 let v: Expr = content.parse()?;
                 match expr_f64(&v) {
@@ -598,10 +599,10 @@ fn parse_contract(
     }
     input.parse::<Token![=]>()?;
     let value: Expr = input.parse()?;
-    if class == Class::LowConfidence && below.is_none() && !(saw_parens && cx.has_errors()) {
+    if class == Class::LowConfidence && !below_written {
         cx.error_spanned_by(key, "`on_low_confidence` needs a threshold", "write `on_low_confidence(below = 0.7) = ...`: answers whose confidence is below it trigger the chain");
     }
-    if class != Class::LowConfidence && saw_parens && below.is_some() {
+    if class != Class::LowConfidence && below_written {
         cx.error_spanned_by(
             key,
             format_args!("`below` only applies to `on_low_confidence`"),
