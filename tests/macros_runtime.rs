@@ -55,6 +55,26 @@ struct Minutes {
     follow_up: Option<Box<Item>>,
 }
 
+/// A generic page of outputs.
+#[derive(Debug, LlmOutput)]
+struct Page<T> {
+    #[llm(length(max = 2))]
+    items: Vec<T>,
+}
+
+#[test]
+fn generic_outputs_validate_their_parameters() {
+    let errors = errors_of::<Page<Item>>(json!({"items": [{"owner": "bob"}, {"owner": "eve"}]}));
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, "items[1].owner");
+    assert!(
+        errors_of::<Page<String>>(json!({"items": ["a", "b", "c"]}))[0]
+            .2
+            .contains("at most 2 items")
+    );
+    assert_eq!(<Page<Item>>::output_schema()["title"], "Page");
+}
+
 fn errors_of<T: LlmOutput>(value: serde_json::Value) -> Vec<(String, &'static str, String)> {
     let v: T = serde_json::from_value(value).expect("deserialises");
     let mut errors = ValidationErrors::new();

@@ -397,6 +397,36 @@ pub fn validate_output<T: LlmOutput>(value: &T, path: &FieldPath, errors: &mut V
     value.validate(path, errors);
 }
 
+/// Leaves have no rules of their own; these impls let generic outputs (`Page<T>`, with the derive
+/// adding `T: Nested`) be instantiated with them.
+macro_rules! nested_leaf {
+    ($($t:ty),*) => {$(
+        impl Nested for $t {
+            fn validate_nested(&self, _path: &FieldPath, _errors: &mut ValidationErrors) {}
+        }
+    )*};
+}
+nested_leaf!(
+    String,
+    bool,
+    char,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    f32,
+    f64,
+    serde_json::Value
+);
+
 impl<T: Nested> Nested for Vec<T> {
     fn validate_nested(&self, path: &FieldPath, errors: &mut ValidationErrors) {
         for (i, v) in self.iter().enumerate() {

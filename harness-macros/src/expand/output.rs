@@ -215,10 +215,16 @@ fn expand(o: &Output) -> TokenStream {
     } else {
         quote!(#p::LacksConfidenceField)
     };
+    // A generic output validates its type parameters' values only if it knows they are `Nested`
+    // (outputs, containers of outputs, or leaves such as `String`); say so in the bounds.
     let type_bounds = if generics.params.is_empty() {
         quote!()
     } else {
-        quote!(Self: #p::serde::de::DeserializeOwned + #p::schemars::JsonSchema + ::core::marker::Send + 'static,)
+        let params = generics.type_params().map(|t| &t.ident);
+        quote! {
+            Self: #p::serde::de::DeserializeOwned + #p::schemars::JsonSchema + ::core::marker::Send + 'static,
+            #(#params: #p::rules::Nested,)*
+        }
     };
 
     quote! {
