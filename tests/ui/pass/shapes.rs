@@ -23,6 +23,8 @@ struct Item {
     ticket: Option<String>,
     #[llm(one_of("alice", "bob"))]
     owner: String,
+    #[llm(one_of = ["red", "green"], length(max = 3))]
+    labels: Vec<String>,
 }
 
 fn not_blank(s: &String) -> Result<(), String> {
