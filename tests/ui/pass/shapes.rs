@@ -163,3 +163,14 @@ fn more() {
     let _ = page(3);
     assert_eq!(<Page<Priority> as LlmOutput>::TYPE_NAME, "Page");
 }
+
+/// Explicit lifetimes are kept on the function and on `with`.
+#[llm_task(prompt = "Compare {a} and {b}", policy = Standard)]
+async fn compare<'a>(a: &'a str, b: &'a str) -> TaskResult<Priority>;
+
+#[allow(dead_code)]
+async fn lifetimes(h: &Harness) {
+    let owned = String::from("x");
+    let _ = compare(&owned, "y").await;
+    let _ = compare::with(h, &owned, "y").await;
+}
