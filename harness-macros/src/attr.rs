@@ -755,6 +755,18 @@ fn parse_step(cx: &Ctxt, e: &Expr, class: Class, site: Site) -> Option<SpannedSt
                 for a in it {
                     parse_backoff_arg(cx, a, &mut backoff);
                 }
+                // The runtime default is 200ms..10s: compare against it when one bound is left out.
+                let (initial, max) = (
+                    backoff.initial_ms.unwrap_or(200),
+                    backoff.max_ms.unwrap_or(10_000),
+                );
+                if initial > max {
+                    cx.error_spanned_by(
+                        e,
+                        format_args!("the first delay ({}) is longer than the longest ({})", crate::util::format_ms(initial), crate::util::format_ms(max)),
+                        "make `initial` at most `max` (defaults: initial = \"200ms\", max = \"10s\")",
+                    );
+                }
                 Step::Retry { times, backoff }
             }
         }
