@@ -421,3 +421,42 @@ fn opt_usize(v: Option<usize>) -> TokenStream {
         None => quote!(::core::option::Option::None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `cargo test -p harness-macros -- --ignored --nocapture print_expansions | rustfmt` shows
+    /// what the README example expands to (used for `docs/macros.md`).
+    #[test]
+    #[ignore]
+    fn print_expansions() {
+        let output: syn::DeriveInput = syn::parse_quote! {
+            /// The sentiment of one customer review.
+            struct Sentiment {
+                label: Label,
+                /// How sure the model is, from 0 to 1.
+                #[llm(confidence, range(min = 0.0, max = 1.0))]
+                confidence: f64,
+                #[llm(length(max = 280))]
+                rationale: String,
+            }
+        };
+        println!("{}", super::derive_output(output));
+        let args = quote::quote! {
+            model = "smollm2-135m",
+            system = "You classify customer reviews.",
+            prompt = "Review: {review}",
+            timeout = "20s",
+            on_timeout = retry(2),
+            on_rate_limited = retry(5),
+            on_provider_error = retry(2).then(fallback("gpt-4o-mini")),
+            on_invalid_output = reask(2).then(fail),
+            on_refusal = escalate,
+            on_low_confidence(below = 0.7) = reask(1).then(escalate),
+        };
+        let item = quote::quote! {
+            /// Classifies the sentiment of one customer review.
+            async fn classify(review: &str) -> TaskResult<Sentiment>;
+        };
+        println!("{}", crate::expand::task(args, item));
+    }
+}
