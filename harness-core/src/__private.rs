@@ -77,21 +77,27 @@ pub struct Ops<T> {
     /// Whether it has a `#[llm(confidence)]` field.
     pub has_confidence: bool,
     /// [`Harness::run_global`] for this output.
-    pub run_global: for<'a> fn(
-        &'static TaskContract,
-        Inputs,
-        Option<Context>,
-        Option<DefaultFn<'a, T>>,
-    ) -> BoxFuture<'a, TaskResult<T>>,
+    pub run_global: RunGlobalFn<T>,
     /// [`Harness::run`] for this output.
-    pub run: for<'a> fn(
-        &'a Harness,
-        &'static TaskContract,
-        Inputs,
-        Option<Context>,
-        Option<DefaultFn<'a, T>>,
-    ) -> BoxFuture<'a, TaskResult<T>>,
+    pub run: RunFn<T>,
 }
+
+/// [`Harness::run_global`] for one output type, boxed.
+pub type RunGlobalFn<T> = for<'a> fn(
+    &'static TaskContract,
+    Inputs,
+    Option<Context>,
+    Option<DefaultFn<'a, T>>,
+) -> BoxFuture<'a, TaskResult<T>>;
+
+/// [`Harness::run`] for one output type, boxed.
+pub type RunFn<T> = for<'a> fn(
+    &'a Harness,
+    &'static TaskContract,
+    Inputs,
+    Option<Context>,
+    Option<DefaultFn<'a, T>>,
+) -> BoxFuture<'a, TaskResult<T>>;
 
 /// The output-type gate of generated code. Implemented for every [`LlmOutput`]; generated code
 /// uses nothing else of the output type than `<Out as TaskOutput>::OPS`, always at the span of
