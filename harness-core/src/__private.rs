@@ -10,6 +10,334 @@ pub use crate::contract::{
     Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params, Policy,
     PolicySet, TaskContract,
 };
-pub use crate::engine::{DefaultFn, Harness, Inputs};
+pub use crate::engine::{Context, DefaultFn, Harness, Inputs, IntoContext};
 pub use crate::outcome::TaskResult;
 pub use crate::output::{FieldPath, LlmOutput, ValidationErrors, rules};
+
+use std::fmt::Display;
+
+// ---------------------------------------------------------------------------------------------
+// Output specs
+
+/// The [`OutputSpec`] of `T`, for the `CONTRACT` constant.
+pub const fn output_spec<T: LlmOutput>() -> OutputSpec {
+    OutputSpec {
+        type_name: T::TYPE_NAME,
+        has_confidence: T::HAS_CONFIDENCE,
+        schema: T::output_schema,
+    }
+}
+
+/// The JSON schema of a type whose derive failed: accepts nothing.
+pub fn no_schema() -> serde_json::Value {
+    serde_json::Value::Bool(false)
+}
+
+/// The contract emitted when `#[llm_task]` reports errors, so code naming `task::CONTRACT` does not
+/// add errors of its own.
+pub const fn stub_contract(name: &'static str, module: &'static str) -> TaskContract {
+    TaskContract {
+        name,
+        module,
+        description: "",
+        version: "",
+        model: None,
+        provider: None,
+        system: None,
+        prompt: None,
+        inputs: &[],
+        output: OutputSpec {
+            type_name: "",
+            has_confidence: false,
+            schema: no_schema,
+        },
+        timeout: core::time::Duration::from_secs(30),
+        deadline: None,
+        chains: &[],
+        policy: None,
+        low_confidence_below: None,
+        params: Params {
+            temperature: None,
+            max_tokens: None,
+            seed: None,
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One gate per output type and per policy type
+
+/// A boxed, `Send` future (what the [`Ops`] function pointers return).
+pub type BoxFuture<'a, T> = core::pin::Pin<Box<dyn core::future::Future<Output = T> + Send + 'a>>;
+
+/// Everything a task needs from its output type, as one value.
+pub struct Ops<T> {
+    /// The [`OutputSpec`] of the type.
+    pub spec: OutputSpec,
+    /// Whether it has a `#[llm(confidence)]` field.
+    pub has_confidence: bool,
+    /// [`Harness::run_global`] for this output.
+    pub run_global: RunGlobalFn<T>,
+    /// [`Harness::run`] for this output.
+    pub run: RunFn<T>,
+}
+
+/// [`Harness::run_global`] for one output type, boxed.
+pub type RunGlobalFn<T> = for<'a> fn(
+    &'static TaskContract,
+    Inputs,
+    Option<Context>,
+    Option<DefaultFn<'a, T>>,
+) -> BoxFuture<'a, TaskResult<T>>;
+
+/// [`Harness::run`] for one output type, boxed.
+pub type RunFn<T> = for<'a> fn(
+    &'a Harness,
+    &'static TaskContract,
+    Inputs,
+    Option<Context>,
+    Option<DefaultFn<'a, T>>,
+) -> BoxFuture<'a, TaskResult<T>>;
+
+/// The output-type gate of generated code. Implemented for every [`LlmOutput`]; generated code
+/// uses nothing else of the output type than `<Out as TaskOutput>::OPS`, always at the span of
+/// the output type, so that a type that is not an output is reported once (rustc merges
+/// identical diagnostics), in these words.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an LLM output type",
+    label = "`{Self}` does not implement `LlmOutput`",
+    note = "add `#[derive(LlmOutput)]` to the definition of `{Self}`: it generates the JSON schema, parsing and validation the harness needs"
+)]
+pub trait TaskOutput: Sized {
+    /// What tasks returning this type need.
+    const OPS: Ops<Self>;
+}
+
+fn run_global_boxed<'a, T: LlmOutput>(
+    contract: &'static TaskContract,
+    inputs: Inputs,
+    context: Option<Context>,
+    defaults: Option<DefaultFn<'a, T>>,
+) -> BoxFuture<'a, TaskResult<T>> {
+    Box::pin(Harness::run_global(contract, inputs, context, defaults))
+}
+
+fn run_boxed<'a, T: LlmOutput>(
+    harness: &'a Harness,
+    contract: &'static TaskContract,
+    inputs: Inputs,
+    context: Option<Context>,
+    defaults: Option<DefaultFn<'a, T>>,
+) -> BoxFuture<'a, TaskResult<T>> {
+    Box::pin(harness.run(contract, inputs, context, defaults))
+}
+
+impl<T: LlmOutput> TaskOutput for T {
+    const OPS: Ops<T> = Ops {
+        spec: output_spec::<T>(),
+        has_confidence: T::HAS_CONFIDENCE,
+        run_global: run_global_boxed::<T>,
+        run: run_boxed::<T>,
+    };
+}
+
+/// A policy's data, as one value (see [`TaskPolicy`]).
+pub struct PolicyData {
+    /// The policy.
+    pub policy: &'static PolicySet,
+    /// Which classes it covers, by [`FailureClass::index`].
+    pub covers: [bool; 6],
+}
+
+/// The policy gate of generated code, implemented for every [`Policy`] (see [`TaskOutput`]).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a policy",
+    label = "`{Self}` is not declared with `#[llm_policy]`",
+    note = "declare it as `#[llm_policy(on_timeout = retry(2), ...)] pub struct {Self};`"
+)]
+pub trait TaskPolicy {
+    /// The policy's data.
+    const DATA: PolicyData;
+}
+
+impl<P: Policy> TaskPolicy for P {
+    const DATA: PolicyData = PolicyData {
+        policy: &P::POLICY,
+        covers: P::COVERS,
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Confidence markers
+
+// `#[llm_task]` checks confidence contracts with `OutputOf::<T>::HAS_CONFIDENCE` in a `const`, which
+// names the task in the message and works for hand-written `LlmOutput` impls too; the derive also
+// implements these markers, for generic code that wants the distinction as a bound.
+
+/// Implemented by `#[derive(LlmOutput)]` for outputs with a `#[llm(confidence)]` field.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no confidence field, so `on_low_confidence` can never apply",
+    label = "this contract needs a `#[llm(confidence)]` field in `{Self}`",
+    note = "remove `on_low_confidence(..)`, or add a field `#[llm(confidence)] confidence: f64` to `{Self}`"
+)]
+pub trait HasConfidenceField {}
+
+/// Implemented by `#[derive(LlmOutput)]` for outputs without a `#[llm(confidence)]` field.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has a confidence field, but the task has no `on_low_confidence` contract",
+    label = "this output has a `#[llm(confidence)]` field",
+    note = "add `on_low_confidence(below = 0.7) = reask(1).then(escalate)` to the task (or to its policy)"
+)]
+pub trait LacksConfidenceField {}
+
+/// Requires `T: HasConfidenceField`, for generic code that needs an output with confidence.
+pub const fn assert_has_confidence<T: HasConfidenceField + ?Sized>() {}
+
+/// Requires `T: LacksConfidenceField`.
+pub const fn assert_lacks_confidence<T: LacksConfidenceField + ?Sized>() {}
+
+// ---------------------------------------------------------------------------------------------
+// Nested validation: autoref probe, so fields of any type compile
+
+/// Wraps a field for [`ValidateNested`] / [`ValidateNothing`] method resolution.
+pub struct Probe<'a, T: ?Sized>(pub &'a T);
+
+/// Chosen when the field's type is [`rules::Nested`] (an output, or a container of outputs).
+pub trait ValidateNested {
+    /// Validates the wrapped value.
+    fn __harness_validate(&self, path: &FieldPath, errors: &mut ValidationErrors);
+}
+
+impl<T: rules::Nested + ?Sized> ValidateNested for Probe<'_, T> {
+    fn __harness_validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
+        self.0.validate_nested(path, errors);
+    }
+}
+
+/// Chosen for every other type: there is nothing to descend into.
+pub trait ValidateNothing {
+    /// Does nothing.
+    fn __harness_validate(&self, path: &FieldPath, errors: &mut ValidationErrors);
+}
+
+impl<T: ?Sized> ValidateNothing for &Probe<'_, T> {
+    fn __harness_validate(&self, _path: &FieldPath, _errors: &mut ValidationErrors) {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input rendering: Display, else JSON, else a worded compile error
+
+/// Wraps a task argument for [`RenderDisplay`] / [`RenderJson`] / [`RenderNone`] resolution:
+/// generated code calls `(&&&InputProbe(&arg)).__harness_render()`.
+pub struct InputProbe<'a, T: ?Sized>(pub &'a T);
+
+/// Chosen when the argument is `Display`: its text goes into the prompt as is.
+pub trait RenderDisplay {
+    /// Output of the chosen rendering.
+    type Out;
+    /// Renders.
+    fn __harness_render(&self) -> Self::Out;
+}
+
+impl<T: Display + ?Sized> RenderDisplay for &&InputProbe<'_, T> {
+    type Out = String;
+    fn __harness_render(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// Chosen when the argument is not `Display` but `Serialize`: it goes in as compact JSON.
+pub trait RenderJson {
+    /// Output of the chosen rendering.
+    type Out;
+    /// Renders.
+    fn __harness_render(&self) -> Self::Out;
+}
+
+impl<T: serde::Serialize + ?Sized> RenderJson for &InputProbe<'_, T> {
+    type Out = String;
+    fn __harness_render(&self) -> String {
+        serde_json::to_string(self.0).unwrap_or_else(|e| format!("<unserializable: {e}>"))
+    }
+}
+
+/// Chosen when the argument is neither: yields [`Unrenderable`], which [`rendered`] rejects.
+pub trait RenderNone {
+    /// Output of the chosen rendering.
+    type Out;
+    /// Renders.
+    fn __harness_render(&self) -> Self::Out;
+}
+
+impl<T: ?Sized> RenderNone for InputProbe<'_, T> {
+    type Out = Unrenderable;
+    fn __harness_render(&self) -> Unrenderable {
+        Unrenderable
+    }
+}
+
+/// The rendering of an argument that is neither `Display` nor `Serialize`.
+pub struct Unrenderable;
+
+/// The result of rendering an argument of type `T`: only text is accepted.
+#[diagnostic::on_unimplemented(
+    message = "a task argument of type `{T}` cannot be put into a prompt",
+    label = "`{T}` is neither `Display` nor `Serialize`",
+    note = "implement `std::fmt::Display` (used as is) or `serde::Serialize` (rendered as JSON) for `{T}`"
+)]
+pub trait RenderedInput<T: ?Sized> {
+    /// The text.
+    fn into_text(self) -> String;
+}
+
+impl<T: ?Sized> RenderedInput<T> for String {
+    fn into_text(self) -> String {
+        self
+    }
+}
+
+/// The text of an argument rendered through the probe.
+pub fn rendered<T: ?Sized, R: RenderedInput<T>>(_probe: &InputProbe<'_, T>, r: R) -> String {
+    r.into_text()
+}
+
+/// The context a task body returned, with the task's `system` message in front when the body
+/// did not write one itself.
+pub fn body_context<C: IntoContext>(system: Option<&'static str>, c: C) -> Context {
+    let mut context = c.into_context();
+    if let Some(system) = system {
+        if !context
+            .messages
+            .iter()
+            .any(|m| m.role == crate::provider::Role::System)
+        {
+            context
+                .messages
+                .insert(0, crate::provider::Message::system(system));
+        }
+    }
+    context
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize)]
+    struct Point {
+        x: i32,
+    }
+
+    #[test]
+    fn inputs_render_as_display_then_json() {
+        let s = "hi";
+        let p = InputProbe(&s);
+        assert_eq!(rendered(&p, (&&&p).__harness_render()), "hi");
+        let v = vec![1, 2];
+        let p = InputProbe(&v);
+        assert_eq!(rendered(&p, (&&&p).__harness_render()), "[1,2]");
+        let pt = Point { x: 3 };
+        let p = InputProbe(&pt);
+        assert_eq!(rendered(&p, (&&&p).__harness_render()), "{\"x\":3}");
+    }
+}

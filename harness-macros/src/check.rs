@@ -1,0 +1,183 @@
+//! Rules that involve several attributes or the signature: every class has a contract, chains end
+//! where they end, the prompt's placeholders are arguments, the context comes from one place.
+
+use syn::{Ident, LitStr};
+
+use crate::ast::{Input, TaskFn};
+use crate::attr::{Class, ContractDecl, Site, TaskArgs};
+use crate::ctxt::Ctxt;
+
+/// Every check on a parsed task.
+pub fn task(cx: &Ctxt, f: &TaskFn, args: &TaskArgs, inputs: &[Input]) {
+    chains(cx, &args.contracts);
+    missing_contracts(cx, &f.sig.ident, args, Site::Task);
+    context_source(cx, f, args);
+    // With an argument the signature check rejected, placeholders cannot be judged fairly.
+    if let Some(p) = args
+        .prompt
+        .as_ref()
+        .filter(|_| inputs.len() == f.sig.inputs.len())
+    {
+        placeholders(cx, &p.value, inputs, &f.sig.ident);
+    }
+    if let (Some(t), Some(d)) = (&args.timeout_ms, &args.deadline_ms) {
+        if d.value < t.value {
+            cx.error_spanned_by(&d.key, "the deadline is shorter than one attempt's timeout", "make `deadline` at least as long as `timeout` (the deadline covers every attempt of one call)");
+        }
+    }
+}
+
+/// Every check on a parsed policy.
+pub fn policy(cx: &Ctxt, name: &Ident, args: &TaskArgs) {
+    chains(cx, &args.contracts);
+    if args.contracts.is_empty() {
+        cx.error_spanned_by(name, "this policy declares no contracts", "add contracts such as `#[llm_policy(on_timeout = retry(2), on_rate_limited = retry(5))]`");
+    }
+}
+
+/// Nothing may follow a terminal action.
+fn chains(cx: &Ctxt, contracts: &[ContractDecl]) {
+    for c in contracts {
+        if let Some(pos) = c.steps.iter().position(|s| s.step.kind().is_terminal()) {
+            let term = c.steps[pos].step.kind().name();
+            if let Some(next) = c.steps.get(pos + 1) {
+                cx.error_at(
+                    next.span,
+                    format_args!(
+                        "`{}` can never run: `{term}` ends the chain",
+                        next.step.kind().name()
+                    ),
+                    format_args!("remove the steps after `{term}`, or move `{term}` to the end"),
+                );
+            }
+        }
+    }
+}
+
+/// One error on the task's name listing every class without a contract (low confidence is
+/// checked against the output type by the compiler, see `expand::task`).
+pub fn missing_contracts(cx: &Ctxt, name: &Ident, args: &TaskArgs, site: Site) {
+    if site == Site::Task && args.policy.is_some() {
+        return; // The policy's coverage is checked at compile time, per class.
+    }
+    let missing: Vec<Class> = Class::ALL[..5]
+        .iter()
+        .copied()
+        .filter(|c| args.contract(*c).is_none())
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let list = missing
+        .iter()
+        .map(|c| format!("`{}`", c.key()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let lines = missing
+        .iter()
+        .map(|c| format!("    {}", c.example()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let noun = if missing.len() == 1 {
+        "contract"
+    } else {
+        "contracts"
+    };
+    cx.error_spanned_by(
+        name,
+        format_args!("task `{name}` has no {noun} for {list}"),
+        format_args!("every way a call can fail needs a contract; add to `#[llm_task(...)]`, for example:\n{lines}\nor use a shared policy: `policy = Standard`"),
+    );
+}
+
+/// The context comes from `prompt` or from the body, never both, never neither.
+fn context_source(cx: &Ctxt, f: &TaskFn, args: &TaskArgs) {
+    match (&args.prompt, &f.body) {
+        (Some(p), Some(_)) => cx.error_spanned_by(&p.key, "the task has both a `prompt` and a body", "the body builds the context in code: remove `prompt = ...`, or remove the body and end the signature with `;`"),
+        (None, None) => cx.error_spanned_by(&f.sig.ident, format_args!("task `{}` has no prompt", f.sig.ident), "add `prompt = \"... {argument} ...\"` to `#[llm_task(...)]`, or give the function a body that returns the context (a `String`, `Context` or `Vec<Message>`)"),
+        _ => {}
+    }
+}
+
+/// The names of the `{placeholders}` in a template, or an error message.
+pub fn template_placeholders(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(pos) = rest.find(['{', '}']) {
+        let tail = &rest[pos..];
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            rest = &tail[2..];
+        } else if let Some(stripped) = tail.strip_prefix('{') {
+            let Some(end) = stripped
+                .find(['}', '{'])
+                .filter(|e| stripped.as_bytes()[*e] == b'}')
+            else {
+                return Err("a `{` is never closed".into());
+            };
+            out.push(stripped[..end].trim().to_owned());
+            rest = &stripped[end + 1..];
+        } else {
+            return Err("a `}` has no matching `{`".into());
+        }
+    }
+    Ok(out)
+}
+
+fn placeholders(cx: &Ctxt, prompt: &LitStr, inputs: &[Input], task: &Ident) {
+    let names: Vec<String> = inputs.iter().map(|i| i.ident.to_string()).collect();
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    match template_placeholders(&prompt.value()) {
+        Err(why) => cx.error_spanned_by(
+            prompt,
+            format_args!("the prompt is not a valid template: {why}"),
+            "write `{{` and `}}` for literal braces",
+        ),
+        Ok(found) => {
+            for p in found {
+                if name_refs.contains(&p.as_str()) {
+                    continue;
+                }
+                let help = if p.is_empty() {
+                    "name an argument inside the braces, e.g. `{review}`; write `{{` and `}}` for literal braces".to_owned()
+                } else if name_refs.is_empty() {
+                    format!(
+                        "`{task}` has no arguments: add `{p}: &str` to its signature, or write `{{{{{p}}}}}` for literal braces"
+                    )
+                } else {
+                    format!(
+                        "{}the arguments are {}; write `{{{{` and `}}}}` for literal braces",
+                        crate::util::did_you_mean(&p, &name_refs)
+                            .map(|c| format!("did you mean `{{{c}}}`? "))
+                            .unwrap_or_default(),
+                        name_refs
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                cx.error_spanned_by(
+                    prompt,
+                    format_args!("`{{{p}}}` in the prompt is not an argument of `{task}`"),
+                    help,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::template_placeholders;
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(
+            template_placeholders("Review: {review} {{x}} { a }").unwrap(),
+            ["review", "a"]
+        );
+        assert!(template_placeholders("{open").is_err());
+        assert!(template_placeholders("close}").is_err());
+        assert!(template_placeholders("{a{b}").is_err());
+    }
+}

@@ -1,0 +1,6 @@
+use harness_core::prelude::*;
+
+#[llm_policy()]
+pub struct Empty;
+
+fn main() {}

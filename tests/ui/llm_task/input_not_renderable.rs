@@ -1,0 +1,22 @@
+use harness_core::prelude::*;
+
+#[derive(Debug, LlmOutput)]
+struct Summary {
+    text: String,
+}
+
+struct Document {
+    body: String,
+}
+
+#[llm_task(
+    prompt = "Summarize: {doc}",
+    on_timeout = retry(2),
+    on_rate_limited = retry(5),
+    on_provider_error = retry(2).then(fail),
+    on_invalid_output = reask(2).then(fail),
+    on_refusal = escalate,
+)]
+async fn summarize(doc: Document) -> TaskResult<Summary>;
+
+fn main() {}

@@ -1,0 +1,19 @@
+use harness_core::prelude::*;
+
+#[derive(Debug, LlmOutput)]
+struct Summary {
+    text: String,
+}
+
+#[llm_task(
+    prompt = "Summarize: {text}",
+    on_timeout = retry(2),
+    on_rate_limited = retry(5),
+    on_provider_error = retry(2).then(fail),
+    on_invalid_output = reask(2).then(fail),
+    on_refusal = escalate,
+    on_low_confidence(below = 0.7) = reask(1),
+)]
+async fn summarize(text: &str) -> TaskResult<Summary>;
+
+fn main() {}

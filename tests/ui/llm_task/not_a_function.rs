@@ -1,0 +1,4 @@
+#[harness_core::llm_task(prompt = "hi")]
+struct Nope;
+
+fn main() {}

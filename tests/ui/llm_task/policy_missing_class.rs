@@ -1,0 +1,22 @@
+use harness_core::prelude::*;
+
+#[derive(Debug, LlmOutput)]
+struct Summary {
+    text: String,
+}
+
+#[llm_policy(
+    on_timeout = retry(2),
+    on_rate_limited = retry(5),
+    on_provider_error = retry(2).then(fail),
+)]
+struct Transport;
+
+#[llm_task(
+    prompt = "Summarize: {text}",
+    policy = Transport,
+    on_invalid_output = reask(2).then(fail),
+)]
+async fn summarize(text: &str) -> TaskResult<Summary>;
+
+fn main() {}
