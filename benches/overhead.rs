@@ -1,1 +1,202 @@
-fn main() {}
+//! One harnessed call vs a bare reqwest + serde_json call of the same request, against the same
+//! loopback server, in the same process.
+//!
+//! First a percentile run (interleaved samples of both, p50/p99 and their ratios — the figures we
+//! report), then divan's own statistics for both.
+//!
+//! `cargo bench --bench overhead`
+
+use std::time::{Duration, Instant};
+
+use harness_core::prelude::*;
+use harness_core::provider::openai::OpenAiCompatible;
+use harness_core::testing::chaos::{ChaosServer, Reply};
+
+/// Overall sentiment.
+#[derive(Debug, LlmOutput)]
+enum Label {
+    Positive,
+    Neutral,
+    Negative,
+}
+
+/// The sentiment of one customer review.
+#[derive(Debug, LlmOutput)]
+struct Sentiment {
+    /// The overall sentiment.
+    label: Label,
+    /// How sure the model is, from 0 to 1.
+    #[llm(confidence, range(min = 0.0, max = 1.0))]
+    confidence: f64,
+    /// Why.
+    #[llm(length(max = 280))]
+    rationale: String,
+}
+
+/// Classifies the sentiment of one customer review.
+#[llm_task(
+    model = "bench-model",
+    system = "You classify customer reviews.",
+    prompt = "Review: {review}",
+    timeout = "5s",
+    on_timeout = retry(2),
+    on_rate_limited = retry(5),
+    on_provider_error = retry(2),
+    on_invalid_output = reask(2).then(fail),
+    on_refusal = escalate,
+    on_low_confidence(below = 0.7) = reask(1).then(escalate),
+)]
+async fn classify(review: &str) -> TaskResult<Sentiment>;
+
+/// What the bare baseline deserializes: the completion envelope, then the content.
+#[derive(serde::Deserialize)]
+struct Completion {
+    choices: Vec<Choice>,
+}
+#[derive(serde::Deserialize)]
+struct Choice {
+    message: ChoiceMessage,
+}
+#[derive(serde::Deserialize)]
+struct ChoiceMessage {
+    content: String,
+}
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // Fields are read by serde; the baseline only needs them parsed.
+struct BareSentiment {
+    label: String,
+    confidence: f64,
+    rationale: String,
+}
+
+const ANSWER: &str = r#"{"label": "Negative", "confidence": 0.92, "rationale": "The product arrived broken and support did not answer."}"#;
+const REVIEW: &str = "Arrived broken, support never answered.";
+
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    _server: ChaosServer,
+    harness: Harness,
+    client: reqwest::Client,
+    url: String,
+    body: Vec<u8>,
+}
+
+fn setup() -> Setup {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt
+        .block_on(
+            ChaosServer::builder()
+                .default_reply(Reply::json_content(ANSWER))
+                .start(),
+        )
+        .expect("loopback server");
+    let provider = OpenAiCompatible::builder(server.base_url())
+        .build()
+        .expect("provider");
+    let harness = Harness::builder().provider("openai", provider).build();
+    // The exact body the harness sends, replayed by the baseline.
+    rt.block_on(classify::with(&harness, REVIEW))
+        .expect("warm-up call");
+    let recorded = server.requests().pop().expect("one request");
+    let body = serde_json::to_vec(&recorded.body).expect("body");
+    let url = format!(
+        "{}/chat/completions",
+        server.base_url().trim_end_matches('/')
+    );
+    Setup {
+        rt,
+        _server: server,
+        harness,
+        client: reqwest::Client::new(),
+        url,
+        body,
+    }
+}
+
+async fn bare(s: &Setup) -> BareSentiment {
+    let resp = s
+        .client
+        .post(&s.url)
+        .header("content-type", "application/json")
+        .body(s.body.clone())
+        .send()
+        .await
+        .expect("send");
+    let bytes = resp.bytes().await.expect("body");
+    let completion: Completion = serde_json::from_slice(&bytes).expect("completion");
+    serde_json::from_str(&completion.choices[0].message.content).expect("content")
+}
+
+async fn harnessed(s: &Setup) -> Sentiment {
+    classify::with(&s.harness, REVIEW)
+        .await
+        .expect("call")
+        .into_value()
+        .expect("answer")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn percentiles() {
+    let s = setup();
+    let n = 3000;
+    let (mut h, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..200 {
+        s.rt.block_on(bare(&s));
+        s.rt.block_on(harnessed(&s));
+    }
+    for i in 0..n {
+        // Interleave, alternating which goes first, so drift affects both alike.
+        let order = i % 2 == 0;
+        for first in [order, !order] {
+            let t = Instant::now();
+            if first {
+                s.rt.block_on(harnessed(&s));
+                h.push(t.elapsed());
+            } else {
+                s.rt.block_on(bare(&s));
+                b.push(t.elapsed());
+            }
+        }
+    }
+    h.sort();
+    b.sort();
+    let (h50, h99, b50, b99) = (
+        percentile(&h, 0.5),
+        percentile(&h, 0.99),
+        percentile(&b, 0.5),
+        percentile(&b, 0.99),
+    );
+    println!("overhead: {n} interleaved calls each against the same 127.0.0.1 server");
+    println!("  bare reqwest + serde_json  p50 {b50:>10.1?}  p99 {b99:>10.1?}");
+    println!("  harnessed call             p50 {h50:>10.1?}  p99 {h99:>10.1?}");
+    println!(
+        "  ratio                      p50 {:>10.3}  p99 {:>10.3}   (targets: p50 <= 1.15, p99 <= 1.3)",
+        h50.as_secs_f64() / b50.as_secs_f64(),
+        h99.as_secs_f64() / b99.as_secs_f64()
+    );
+}
+
+fn main() {
+    percentiles();
+    divan::main();
+}
+
+#[divan::bench]
+fn bare_reqwest_serde(bencher: divan::Bencher) {
+    let s = setup();
+    bencher.bench_local(|| s.rt.block_on(bare(&s)));
+}
+
+#[divan::bench]
+fn harnessed_call(bencher: divan::Bencher) {
+    let s = setup();
+    bencher.bench_local(|| s.rt.block_on(harnessed(&s)));
+}
