@@ -271,10 +271,14 @@ async fn a_prompt_task_renders_inputs_and_reasks_with_the_rule_message() {
         .map(|m| m.content.as_str())
         .collect::<Vec<_>>()
         .join("\n");
-    // The rule is also a schema keyword, so the schema check reports it first.
+    // The rule is also a schema keyword; the reask carries the rule's own wording, by field path.
     assert!(
-        reask.contains("confidence") && reask.contains("1.5"),
+        reask.contains("`confidence`: must be at most 1, got 1.5 (range)"),
         "{reask}"
+    );
+    assert!(
+        !reask.contains("greater than the maximum"),
+        "no duplicate schema wording for a path a rule covers: {reask}"
     );
     assert_eq!(classify::CONTRACT.inputs[1].rust_type, "Option<u8>");
 }

@@ -151,6 +151,23 @@ pub enum Checked<T> {
     },
 }
 
+/// The errors of a value that broke the schema. When it still deserializes, the type's own rules
+/// say what is wrong in their words ("must be at most 1, got 1.5", by field path); schema errors
+/// are kept for the paths no rule speaks of (missing fields, wrong types, extra keys).
+fn merge_rule_errors<T: LlmOutput>(value: &Value, schema_errors: Vec<ValidationError>) -> ValidationErrors {
+    let Ok(typed) = serde_json::from_value::<T>(value.clone()) else {
+        return ValidationErrors(schema_errors);
+    };
+    let mut rules = ValidationErrors::new();
+    typed.validate(&FieldPath::root(), &mut rules);
+    if rules.is_empty() {
+        return ValidationErrors(schema_errors);
+    }
+    let covered: Vec<String> = rules.iter().map(|e| e.path.clone()).collect();
+    rules.0.extend(schema_errors.into_iter().filter(|e| !covered.contains(&e.path)));
+    rules
+}
+
 /// Checks `raw` model text against `T`: lenient parse (fences, prose, repairs, schema-guided
 /// coercion), JSON schema, deserialisation, `#[llm(...)]` rules, then confidence against
 /// `threshold`.
@@ -175,7 +192,7 @@ pub fn check_value<T: LlmOutput>(
     let schema_errors = schema.errors(&parsed.value);
     if !schema_errors.is_empty() {
         return Checked::Invalid {
-            errors: ValidationErrors(schema_errors),
+            errors: merge_rule_errors::<T>(&parsed.value, schema_errors),
             repairs: parsed.repairs,
             parse_error: None,
         };
