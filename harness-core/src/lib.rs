@@ -78,9 +78,9 @@ pub use harness_macros::{LlmOutput, llm_policy, llm_task};
 pub mod prelude {
     pub use crate::contract::{FailureClass, TaskContract};
     pub use crate::engine::{Context, Harness};
-    pub use crate::provider::Message;
     pub use crate::outcome::{ErrorKind, Escalation, Outcome, Resolution, TaskError, TaskResult};
     pub use crate::output::LlmOutput;
+    pub use crate::provider::Message;
     #[cfg(feature = "macros")]
     pub use harness_macros::{LlmOutput, llm_policy, llm_task};
 }
