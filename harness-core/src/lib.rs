@@ -56,6 +56,8 @@
 
 pub mod audit;
 pub mod contract;
+#[cfg(feature = "testing")]
+pub mod drill;
 pub mod engine;
 pub mod outcome;
 pub mod output;
