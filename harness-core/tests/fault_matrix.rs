@@ -631,7 +631,8 @@ fn check_call(
         }
         if a.failure.is_none() {
             let fixed = matches!(req.fault, Some(Fault::CodeFences | Fault::JsonInProse));
-            if fixed != !a.repairs.is_empty() {
+            let repaired = !a.repairs.is_empty();
+            if fixed != repaired {
                 fail(format!(
                     "attempt {} met {:?}, repairs {:?}",
                     a.n, req.fault, a.repairs
