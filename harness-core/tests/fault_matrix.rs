@@ -539,6 +539,8 @@ struct Stats {
     unaligned_calls: usize,
     deadline_forks: usize,
     huge_echoes: usize,
+    /// The latest any checked call ended relative to its deadline, in seconds (negative: early).
+    latest_end: f64,
 }
 
 /// Checks one call; returns what is wrong with it.
@@ -577,6 +579,10 @@ fn check_call(
     if huge_echo {
         stats.huge_echoes += 1;
     }
+    if !huge_echo {
+        let over = call.elapsed.as_secs_f64() - contract.effective_deadline().as_secs_f64();
+        stats.latest_end = stats.latest_end.max(over);
+    }
     if !huge_echo && (call.elapsed > limit || report.elapsed > limit) {
         fail(format!(
             "took {:?} (report {:?}), past the deadline {:?} + {DEADLINE_SLACK:?}",
@@ -604,6 +610,18 @@ fn check_call(
         }
     } else {
         stats.unaligned_calls += 1;
+        // A request the server never finished reading is not recorded: a reask carrying a
+        // 10 MiB answer, or an attempt the deadline left only a few milliseconds, may end so.
+        let cut_short = attempts
+            .iter()
+            .any(|a| a.failure == Some(Timeout) && a.latency < TIMEOUT - Duration::from_millis(50));
+        if !huge_echo && !cut_short {
+            fail(format!(
+                "{k} attempts, but the servers recorded {} + {} requests",
+                primary.len(),
+                secondary.len()
+            ));
+        }
     }
     for (a, req) in attempts.iter().zip(&served) {
         let Some(req) = req else { continue };
@@ -958,7 +976,10 @@ fn every_call_ends_as_its_contract_prescribes() {
     let p_idx = by_ticket(&primary_requests);
     let s_idx = by_ticket(&secondary_requests);
 
-    let mut stats = Stats::default();
+    let mut stats = Stats {
+        latest_end: f64::NEG_INFINITY,
+        ..Stats::default()
+    };
     let mut problems = Vec::new();
     let mut table: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut per_contract: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
@@ -1032,7 +1053,7 @@ fn every_call_ends_as_its_contract_prescribes() {
         "{} calls, {} attempts, {served} requests served, {faulty} faults ({:.1}%), \
          {} timeouts without a stall, {} calls not aligned with the server's record, \
          {} time-dependent forks, {} calls exempt from the deadline check for a reask that \
-         echoed a 10 MiB answer, in {run_time:?}",
+         echoed a 10 MiB answer; the latest call ended {:+.0} ms from its deadline; in {run_time:?}",
         calls.len(),
         stats.attempts,
         100.0 * faulty as f64 / served as f64,
@@ -1040,6 +1061,7 @@ fn every_call_ends_as_its_contract_prescribes() {
         stats.unaligned_calls,
         stats.deadline_forks,
         stats.huge_echoes,
+        stats.latest_end * 1000.0,
     );
 
     assert!(
@@ -1091,11 +1113,6 @@ fn every_call_ends_as_its_contract_prescribes() {
         "{} of {} attempts timed out without a stall",
         stats.spurious_timeouts,
         stats.attempts
-    );
-    assert!(
-        stats.unaligned_calls * 100 <= calls.len(),
-        "{} unaligned calls",
-        stats.unaligned_calls
     );
 }
 
