@@ -37,7 +37,7 @@ use serde_json::Value;
 use tracing::instrument::WithSubscriber;
 
 use crate::contract::{Action, ActionKind, Backoff, Chain, FailureClass, TaskContract};
-use crate::engine::{DefaultFn, Harness, Inputs};
+use crate::engine::{CallEnd, DefaultFn, Harness, Inputs, Observer};
 use crate::outcome::{ErrorKind, Resolution, TaskResult};
 use crate::output::parse::ParseLimits;
 use crate::output::{Checked, LlmOutput, check_value};
@@ -52,10 +52,21 @@ pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(250);
 const SLOW_FIRST_BYTE: Duration = Duration::from_secs(2);
 
 /// How a drill runs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DrillOptions {
     attempt_timeout: Option<Duration>,
     answer: Option<String>,
+    observers: Vec<Arc<dyn Observer>>,
+}
+
+impl fmt::Debug for DrillOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DrillOptions")
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("answer", &self.answer)
+            .field("observers", &self.observers.len())
+            .finish()
+    }
 }
 
 impl Default for DrillOptions {
@@ -63,6 +74,7 @@ impl Default for DrillOptions {
         DrillOptions {
             attempt_timeout: Some(DEFAULT_ATTEMPT_TIMEOUT),
             answer: None,
+            observers: Vec::new(),
         }
     }
 }
@@ -83,6 +95,13 @@ impl DrillOptions {
     /// Runs the contract with its declared durations: stalls take the full timeout.
     pub fn real_time(mut self) -> Self {
         self.attempt_timeout = None;
+        self
+    }
+
+    /// Adds an observer to the drill's harness, e.g. the one that raises your alerts, so that a
+    /// drill shows which scenarios alert.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
         self
     }
 
@@ -132,6 +151,9 @@ pub struct Scenario {
     pub class: Option<FailureClass>,
     /// The error kind, when the call failed.
     pub error: Option<ErrorKind>,
+    /// How the call ended, as observers (audit, metrics, alerts) saw it: `answer`,
+    /// `default/timeout`, `escalated/refusal`, `failed/provider_error`.
+    pub status: Option<String>,
     /// Provider attempts made.
     pub attempts: usize,
     /// How long the call took (at the drill's time scale).
@@ -359,7 +381,18 @@ async fn drill<T: LlmOutput>(
 
     let mut scenarios = Vec::with_capacity(setups.len());
     for setup in setups {
-        scenarios.push(scenario::<T>(scaled, scale, &inputs, &good, setup, defaults).await);
+        scenarios.push(
+            scenario::<T>(
+                scaled,
+                scale,
+                &inputs,
+                &good,
+                setup,
+                &options.observers,
+                defaults,
+            )
+            .await,
+        );
     }
     DrillReport {
         task: contract.name,
@@ -394,6 +427,7 @@ async fn scenario<T: LlmOutput>(
     inputs: &Inputs,
     good: &str,
     setup: Setup,
+    observers: &[Arc<dyn Observer>],
     defaults: Option<DefaultFn<'_, T>>,
 ) -> Scenario {
     let mut out = Scenario {
@@ -403,6 +437,7 @@ async fn scenario<T: LlmOutput>(
         outcome: String::new(),
         class: None,
         error: None,
+        status: None,
         attempts: 0,
         elapsed: Duration::ZERO,
         logs: Vec::new(),
@@ -439,6 +474,11 @@ async fn scenario<T: LlmOutput>(
         }
         servers.push(server);
     }
+    let seen = Arc::new(SeenStatus::default());
+    builder = builder.observer_arc(seen.clone());
+    for o in observers {
+        builder = builder.observer_arc(o.clone());
+    }
     let harness = builder.default_model("drill-model").seed(0).build();
 
     let capture = Arc::new(Capture::default());
@@ -449,6 +489,7 @@ async fn scenario<T: LlmOutput>(
         .with_subscriber(dispatch)
         .await;
     out.elapsed = started.elapsed();
+    out.status = lock(&seen.0).take();
     out.logs = std::mem::take(&mut *lock(&capture.events));
     drop(servers);
 
@@ -565,6 +606,23 @@ fn low_confidence_answer<T: LlmOutput>(good: &str, confidence: f64) -> Option<St
         })
 }
 
+/// Remembers how the drill's call ended, as observers see it.
+#[derive(Default)]
+struct SeenStatus(Mutex<Option<String>>);
+
+impl Observer for SeenStatus {
+    fn on_call_end(&self, call: &CallEnd<'_>) {
+        // `EndStatus` is not exported from `engine`; its serialized form names it.
+        let v = serde_json::to_value(call.status).unwrap_or(Value::Null);
+        let status = v.get("status").and_then(Value::as_str).unwrap_or("unknown");
+        let rendered = match v.get("class").and_then(Value::as_str) {
+            Some(class) => format!("{status}/{class}"),
+            None => status.to_owned(),
+        };
+        *lock(&self.0) = Some(rendered);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -634,5 +692,135 @@ impl tracing::field::Visit for Fields {
         } else {
             self.fields.push((field.name(), value.to_owned()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{FallbackTarget, InputSpec, OutputSpec, Params, PolicySet};
+    use crate::output::{FieldPath, ValidationErrors};
+
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    struct Scored {
+        label: String,
+        score: f64,
+        count: u32,
+    }
+
+    impl LlmOutput for Scored {
+        const TYPE_NAME: &'static str = "Scored";
+        const HAS_CONFIDENCE: bool = true;
+        fn validate(&self, _: &FieldPath, _: &mut ValidationErrors) {}
+        fn confidence(&self) -> Option<f64> {
+            Some(self.score)
+        }
+    }
+
+    const SLOW: Backoff = Backoff {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(8),
+        multiplier: 2.0,
+        jitter: true,
+    };
+
+    static POLICY: PolicySet = PolicySet {
+        name: "Standard",
+        chains: &[Chain {
+            class: FailureClass::RateLimited,
+            steps: &[Action::Retry {
+                times: 3,
+                backoff: SLOW,
+            }],
+        }],
+        low_confidence_below: Some(0.6),
+    };
+
+    static CONTRACT: TaskContract = TaskContract {
+        name: "score",
+        module: "tests",
+        description: "",
+        version: "t",
+        model: None,
+        provider: Some("main"),
+        system: None,
+        prompt: Some("{x}"),
+        inputs: &[InputSpec {
+            name: "x",
+            rust_type: "&str",
+        }],
+        output: OutputSpec {
+            type_name: "Scored",
+            has_confidence: true,
+            schema: <Scored as LlmOutput>::output_schema,
+        },
+        timeout: Duration::from_secs(20),
+        deadline: Some(Duration::from_secs(60)),
+        chains: &[Chain {
+            class: FailureClass::ProviderError,
+            steps: &[
+                Action::Retry {
+                    times: 1,
+                    backoff: SLOW,
+                },
+                Action::Fallback(FallbackTarget {
+                    model: "b",
+                    provider: Some("backup"),
+                }),
+                Action::Fallback(FallbackTarget {
+                    model: "c",
+                    provider: None,
+                }),
+            ],
+        }],
+        policy: Some(&POLICY),
+        low_confidence_below: None,
+        params: Params {
+            temperature: None,
+            max_tokens: None,
+            seed: None,
+        },
+    };
+
+    #[test]
+    fn scaling_multiplies_every_duration_and_keeps_the_policy_chains() {
+        let c = scale_contract(&CONTRACT, 0.01);
+        assert_eq!(c.timeout, Duration::from_millis(200));
+        assert_eq!(c.deadline, Some(Duration::from_millis(600)));
+        assert_eq!(c.confidence_threshold(), Some(0.6));
+        assert!(c.policy.is_none());
+        let rate = c.steps(FailureClass::RateLimited);
+        assert_eq!(
+            rate,
+            &[Action::Retry {
+                times: 3,
+                backoff: Backoff {
+                    initial: Duration::from_millis(10),
+                    max: Duration::from_millis(80),
+                    ..SLOW
+                }
+            }]
+        );
+        assert_eq!(c.max_attempts(), CONTRACT.max_attempts());
+        assert_eq!(c.steps(FailureClass::ProviderError).len(), 3);
+    }
+
+    #[test]
+    fn every_named_provider_gets_a_server() {
+        assert_eq!(provider_names(&CONTRACT), ["main", "backup"]);
+    }
+
+    #[test]
+    fn the_confidence_field_is_found_by_what_confidence_reads() {
+        let good = r#"{"count":3,"label":"x","score":0.9}"#;
+        let low = low_confidence_answer::<Scored>(good, 0.25).unwrap();
+        let v: Value = serde_json::from_str(&low).unwrap();
+        assert_eq!(v["score"], 0.25);
+        assert_eq!(v["count"], 3);
+        assert_eq!(low_confidence_answer::<Scored>("[1]", 0.25), None);
+        // Without a given answer, the schema's example gets a confidence above the threshold.
+        let made = good_answer::<Scored>(&CONTRACT, None, Some(0.6));
+        let v: Value = serde_json::from_str(&made).unwrap();
+        assert_eq!(v["score"], 0.8);
     }
 }

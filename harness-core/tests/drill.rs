@@ -1,5 +1,6 @@
 //! Failure drills: every fault class is drilled, and each scenario ends as the contract says.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness_core::ErrorKind;
@@ -8,6 +9,7 @@ use harness_core::contract::{
     TaskContract,
 };
 use harness_core::drill::{self, DrillOptions};
+use harness_core::engine::{CallEnd, Observer};
 use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
 use harness_core::testing::Fault;
 
@@ -110,9 +112,11 @@ fn defaults(_: FailureClass) -> Option<Label> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_class_is_drilled_and_ends_as_the_contract_says() {
+    let alerts = Arc::new(Alerts::default());
     let options = DrillOptions::new()
         .attempt_timeout(Duration::from_millis(150))
-        .answer(r#"{"label":"spam","confidence":0.95}"#);
+        .answer(r#"{"label":"spam","confidence":0.95}"#)
+        .observer(alerts.clone());
     let report = drill::run_with_defaults::<Label>(
         &LABEL,
         vec![("text", "WIN A PRIZE".into())],
@@ -135,6 +139,7 @@ async fn every_fault_class_is_drilled_and_ends_as_the_contract_says() {
     let stall = s("stall");
     assert_eq!(stall.outcome, "escalated after timeout");
     assert_eq!(stall.actions, ["escalate"]);
+    assert_eq!(stall.status.as_deref(), Some("escalated/timeout"));
     assert!(
         stall.elapsed >= Duration::from_millis(150),
         "{:?}",
@@ -178,10 +183,61 @@ async fn every_fault_class_is_drilled_and_ends_as_the_contract_says() {
             .any(|(k, v)| *k == "failure_class" && v == "provider_error")
     );
 
+    // The user's observers see every drilled call: here, one that alerts on all but answers.
+    let alerted = alerts.0.lock().unwrap().clone();
+    let expected: Vec<String> = report
+        .scenarios
+        .iter()
+        .filter(|s| !s.answered())
+        .map(|s| format!("{} {}", s.attempts, s.status.as_deref().unwrap()))
+        .collect();
+    assert_eq!(alerted, expected);
+    assert!(
+        alerted.contains(&"3 failed/provider_error".to_owned()),
+        "{alerted:?}"
+    );
+
     let table = report.to_string();
     assert!(table.contains("| what the harness did "), "{table}");
     assert!(
         table.contains("retry → fallback(backup-model) → fail"),
         "{table}"
     );
+}
+
+/// An alerting hook: records every call that did not end in an answer.
+#[derive(Default)]
+struct Alerts(Mutex<Vec<String>>);
+
+impl Observer for Alerts {
+    fn on_call_end(&self, call: &CallEnd<'_>) {
+        let status = serde_json::to_value(call.status).unwrap();
+        if status["status"] != "answer" {
+            self.0.lock().unwrap().push(format!(
+                "{} {}/{}",
+                call.report.attempts.len(),
+                status["status"].as_str().unwrap(),
+                status["class"].as_str().unwrap()
+            ));
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_defaults_a_default_step_is_reported_as_such() {
+    let report = drill::run::<Label>(
+        &LABEL,
+        vec![("text", "hello".into())],
+        DrillOptions::new()
+            .attempt_timeout(Duration::from_millis(100))
+            .answer(r#"{"label":"ham","confidence":0.9}"#),
+    )
+    .await;
+    let invalid = report.scenario("model_always_invalid").unwrap();
+    assert_eq!(
+        invalid.outcome,
+        "default after invalid_output (no value given to the drill)"
+    );
+    assert_eq!(invalid.error, Some(ErrorKind::Config));
+    assert_eq!(report.time_scale, 0.01);
 }
