@@ -701,6 +701,8 @@ mod tests {
     use crate::contract::{FallbackTarget, InputSpec, OutputSpec, Params, PolicySet};
     use crate::output::{FieldPath, ValidationErrors};
 
+    // `label` and `count` are there to be skipped by the confidence search, never read.
+    #[allow(dead_code)]
     #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
     struct Scored {
         label: String,
