@@ -1,4 +1,5 @@
 //! Failure drills: every fault class is drilled, and each scenario ends as the contract says.
+#![cfg(feature = "testing")]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -12,6 +12,7 @@
 //! Timing: per-attempt timeouts are 300 ms, stalls last 2 s (so they time out) and slow first
 //! bytes 60 ms (so they answer late but in time). Retry backoffs are short and without jitter, so
 //! the oracle knows every delay; a `Retry-After: 1` still costs a real second.
+#![cfg(feature = "testing")]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
