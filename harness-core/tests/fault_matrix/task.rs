@@ -186,15 +186,15 @@ pub(crate) static WITH_ESCALATION: TaskContract = triage(
     None,
 );
 
-/// Fails with a typed error (explicitly, or at the end of a chain).
+/// Fails with a typed error at once for most classes (so that every error kind occurs).
 pub(crate) static FAILING: TaskContract = triage(
     "triage_failing",
     &[
-        chain(Timeout, &[retry(1)]),
+        chain(Timeout, &[Action::Fail]),
         chain(RateLimited, &[retry(1), Action::Fail]),
         chain(ProviderError, &[Action::Fail]),
         chain(InvalidOutput, &[Action::Reask { times: 1 }, Action::Fail]),
-        chain(Refusal, &[Action::Reask { times: 1 }, Action::Fail]),
+        chain(Refusal, &[Action::Fail]),
         chain(LowConfidence, &[Action::Fail]),
     ],
     None,
@@ -208,7 +208,7 @@ pub(crate) static TIGHT_DEADLINE: TaskContract = triage(
         chain(RateLimited, &[retry(3), Action::Fail]),
         chain(ProviderError, &[retry(3), Action::Escalate]),
         chain(InvalidOutput, &[Action::Reask { times: 2 }, Action::Fail]),
-        chain(Refusal, &[Action::Escalate]),
+        chain(Refusal, &[Action::Reask { times: 1 }, Action::Escalate]),
         chain(
             LowConfidence,
             &[Action::Reask { times: 1 }, Action::Default],
