@@ -265,6 +265,8 @@ impl fmt::Display for DrillReport {
                 let pad = w - c.chars().count();
                 if i == 3 || i == 4 {
                     write!(f, "{sep}{}{c}", " ".repeat(pad))?;
+                } else if i == 5 {
+                    write!(f, "{sep}{c}")?;
                 } else {
                     write!(f, "{sep}{c}{}", " ".repeat(pad))?;
                 }
