@@ -263,7 +263,7 @@ fn every_call_ends_as_its_contract_prescribes() {
         "{} calls, {} attempts, {served} requests served, {faulty} faults ({:.1}%), \
          {} timeouts without a stall, {} calls not aligned with the server's record, \
          {} time-dependent forks, {} calls exempt from the deadline check for a reask that \
-         echoed a 10 MiB answer; the latest call ended {:+.0} ms from its deadline; in {run_time:?}",
+         echoed a 10 MiB answer, {} calls whose deadline ran out between a step and its attempt; the latest call ended {:+.0} ms from its deadline; in {run_time:?}",
         calls.len(),
         stats.attempts,
         100.0 * faulty as f64 / served as f64,
@@ -271,6 +271,7 @@ fn every_call_ends_as_its_contract_prescribes() {
         stats.unaligned_calls,
         stats.deadline_forks,
         stats.huge_echoes,
+        stats.spent_between_steps,
         stats.latest_end * 1000.0,
     );
 

@@ -205,6 +205,8 @@ pub(crate) struct Stats {
     pub(crate) unaligned_calls: usize,
     pub(crate) deadline_forks: usize,
     pub(crate) huge_echoes: usize,
+    /// Calls whose deadline ran out between a step and the attempt it was to make.
+    pub(crate) spent_between_steps: usize,
     /// The latest any checked call ended relative to its deadline, in seconds (negative: early).
     pub(crate) latest_end: f64,
 }
@@ -411,6 +413,7 @@ pub(crate) fn check_call(
         .actions
         .last()
         .is_some_and(|a| a.after_attempt as usize == k + 1);
+    stats.spent_between_steps += usize::from(pseudo);
     let failures = attempts.iter().filter(|a| a.failure.is_some()).count();
     if report.actions.len() != failures + usize::from(pseudo) {
         fail(format!(
