@@ -57,6 +57,8 @@
 pub mod audit;
 pub mod contract;
 pub mod drift;
+#[cfg(feature = "testing")]
+pub mod drill;
 pub mod engine;
 pub mod outcome;
 pub mod output;

@@ -1,0 +1,244 @@
+//! Failure drills: every fault class is drilled, and each scenario ends as the contract says.
+#![cfg(feature = "testing")]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use harness_core::ErrorKind;
+use harness_core::contract::{
+    Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params,
+    TaskContract,
+};
+use harness_core::drill::{self, DrillOptions};
+use harness_core::engine::{CallEnd, Observer};
+use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
+use harness_core::testing::Fault;
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+struct Label {
+    label: String,
+    confidence: f64,
+}
+
+impl LlmOutput for Label {
+    const TYPE_NAME: &'static str = "Label";
+    const HAS_CONFIDENCE: bool = true;
+    fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
+        if !["spam", "ham"].contains(&self.label.as_str()) {
+            errors.push(&path.field("label"), "one_of", "spam or ham");
+        }
+        if !(0.0..=1.0).contains(&self.confidence) {
+            errors.push(&path.field("confidence"), "range", "0 to 1");
+        }
+    }
+    fn confidence(&self) -> Option<f64> {
+        Some(self.confidence)
+    }
+}
+
+const fn retry(times: u32) -> Action {
+    Action::Retry {
+        times,
+        backoff: Backoff::DEFAULT,
+    }
+}
+
+static LABEL: TaskContract = TaskContract {
+    name: "label",
+    module: "drill_tests",
+    description: "Labels a message.",
+    version: "test",
+    model: Some("main-model"),
+    provider: None,
+    system: None,
+    prompt: Some("Message: {text}"),
+    inputs: &[InputSpec {
+        name: "text",
+        rust_type: "&str",
+    }],
+    output: OutputSpec {
+        type_name: "Label",
+        has_confidence: true,
+        schema: <Label as LlmOutput>::output_schema,
+    },
+    timeout: Duration::from_secs(10),
+    deadline: None,
+    chains: &[
+        Chain {
+            class: FailureClass::Timeout,
+            steps: &[Action::Escalate],
+        },
+        Chain {
+            class: FailureClass::RateLimited,
+            steps: &[retry(2)],
+        },
+        Chain {
+            class: FailureClass::ProviderError,
+            steps: &[
+                retry(1),
+                Action::Fallback(FallbackTarget {
+                    model: "backup-model",
+                    provider: Some("backup"),
+                }),
+            ],
+        },
+        Chain {
+            class: FailureClass::InvalidOutput,
+            steps: &[Action::Reask { times: 1 }, Action::Default],
+        },
+        Chain {
+            class: FailureClass::Refusal,
+            steps: &[Action::Fail],
+        },
+        Chain {
+            class: FailureClass::LowConfidence,
+            steps: &[Action::Reask { times: 1 }, Action::Escalate],
+        },
+    ],
+    policy: None,
+    low_confidence_below: Some(0.8),
+    params: Params {
+        temperature: None,
+        max_tokens: None,
+        seed: None,
+    },
+};
+
+fn defaults(_: FailureClass) -> Option<Label> {
+    Some(Label {
+        label: "ham".into(),
+        confidence: 0.0,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_class_is_drilled_and_ends_as_the_contract_says() {
+    let alerts = Arc::new(Alerts::default());
+    let options = DrillOptions::new()
+        .attempt_timeout(Duration::from_millis(150))
+        .answer(r#"{"label":"spam","confidence":0.95}"#)
+        .observer(alerts.clone());
+    let report = drill::run_with_defaults::<Label>(
+        &LABEL,
+        vec![("text", "WIN A PRIZE".into())],
+        options,
+        &defaults,
+    )
+    .await;
+    println!("{report}");
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    assert_eq!(report.attempt_timeout, Duration::from_millis(150));
+    for fault in Fault::ALL {
+        assert!(
+            report.scenario(fault.name()).is_some(),
+            "{fault} was not drilled"
+        );
+    }
+    let s = |name: &str| report.scenario(name).unwrap();
+
+    // A stall ends in the timeout chain's outcome: escalate.
+    let stall = s("stall");
+    assert_eq!(stall.outcome, "escalated after timeout");
+    assert_eq!(stall.actions, ["escalate"]);
+    assert_eq!(stall.status.as_deref(), Some("escalated/timeout"));
+    assert!(
+        stall.elapsed >= Duration::from_millis(150),
+        "{:?}",
+        stall.elapsed
+    );
+    assert!(
+        stall.elapsed < Duration::from_secs(2),
+        "{:?}",
+        stall.elapsed
+    );
+
+    assert_eq!(s("http_503").actions, ["retry"]);
+    assert!(s("http_503").answered());
+    assert_eq!(s("code_fences").outcome, "answer, first try (repaired)");
+    assert_eq!(s("missing_field").actions, ["reask"]);
+    assert_eq!(s("refusal").error, Some(ErrorKind::Refusal));
+    assert_eq!(s("low_confidence").actions, ["reask"]);
+
+    let down = s("provider_down");
+    assert_eq!(down.actions, ["retry", "fallback(backup-model)", "fail"]);
+    assert_eq!(down.error, Some(ErrorKind::ProviderError));
+    assert_eq!(down.attempts, 3);
+
+    let invalid = s("model_always_invalid");
+    assert_eq!(invalid.actions, ["reask", "default"]);
+    assert_eq!(invalid.outcome, "default after invalid_output");
+
+    // Logs: one `harness decision` event per action, with its fields.
+    for sc in &report.scenarios {
+        assert_eq!(sc.decisions(), sc.actions.len(), "{}", sc.name);
+    }
+    let decision = down
+        .logs
+        .iter()
+        .find(|l| l.message == "harness decision")
+        .unwrap();
+    assert!(
+        decision
+            .fields
+            .iter()
+            .any(|(k, v)| *k == "failure_class" && v == "provider_error")
+    );
+
+    // The user's observers see every drilled call: here, one that alerts on all but answers.
+    let alerted = alerts.0.lock().unwrap().clone();
+    let expected: Vec<String> = report
+        .scenarios
+        .iter()
+        .filter(|s| !s.answered())
+        .map(|s| format!("{} {}", s.attempts, s.status.as_deref().unwrap()))
+        .collect();
+    assert_eq!(alerted, expected);
+    assert!(
+        alerted.contains(&"3 failed/provider_error".to_owned()),
+        "{alerted:?}"
+    );
+
+    let table = report.to_string();
+    assert!(table.contains("| what the harness did "), "{table}");
+    assert!(
+        table.contains("retry → fallback(backup-model) → fail"),
+        "{table}"
+    );
+}
+
+/// An alerting hook: records every call that did not end in an answer.
+#[derive(Default)]
+struct Alerts(Mutex<Vec<String>>);
+
+impl Observer for Alerts {
+    fn on_call_end(&self, call: &CallEnd<'_>) {
+        let status = serde_json::to_value(call.status).unwrap();
+        if status["status"] != "answer" {
+            self.0.lock().unwrap().push(format!(
+                "{} {}/{}",
+                call.report.attempts.len(),
+                status["status"].as_str().unwrap(),
+                status["class"].as_str().unwrap()
+            ));
+        }
+    }
+}
+
+#[tokio::test]
+async fn without_defaults_a_default_step_is_reported_as_such() {
+    let report = drill::run::<Label>(
+        &LABEL,
+        vec![("text", "hello".into())],
+        DrillOptions::new()
+            .attempt_timeout(Duration::from_millis(100))
+            .answer(r#"{"label":"ham","confidence":0.9}"#),
+    )
+    .await;
+    let invalid = report.scenario("model_always_invalid").unwrap();
+    assert_eq!(
+        invalid.outcome,
+        "default after invalid_output (no value given to the drill)"
+    );
+    assert_eq!(invalid.error, Some(ErrorKind::Config));
+    assert_eq!(report.time_scale, 0.01);
+}
