@@ -354,7 +354,7 @@ async fn run_inner<T: LlmOutput>(
             "harness decision"
         );
         report.actions.push(ActionTaken {
-            after_attempt: n,
+            after_attempt: report.attempts.len() as u32,
             class,
             action,
             detail,
@@ -368,7 +368,7 @@ async fn run_inner<T: LlmOutput>(
             Decision::Reask => {
                 let mut messages = base_messages.clone();
                 if let Some(raw) = &failure.raw {
-                    messages.push(Message::assistant(raw.clone()));
+                    messages.push(Message::assistant(echo(raw)));
                 }
                 messages.push(Message::user(reask_message(class, &failure)));
                 request = ChatRequest {
@@ -724,6 +724,27 @@ fn judge<T: LlmOutput>(
             (Verdict::Failed { class, failure }, attempt)
         }
     }
+}
+
+/// The most of a previous answer a reask shows the model again: enough to see its mistake,
+/// bounded so a huge answer cannot make the next request huge (building it is synchronous work
+/// that no per-attempt timeout can interrupt).
+const MAX_ECHO_BYTES: usize = 4 * 1024;
+
+/// A previous answer as a reask echoes it: whole when short, else its head and a note.
+fn echo(raw: &str) -> String {
+    if raw.len() <= MAX_ECHO_BYTES {
+        return raw.to_owned();
+    }
+    let mut end = MAX_ECHO_BYTES;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n[… {} more bytes cut: the answer was far too long]",
+        &raw[..end],
+        raw.len() - end
+    )
 }
 
 /// Refusal phrasing, checked only when the answer holds no JSON at all.

@@ -154,7 +154,10 @@ pub enum Checked<T> {
 /// The errors of a value that broke the schema. When it still deserializes, the type's own rules
 /// say what is wrong in their words ("must be at most 1, got 1.5", by field path); schema errors
 /// are kept for the paths no rule speaks of (missing fields, wrong types, extra keys).
-fn merge_rule_errors<T: LlmOutput>(value: &Value, schema_errors: Vec<ValidationError>) -> ValidationErrors {
+fn merge_rule_errors<T: LlmOutput>(
+    value: &Value,
+    schema_errors: Vec<ValidationError>,
+) -> ValidationErrors {
     let Ok(typed) = serde_json::from_value::<T>(value.clone()) else {
         return ValidationErrors(schema_errors);
     };
@@ -164,7 +167,11 @@ fn merge_rule_errors<T: LlmOutput>(value: &Value, schema_errors: Vec<ValidationE
         return ValidationErrors(schema_errors);
     }
     let covered: Vec<String> = rules.iter().map(|e| e.path.clone()).collect();
-    rules.0.extend(schema_errors.into_iter().filter(|e| !covered.contains(&e.path)));
+    rules.0.extend(
+        schema_errors
+            .into_iter()
+            .filter(|e| !covered.contains(&e.path)),
+    );
     rules
 }
 

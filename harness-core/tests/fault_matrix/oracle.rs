@@ -1,6 +1,7 @@
 //! The oracle: `docs/contracts.md` rewritten as a chain walk, and the checks of one call.
 
 use super::*;
+use harness_core::output::parse::Repair;
 
 /// What a chain step does next, as the oracle sees it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -204,7 +205,6 @@ pub(crate) struct Stats {
     pub(crate) spurious_timeouts: usize,
     pub(crate) unaligned_calls: usize,
     pub(crate) deadline_forks: usize,
-    pub(crate) huge_echoes: usize,
     /// Calls whose deadline ran out between a step and the attempt it was to make.
     pub(crate) spent_between_steps: usize,
     /// The latest any checked call ended relative to its deadline, in seconds (negative: early).
@@ -234,24 +234,9 @@ pub(crate) fn check_call(
         fail(format!("{k} attempts, max {}", contract.max_attempts()));
     }
     let limit = contract.effective_deadline() + DEADLINE_SLACK;
-    // Known engine gap (see `a_reask_after_a_huge_answer_keeps_the_deadline`): a reask echoes
-    // the previous answer whole, and echoing 10 MiB is synchronous work inside the attempt that
-    // its timeout cannot interrupt. Those calls are counted, not failed, until the echo is capped.
-    let huge_echo = attempts.windows(2).any(|w| {
-        w[1].kind == AttemptKind::Reask
-            && w[0]
-                .raw
-                .as_ref()
-                .is_some_and(|r| r.len() > ParseLimits::default().max_bytes)
-    });
-    if huge_echo {
-        stats.huge_echoes += 1;
-    }
-    if !huge_echo {
-        let over = call.elapsed.as_secs_f64() - contract.effective_deadline().as_secs_f64();
-        stats.latest_end = stats.latest_end.max(over);
-    }
-    if !huge_echo && (call.elapsed > limit || report.elapsed > limit) {
+    let over = call.elapsed.as_secs_f64() - contract.effective_deadline().as_secs_f64();
+    stats.latest_end = stats.latest_end.max(over);
+    if call.elapsed > limit || report.elapsed > limit {
         fail(format!(
             "took {:?} (report {:?}), past the deadline {:?} + {DEADLINE_SLACK:?}",
             call.elapsed,
@@ -278,12 +263,12 @@ pub(crate) fn check_call(
         }
     } else {
         stats.unaligned_calls += 1;
-        // A request the server never finished reading is not recorded: a reask carrying a
-        // 10 MiB answer, or an attempt the deadline left only a few milliseconds, may end so.
+        // A request the server never finished reading is not recorded: an attempt the deadline
+        // left only a few milliseconds may end so.
         let cut_short = attempts
             .iter()
             .any(|a| a.failure == Some(Timeout) && a.latency < TIMEOUT - Duration::from_millis(50));
-        if !huge_echo && !cut_short {
+        if !cut_short {
             fail(format!(
                 "{k} attempts, but the servers recorded {} + {} requests",
                 primary.len(),
@@ -318,7 +303,13 @@ pub(crate) fn check_call(
         if a.failure.is_none() {
             let fixed = matches!(req.fault, Some(Fault::CodeFences | Fault::JsonInProse));
             let repaired = !a.repairs.is_empty();
-            if fixed != repaired {
+            // Wrong types are accepted only when the parser coerced them ("0.92" → 0.92), and the
+            // coercion is recorded.
+            let coerced = req.fault == Some(Fault::WrongTypes)
+                && a.repairs
+                    .iter()
+                    .any(|r| matches!(r, Repair::Coerced { .. }));
+            if fixed != repaired && !coerced {
                 fail(format!(
                     "attempt {} met {:?}, repairs {:?}",
                     a.n, req.fault, a.repairs
