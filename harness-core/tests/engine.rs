@@ -566,3 +566,30 @@ async fn a_spent_retry_budget_skips_retries() {
     assert_eq!(out.provenance.retries, 0);
     assert!(out.provenance.fallback);
 }
+
+/// An output type whose schema is broken (a hand-written impl can produce one).
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+struct Broken {
+    #[allow(dead_code)] // Read by serde only.
+    x: u8,
+}
+
+impl LlmOutput for Broken {
+    const TYPE_NAME: &'static str = "Broken";
+    const HAS_CONFIDENCE: bool = false;
+
+    fn output_schema() -> serde_json::Value {
+        serde_json::json!({"type": "object", "properties": {"x": {"type": 12}}})
+    }
+
+    fn validate(&self, _: &FieldPath, _: &mut ValidationErrors) {}
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_schema_that_cannot_compile_is_a_typed_config_error_and_sends_nothing() {
+    let p = Scripted::new().reply(r#"{"x": 1}"#);
+    let err = harness(&p).run::<Broken>(&STANDARD, inputs(), None, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.message().contains("`Broken`"), "{}", err.message());
+    assert!(p.requests().is_empty());
+}
