@@ -360,6 +360,12 @@ fn expand(f: &TaskFn, args: &TaskArgs, sig: &TaskSig) -> TokenStream {
                 #run(#harness_ident, &Self::CONTRACT, #inputs_ident, #context_ident, #defaults_arg).await
             }
 
+            /// The task's `default(...)` values by failure class, for tools that run the contract
+            /// themselves (drills, evaluation); `None` when the contract has no `default` step.
+            pub fn defaults() -> ::core::option::Option<#p::DefaultFn<'static, #out>> {
+                #defaults_arg
+            }
+
             #[doc(hidden)]
             async fn __prepare #generics (#(#prepare_params),*) -> (#p::Inputs, ::core::option::Option<#p::Context>) #where_clause {
                 #[allow(unused_imports)]
