@@ -12,6 +12,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use harness_core::HarnessBuilder;
+use harness_core::audit::{self, JsonlSink};
 use harness_core::prelude::*;
 
 #[path = "support/tasks.rs"]
@@ -64,8 +66,17 @@ fn report<T: std::fmt::Debug>(
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let harness = match Harness::from_env() {
-        Ok(h) => h,
+    // Every call is written to a hash-chained audit trail; `harness audit verify` checks it.
+    let audit_path = std::path::Path::new("target/quickstart-audit.jsonl");
+    let sink = match JsonlSink::open(audit_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot open {}: {e}", audit_path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let harness = match HarnessBuilder::from_env() {
+        Ok(b) => b.observer(sink).build(),
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
@@ -92,6 +103,10 @@ async fn main() -> ExitCode {
         let t = Instant::now();
         let result = triage::with(&harness, email).await;
         answers += report(&format!("triage({email:?})"), &result, t.elapsed()) as usize;
+    }
+    match audit::verify_jsonl(audit_path) {
+        Ok(report) => println!("\naudit trail {}: {report}", audit_path.display()),
+        Err(e) => eprintln!("cannot verify {}: {e}", audit_path.display()),
     }
     if answers == 0 {
         eprintln!(

@@ -588,7 +588,10 @@ impl LlmOutput for Broken {
 #[tokio::test(start_paused = true)]
 async fn a_schema_that_cannot_compile_is_a_typed_config_error_and_sends_nothing() {
     let p = Scripted::new().reply(r#"{"x": 1}"#);
-    let err = harness(&p).run::<Broken>(&STANDARD, inputs(), None, None).await.unwrap_err();
+    let err = harness(&p)
+        .run::<Broken>(&STANDARD, inputs(), None, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.message().contains("`Broken`"), "{}", err.message());
     assert!(p.requests().is_empty());

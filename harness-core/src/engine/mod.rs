@@ -86,6 +86,12 @@ pub struct HarnessBuilder {
 }
 
 impl HarnessBuilder {
+    /// A builder configured from the environment, as [`Harness::from_env`] is, to which
+    /// observers (audit sinks, metrics), recovery and telemetry settings can still be added.
+    pub fn from_env() -> Result<HarnessBuilder, ConfigError> {
+        crate::provider::env::builder_from_env()
+    }
+
     /// Registers a provider under `name`. The first one registered is the default.
     pub fn provider(mut self, name: impl Into<String>, provider: impl Provider) -> Self {
         let name = name.into();

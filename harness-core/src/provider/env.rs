@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::anthropic::Anthropic;
 use super::http::{self, Secret};
 use super::openai::OpenAiCompatible;
-use crate::engine::{ConfigError, Harness};
+use crate::engine::{ConfigError, Harness, HarnessBuilder};
 
 /// The OpenAI-compatible server used when `OPENAI_BASE_URL` is not set: the local llama-server
 /// that `scripts/local-model.sh` starts.
@@ -24,6 +24,12 @@ pub const VARIABLES: [&str; 5] = [
 
 /// Reads [`VARIABLES`] from the process environment and builds a harness with [`from_vars`].
 pub fn from_env() -> Result<Harness, ConfigError> {
+    builder_from_env().map(HarnessBuilder::build)
+}
+
+/// [`from_env`], stopping before `build()` so observers, recovery and telemetry settings can be
+/// added: `HarnessBuilder::from_env()?.observer(sink).build()`.
+pub fn builder_from_env() -> Result<HarnessBuilder, ConfigError> {
     let mut vars = HashMap::new();
     for name in VARIABLES {
         match std::env::var(name) {
@@ -36,7 +42,7 @@ pub fn from_env() -> Result<Harness, ConfigError> {
             }
         }
     }
-    from_vars(&vars)
+    builder_from_vars(&vars)
 }
 
 /// Builds a harness from variables:
@@ -49,6 +55,12 @@ pub fn from_env() -> Result<Harness, ConfigError> {
 ///
 /// Empty values count as unset. Errors name the variable and the problem, never its value.
 pub fn from_vars(vars: &HashMap<String, String>) -> Result<Harness, ConfigError> {
+    builder_from_vars(vars).map(HarnessBuilder::build)
+}
+
+/// [`from_vars`], stopping before `build()` so observers (audit sinks, metrics), recovery and
+/// telemetry settings can be added.
+pub fn builder_from_vars(vars: &HashMap<String, String>) -> Result<HarnessBuilder, ConfigError> {
     let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     // Checked here first, so errors name the variable; the builders would refuse them too.
     let key = |name: &str| -> Result<Option<&str>, ConfigError> {
@@ -83,7 +95,7 @@ pub fn from_vars(vars: &HashMap<String, String>) -> Result<Harness, ConfigError>
     if let Some(model) = get("HARNESS_MODEL") {
         builder = builder.default_model(model).model_override(model);
     }
-    Ok(builder.build())
+    Ok(builder)
 }
 
 #[cfg(test)]
