@@ -1,5 +1,6 @@
 //! One harnessed call vs a bare reqwest + serde_json call of the same request, against the same
-//! loopback server, in the same process.
+//! loopback server, in the same process. The bare call encodes the same request JSON (the body the
+//! harness sent, captured once) and decodes the completion and its content into typed structs.
 //!
 //! First a percentile run (interleaved samples of both, p50/p99 and their ratios — the figures we
 //! report), then divan's own statistics for both.
@@ -78,7 +79,7 @@ struct Setup {
     harness: Harness,
     client: reqwest::Client,
     url: String,
-    body: Vec<u8>,
+    body: serde_json::Value,
 }
 
 fn setup() -> Setup {
@@ -102,7 +103,7 @@ fn setup() -> Setup {
     rt.block_on(classify::with(&harness, REVIEW))
         .expect("warm-up call");
     let recorded = server.requests().pop().expect("one request");
-    let body = serde_json::to_vec(&recorded.body).expect("body");
+    let body = recorded.body.expect("a JSON body");
     let url = format!(
         "{}/chat/completions",
         server.base_url().trim_end_matches('/')
@@ -122,7 +123,8 @@ async fn bare(s: &Setup) -> BareSentiment {
         .client
         .post(&s.url)
         .header("content-type", "application/json")
-        .body(s.body.clone())
+        // A bare call encodes its request JSON each time, as the harness does.
+        .body(serde_json::to_vec(&s.body).expect("encode"))
         .send()
         .await
         .expect("send");
@@ -193,6 +195,25 @@ fn main() {
 fn bare_reqwest_serde(bencher: divan::Bencher) {
     let s = setup();
     bencher.bench_local(|| s.rt.block_on(bare(&s)));
+}
+
+/// The engine alone: the same task against an in-process scripted provider (no HTTP, no JSON
+/// envelope), to see what the harness itself costs per call.
+#[divan::bench]
+fn engine_only(bencher: divan::Bencher) {
+    use harness_core::provider::scripted::{Scripted, Step};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let script = Scripted::new().then_always(Step::Respond(Scripted::response(ANSWER)));
+    let harness = Harness::builder().provider("scripted", script).build();
+    bencher.bench_local(|| {
+        rt.block_on(classify::with(&harness, REVIEW))
+            .expect("call")
+            .into_value()
+            .expect("answer")
+    });
 }
 
 #[divan::bench]

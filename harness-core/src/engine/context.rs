@@ -73,7 +73,7 @@ pub(crate) fn initial_messages(
     contract: &TaskContract,
     inputs: &[(&'static str, String)],
     context: Option<Context>,
-    schema: &serde_json::Value,
+    schema: &crate::output::SchemaValidator,
 ) -> Vec<Message> {
     let mut messages = match context {
         Some(c) => c.messages,
@@ -88,13 +88,13 @@ pub(crate) fn initial_messages(
             m
         }
     };
-    let instruction = schema_instruction(schema);
+    let instruction = schema.instruction();
     match messages.iter_mut().find(|m| m.role == Role::System) {
         Some(sys) => {
             sys.content.push_str("\n\n");
-            sys.content.push_str(&instruction);
+            sys.content.push_str(instruction);
         }
-        None => messages.insert(0, Message::system(instruction)),
+        None => messages.insert(0, Message::system(instruction.to_owned())),
     }
     messages
 }

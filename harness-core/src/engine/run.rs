@@ -190,7 +190,7 @@ async fn run_inner<T: LlmOutput>(
     };
     let mut model = primary_model.clone();
 
-    let base_messages = initial_messages(contract, &inputs, context, schema.schema());
+    let base_messages = initial_messages(contract, &inputs, context, &schema);
     let first_request = ChatRequest {
         model: model.clone(),
         messages: base_messages.clone(),

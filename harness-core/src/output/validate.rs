@@ -12,6 +12,7 @@ use super::{FieldPath, LlmOutput, ValidationError, ValidationErrors};
 /// A compiled JSON schema for one output type.
 pub struct SchemaValidator {
     schema: Value,
+    instruction: OnceLock<String>,
     validator: Option<jsonschema::Validator>,
     compile_error: Option<String>,
 }
@@ -31,11 +32,13 @@ impl SchemaValidator {
         match jsonschema::validator_for(&schema) {
             Ok(v) => SchemaValidator {
                 schema,
+                instruction: OnceLock::new(),
                 validator: Some(v),
                 compile_error: None,
             },
             Err(e) => SchemaValidator {
                 schema,
+                instruction: OnceLock::new(),
                 validator: None,
                 compile_error: Some(e.to_string()),
             },
@@ -58,6 +61,12 @@ impl SchemaValidator {
     /// The schema.
     pub fn schema(&self) -> &Value {
         &self.schema
+    }
+
+    /// The instruction that asks the model for JSON following this schema, built once.
+    pub fn instruction(&self) -> &str {
+        self.instruction
+            .get_or_init(|| crate::engine::schema_instruction(&self.schema))
     }
 
     /// Why the schema itself is unusable, if it is.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::http::{self, RawResponse, Secret, Timeouts};
 use super::{
@@ -136,51 +136,42 @@ impl OpenAiCompatible {
     }
 
     /// The JSON body for `request`; `with_format` is false once the server rejected the schema.
-    fn body(&self, request: &ChatRequest, with_format: bool) -> Value {
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-            .collect();
-        let mut body = json!({"model": request.model, "messages": messages});
-        if let Some(t) = request.temperature {
-            body["temperature"] = json!(t);
+    /// The request body, borrowing from `request` (no copy of the messages or the schema).
+    fn body<'a>(&self, request: &'a ChatRequest, with_format: bool) -> Body<'a> {
+        let completion_tokens = self.completion_tokens.load(Ordering::Relaxed);
+        let response_format = match (&request.response_format, with_format) {
+            (ResponseFormat::JsonSchema { name, schema }, true) => match self.mode {
+                StructuredOutput::Auto | StructuredOutput::JsonSchema => Some(Format::JsonSchema {
+                    json_schema: JsonSchemaFormat {
+                        name: http::schema_name(name),
+                        schema,
+                        strict: qualifies_for_strict(schema),
+                    },
+                }),
+                StructuredOutput::JsonObject => Some(Format::JsonObject),
+                StructuredOutput::PromptOnly => None,
+            },
+            _ => None,
+        };
+        Body {
+            model: &request.model,
+            messages: request
+                .messages
+                .iter()
+                .map(|m| BodyMessage {
+                    role: m.role.as_str(),
+                    content: &m.content,
+                })
+                .collect(),
+            temperature: request.temperature,
+            max_tokens: request.max_tokens.filter(|_| !completion_tokens),
+            max_completion_tokens: request.max_tokens.filter(|_| completion_tokens),
+            seed: request.seed,
+            response_format,
         }
-        if let Some(n) = request.max_tokens {
-            let field = if self.completion_tokens.load(Ordering::Relaxed) {
-                "max_completion_tokens"
-            } else {
-                "max_tokens"
-            };
-            body[field] = json!(n);
-        }
-        if let Some(s) = request.seed {
-            body["seed"] = json!(s);
-        }
-        if let (ResponseFormat::JsonSchema { name, schema }, true) =
-            (&request.response_format, with_format)
-        {
-            match self.mode {
-                StructuredOutput::Auto | StructuredOutput::JsonSchema => {
-                    body["response_format"] = json!({
-                        "type": "json_schema",
-                        "json_schema": {
-                            "name": http::schema_name(name),
-                            "schema": schema,
-                            "strict": qualifies_for_strict(schema),
-                        }
-                    });
-                }
-                StructuredOutput::JsonObject => {
-                    body["response_format"] = json!({"type": "json_object"});
-                }
-                StructuredOutput::PromptOnly => {}
-            }
-        }
-        body
     }
 
-    async fn exchange(&self, body: &Value) -> Result<RawResponse, ProviderError> {
+    async fn exchange(&self, body: &Body<'_>) -> Result<RawResponse, ProviderError> {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| ProviderError::Config(format!("the request could not be encoded: {e}")))?;
         let mut req = self
@@ -443,6 +434,43 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, ProviderError>
         id: completion.id,
         usage,
     })
+}
+
+/// The Chat Completions request body, serialized straight from borrowed parts.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    messages: Vec<BodyMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<Format<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct BodyMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Format<'a> {
+    JsonSchema { json_schema: JsonSchemaFormat<'a> },
+    JsonObject,
+}
+
+#[derive(serde::Serialize)]
+struct JsonSchemaFormat<'a> {
+    name: String,
+    schema: &'a Value,
+    strict: bool,
 }
 
 #[cfg(test)]
