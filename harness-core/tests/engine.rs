@@ -596,3 +596,37 @@ async fn a_schema_that_cannot_compile_is_a_typed_config_error_and_sends_nothing(
     assert!(err.message().contains("`Broken`"), "{}", err.message());
     assert!(p.requests().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_cannot_start_still_reaches_the_observers() {
+    use harness_core::engine::{CallEnd, EndStatus, Observer};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Vec<(EndStatus, Option<String>)>>>);
+    impl Observer for Seen {
+        fn on_call_end(&self, call: &CallEnd<'_>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((call.status, call.reason.map(str::to_owned)));
+        }
+    }
+
+    let seen = Seen::default();
+    // No provider is registered: the call cannot start, and the audit trail must still hear of it.
+    let h = Harness::builder().observer(seen.clone()).build();
+    let err = h
+        .run::<Verdict>(&STANDARD, inputs(), None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    let seen = seen.0.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, EndStatus::Failed(ErrorKind::Config));
+    assert!(
+        seen[0].1.as_deref().unwrap().contains("no provider"),
+        "{:?}",
+        seen[0].1
+    );
+}

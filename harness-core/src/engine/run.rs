@@ -11,7 +11,7 @@ use tracing::{Instrument, debug, warn};
 use crate::telemetry;
 
 use super::context::{Context, initial_messages};
-use super::{DefaultFn, Harness, Inputs, config_error};
+use super::{DefaultFn, Harness, Inputs};
 use crate::contract::{Action, ActionKind, FailureClass, TaskContract};
 use crate::outcome::{
     ActionTaken, Attempt, AttemptKind, CallReport, ErrorKind, Escalation, Outcome, Provenance,
@@ -161,34 +161,12 @@ async fn run_inner<T: LlmOutput>(
 ) -> TaskResult<T> {
     let inner = &harness.inner;
     let schema = SchemaValidator::for_type::<T>();
-    if let Some(err) = schema.compile_error() {
-        return Err(config_error(
-            contract,
-            format!(
-                "the JSON schema of `{}` cannot be compiled: {err}",
-                T::TYPE_NAME
-            ),
-        ));
-    }
-    let Some(primary_model) = inner
+    let primary_model = inner
         .model_override
         .clone()
         .or_else(|| contract.model.map(str::to_owned))
-        .or_else(|| inner.default_model.clone())
-    else {
-        return Err(config_error(
-            contract,
-            format!(
-                "task `{}` names no model and the harness has no default model",
-                contract.name
-            ),
-        ));
-    };
-    let (mut provider_name, mut provider) = match harness.route(contract.provider, &primary_model) {
-        Ok(p) => p,
-        Err(e) => return Err(config_error(contract, e)),
-    };
-    let mut model = primary_model.clone();
+        .or_else(|| inner.default_model.clone());
+    let mut model = primary_model.clone().unwrap_or_default();
 
     let base_messages = initial_messages(contract, &inputs, context, &schema);
     let first_request = ChatRequest {
@@ -210,7 +188,7 @@ async fn run_inner<T: LlmOutput>(
         task: contract.name,
         contract_version: contract.version,
         fingerprint: fingerprint(&first_request),
-        model_requested: primary_model.clone(),
+        model_requested: model.clone(),
         started_at: SystemTime::now(),
         elapsed: Duration::ZERO,
         attempts: Vec::new(),
@@ -226,6 +204,34 @@ async fn run_inner<T: LlmOutput>(
         request: &first_request,
         inputs: &inputs,
         started,
+    };
+    // A call that cannot start is still a call: it ends through `finish`, so observers (the
+    // audit trail) record it with what was wrong.
+    let setup = if let Some(err) = schema.compile_error() {
+        Err(format!(
+            "the JSON schema of `{}` cannot be compiled: {err}",
+            T::TYPE_NAME
+        ))
+    } else if primary_model.is_none() {
+        Err(format!(
+            "task `{}` names no model and the harness has no default model",
+            contract.name
+        ))
+    } else {
+        harness.route(contract.provider, &model)
+    };
+    let (mut provider_name, mut provider) = match setup {
+        Ok(p) => p,
+        Err(message) => {
+            let error = TaskError::new(
+                ErrorKind::Config,
+                message,
+                ValidationErrors::new(),
+                None,
+                CallReport::default_for(contract),
+            );
+            return scope.finish(report, Err(error));
+        }
     };
     let recovery = harness.recovery();
     recovery.on_call(&provider_name);
