@@ -602,8 +602,10 @@ async fn a_call_that_cannot_start_still_reaches_the_observers() {
     use harness_core::engine::{CallEnd, EndStatus, Observer};
     use std::sync::{Arc, Mutex};
 
+    /// How each call ended, and why.
+    type Ends = Vec<(EndStatus, Option<String>)>;
     #[derive(Clone, Default)]
-    struct Seen(Arc<Mutex<Vec<(EndStatus, Option<String>)>>>);
+    struct Seen(Arc<Mutex<Ends>>);
     impl Observer for Seen {
         fn on_call_end(&self, call: &CallEnd<'_>) {
             self.0
