@@ -9,45 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use harness_core::prelude::*;
+use harness_core::Harness;
 use harness_core::provider::openai::OpenAiCompatible;
 use harness_core::testing::chaos::{ChaosServer, Reply};
 
-/// Overall sentiment.
-#[derive(Debug, LlmOutput)]
-enum Label {
-    Positive,
-    Neutral,
-    Negative,
-}
+#[path = "../examples/support/tasks.rs"]
+mod tasks;
 
-/// The sentiment of one customer review.
-#[derive(Debug, LlmOutput)]
-struct Sentiment {
-    /// The overall sentiment.
-    label: Label,
-    /// How sure the model is, from 0 to 1.
-    #[llm(confidence, range(min = 0.0, max = 1.0))]
-    confidence: f64,
-    /// Why.
-    #[llm(length(max = 280))]
-    rationale: String,
-}
-
-/// Classifies the sentiment of one customer review.
-#[llm_task(
-    model = "bench-model",
-    system = "You classify customer reviews.",
-    prompt = "Review: {review}",
-    timeout = "5s",
-    on_timeout = retry(2),
-    on_rate_limited = retry(5),
-    on_provider_error = retry(2),
-    on_invalid_output = reask(2).then(fail),
-    on_refusal = escalate,
-    on_low_confidence(below = 0.7) = reask(1).then(escalate),
-)]
-async fn classify(review: &str) -> TaskResult<Sentiment>;
+use tasks::{Sentiment, classify};
 
 /// What the bare baseline deserializes: the completion envelope, then the content.
 #[derive(serde::Deserialize)]

@@ -14,43 +14,10 @@ fn live() -> bool {
     }
 }
 
-/// Overall sentiment.
-#[derive(Debug, PartialEq, LlmOutput)]
-enum Label {
-    Positive,
-    Neutral,
-    Negative,
-}
+#[path = "../examples/support/tasks.rs"]
+mod tasks;
 
-/// The sentiment of one customer review.
-#[derive(Debug, LlmOutput)]
-struct Sentiment {
-    /// The overall sentiment of the review.
-    label: Label,
-    /// How sure the model is, from 0 to 1.
-    #[llm(confidence, range(min = 0.0, max = 1.0))]
-    confidence: f64,
-    /// One short sentence explaining the label.
-    #[llm(length(max = 280))]
-    rationale: String,
-}
-
-/// Classifies the sentiment of one customer review.
-#[llm_task(
-    model = "smollm2-135m",
-    system = "You classify customer reviews. Reply with JSON only.",
-    prompt = "Review: {review}",
-    timeout = "120s",
-    temperature = 0.0,
-    max_tokens = 120,
-    on_timeout = retry(1),
-    on_rate_limited = retry(2),
-    on_provider_error = retry(1),
-    on_invalid_output = reask(2).then(fail),
-    on_refusal = escalate,
-    on_low_confidence(below = 0.7) = reask(1).then(escalate),
-)]
-async fn classify(review: &str) -> TaskResult<Sentiment>;
+use tasks::classify;
 
 /// A word and its length.
 #[derive(Debug, LlmOutput)]
