@@ -493,7 +493,6 @@ impl CallReport {
 
 type Finished<T> = Result<(Resolution<T>, Provenance, Option<serde_json::Value>), TaskError>;
 
-/// Completes the report, tells the observers, and builds what the caller gets.
 /// What `finish` needs of the call besides its report and result.
 struct Scope<'a> {
     harness: &'a Harness,
@@ -504,70 +503,65 @@ struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    fn finish<T: LlmOutput>(&self, report: CallReport, result: Finished<T>) -> TaskResult<T> {
-        finish(self, report, result)
-    }
-}
-
-fn finish<T: LlmOutput>(
-    scope: &Scope<'_>,
-    mut report: CallReport,
-    result: Finished<T>,
-) -> TaskResult<T> {
-    let Scope {
-        harness,
-        contract,
-        request,
-        inputs,
-        started,
-    } = *scope;
-    report.elapsed = started.elapsed();
-    report.cost_usd = harness.inner.prices.report_cost(&report);
-    let status = match &result {
-        Ok((Resolution::Answer(_), ..)) => EndStatus::Answer,
-        Ok((Resolution::Default { class, .. }, ..)) => EndStatus::Default(*class),
-        Ok((Resolution::Escalated(e), ..)) => EndStatus::Escalated(e.class),
-        Err(e) => EndStatus::Failed(e.kind()),
-    };
-    let (value, candidate) = match &result {
-        Ok((Resolution::Answer(_), _, json)) => (json.as_ref(), None),
-        Ok((Resolution::Escalated(_), _, json)) => (None, json.as_ref()),
-        _ => (None, None),
-    };
-    let reason = match &result {
-        Ok((Resolution::Answer(_), ..)) => None,
-        Ok((Resolution::Escalated(e), ..)) => Some(e.reason.as_str()),
-        Ok((Resolution::Default { .. }, ..)) => report.actions.last().map(|a| a.detail.as_str()),
-        Err(e) => Some(e.message()),
-    };
-    let end = CallEnd {
-        contract,
-        report: &report,
-        request,
-        inputs,
-        status,
-        value,
-        reason,
-        candidate,
-        actor: harness.actor.as_deref(),
-    };
-    telemetry::record_call_end(&tracing::Span::current(), &end);
-    for observer in &harness.inner.observers {
-        observer.on_call_end(&end);
-    }
-    match result {
-        Ok((resolution, provenance, _)) => Ok(Outcome {
-            resolution,
-            provenance,
-            report,
-        }),
-        Err(e) => Err(TaskError::new(
-            e.kind(),
-            e.message().to_owned(),
-            e.validation_errors().clone(),
-            e.provider_error().cloned(),
-            report,
-        )),
+    /// Completes the report, tells the observers, and builds what the caller gets.
+    fn finish<T: LlmOutput>(&self, mut report: CallReport, result: Finished<T>) -> TaskResult<T> {
+        let Scope {
+            harness,
+            contract,
+            request,
+            inputs,
+            started,
+        } = *self;
+        report.elapsed = started.elapsed();
+        report.cost_usd = harness.inner.prices.report_cost(&report);
+        let status = match &result {
+            Ok((Resolution::Answer(_), ..)) => EndStatus::Answer,
+            Ok((Resolution::Default { class, .. }, ..)) => EndStatus::Default(*class),
+            Ok((Resolution::Escalated(e), ..)) => EndStatus::Escalated(e.class),
+            Err(e) => EndStatus::Failed(e.kind()),
+        };
+        let (value, candidate) = match &result {
+            Ok((Resolution::Answer(_), _, json)) => (json.as_ref(), None),
+            Ok((Resolution::Escalated(_), _, json)) => (None, json.as_ref()),
+            _ => (None, None),
+        };
+        let reason = match &result {
+            Ok((Resolution::Answer(_), ..)) => None,
+            Ok((Resolution::Escalated(e), ..)) => Some(e.reason.as_str()),
+            Ok((Resolution::Default { .. }, ..)) => {
+                report.actions.last().map(|a| a.detail.as_str())
+            }
+            Err(e) => Some(e.message()),
+        };
+        let end = CallEnd {
+            contract,
+            report: &report,
+            request,
+            inputs,
+            status,
+            value,
+            reason,
+            candidate,
+            actor: harness.actor.as_deref(),
+        };
+        telemetry::record_call_end(&tracing::Span::current(), &end);
+        for observer in &harness.inner.observers {
+            observer.on_call_end(&end);
+        }
+        match result {
+            Ok((resolution, provenance, _)) => Ok(Outcome {
+                resolution,
+                provenance,
+                report,
+            }),
+            Err(e) => Err(TaskError::new(
+                e.kind(),
+                e.message().to_owned(),
+                e.validation_errors().clone(),
+                e.provider_error().cloned(),
+                report,
+            )),
+        }
     }
 }
 
