@@ -117,11 +117,19 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Ca
     }
 }
 
+/// Every test in this binary takes its turn: while one thread swaps thread-local subscribers or
+/// runs the engine with none, tracing may cache a callsite's interest as "never" for another
+/// thread's subscriber, and that test then sees no spans at all (seen in CI, ~1 run in 10).
+static SUBSCRIBER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Runs `f` with a capturing subscriber and returns the spans it made.
 fn capture(f: impl FnOnce()) -> Vec<Captured> {
     let layer = Capture::default();
     let subscriber = tracing_subscriber::registry().with(layer.clone());
-    tracing::subscriber::with_default(subscriber, f);
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
     layer.0.lock().unwrap().clone()
 }
 
@@ -175,6 +183,7 @@ fn response() -> ChatResponse {
 
 #[test]
 fn attempt_span_is_a_client_span_with_request_attributes() {
+    let _turn = SUBSCRIBER_TURN.blocking_lock();
     let spans = capture(|| {
         let span = telemetry::attempt_span(&info(), &request());
         telemetry::record_response(&span, &response());
@@ -216,6 +225,7 @@ fn attempt_span_is_a_client_span_with_request_attributes() {
 
 #[test]
 fn failed_attempts_carry_error_type() {
+    let _turn = SUBSCRIBER_TURN.blocking_lock();
     let spans = capture(|| {
         let a = telemetry::attempt_span(&info(), &request());
         telemetry::record_error(
@@ -270,6 +280,7 @@ fn all_text(spans: &[Captured]) -> String {
 
 #[test]
 fn content_is_absent_unless_opted_in() {
+    let _turn = SUBSCRIBER_TURN.blocking_lock();
     let spans = capture(|| {
         let span = telemetry::attempt_span(&info(), &request());
         telemetry::record_response(&span, &response());
@@ -294,6 +305,7 @@ fn content_is_absent_unless_opted_in() {
 
 #[test]
 fn content_is_recorded_when_opted_in() {
+    let _turn = SUBSCRIBER_TURN.blocking_lock();
     let spans = capture(|| {
         let span = TelemetryConfig::with_content().attempt_span(&info(), &request());
         telemetry::record_response(&span, &response());
@@ -320,6 +332,7 @@ fn content_is_recorded_when_opted_in() {
 
 #[test]
 fn helpers_work_without_a_subscriber() {
+    let _turn = SUBSCRIBER_TURN.blocking_lock();
     // No subscriber on this thread (other tests' scoped ones may have cached callsite interest,
     // so the span may or may not be disabled): recording must be harmless either way.
     let span = telemetry::attempt_span(&info(), &request());
@@ -477,6 +490,7 @@ fn prices() -> PriceTable {
 
 #[tokio::test]
 async fn metrics_count_calls_attempts_and_actions() {
+    let _turn = SUBSCRIBER_TURN.lock().await;
     let script = Scripted::default();
     let metrics = Metrics::with_prices(prices());
     let harness = Harness::builder()
@@ -572,6 +586,7 @@ async fn metrics_count_calls_attempts_and_actions() {
 
 #[tokio::test]
 async fn unknown_prices_leave_cost_unknown() {
+    let _turn = SUBSCRIBER_TURN.lock().await;
     let script = Scripted::default();
     let metrics = Metrics::with_prices(PriceTable::empty());
     let harness = Harness::builder()
@@ -620,6 +635,7 @@ fn attempt(
 
 #[test]
 fn cost_is_usd_per_million_tokens() {
+    let _turn = SUBSCRIBER_TURN.blocking_lock();
     let t = PriceTable::empty().with("m", Price::per_million(0.15, 0.60));
     let usage = Usage {
         input_tokens: 2_000,
@@ -632,6 +648,7 @@ fn cost_is_usd_per_million_tokens() {
 
 #[test]
 fn call_cost_sums_attempts_and_needs_every_price() {
+    let _turn = SUBSCRIBER_TURN.blocking_lock();
     let t = prices();
     let attempts = [
         attempt("smollm2-135m", None, 1_000_000, 0),
@@ -650,6 +667,7 @@ fn call_cost_sums_attempts_and_needs_every_price() {
 
 #[test]
 fn defaults_are_dated_and_overridable() {
+    let _turn = SUBSCRIBER_TURN.blocking_lock();
     assert!(!harness_core::pricing::DEFAULTS_AS_OF.is_empty());
     let mut t = PriceTable::with_defaults();
     let usage = Usage {
@@ -664,6 +682,7 @@ fn defaults_are_dated_and_overridable() {
 
 #[test]
 fn task_span_records_how_the_call_ended() {
+    let _turn = SUBSCRIBER_TURN.blocking_lock();
     // Built by hand, as the engine will: the task span, an attempt span inside it, the end.
     let spans = capture(|| {
         let task = telemetry::task_span(&CLASSIFY);
@@ -703,9 +722,11 @@ impl harness_core::engine::Observer for EndRecorder {
 
 #[tokio::test]
 async fn record_call_end_sums_up_the_call() {
+    let _turn = SUBSCRIBER_TURN.lock().await;
     let layer = Capture::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(layer.clone()));
+    tracing::callsite::rebuild_interest_cache();
     let script = Scripted::default();
     let harness = Harness::builder()
         .provider("local", script.clone())
@@ -752,9 +773,11 @@ async fn record_call_end_sums_up_the_call() {
 
 #[tokio::test]
 async fn the_engine_emits_genai_spans() {
+    let _turn = SUBSCRIBER_TURN.lock().await;
     let layer = Capture::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(layer.clone()));
+    tracing::callsite::rebuild_interest_cache();
     let script = Scripted::default();
     let harness = Harness::builder().provider("local", script.clone()).build();
     script
