@@ -614,10 +614,8 @@ struct SeenStatus(Mutex<Option<String>>);
 
 impl Observer for SeenStatus {
     fn on_call_end(&self, call: &CallEnd<'_>) {
-        // `EndStatus` is not exported from `engine`; its serialized form names it.
-        let v = serde_json::to_value(call.status).unwrap_or(Value::Null);
-        let status = v.get("status").and_then(Value::as_str).unwrap_or("unknown");
-        let rendered = match v.get("class").and_then(Value::as_str) {
+        let (status, class) = call.status.parts();
+        let rendered = match class {
             Some(class) => format!("{status}/{class}"),
             None => status.to_owned(),
         };

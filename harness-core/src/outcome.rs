@@ -271,6 +271,21 @@ pub enum ErrorKind {
     Config,
 }
 
+impl ErrorKind {
+    /// The snake_case name, as records and telemetry spell it (`"invalid_output"`, `"config"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::ProviderError => "provider_error",
+            ErrorKind::InvalidOutput => "invalid_output",
+            ErrorKind::Refusal => "refusal",
+            ErrorKind::LowConfidence => "low_confidence",
+            ErrorKind::Config => "config",
+        }
+    }
+}
+
 impl From<FailureClass> for ErrorKind {
     fn from(c: FailureClass) -> Self {
         match c {

@@ -632,3 +632,21 @@ async fn a_call_that_cannot_start_still_reaches_the_observers() {
         seen[0].1
     );
 }
+
+#[test]
+fn end_status_parts_spell_its_serialized_form() {
+    use harness_core::engine::EndStatus;
+    let all = [
+        EndStatus::Answer,
+        EndStatus::Default(FailureClass::Timeout),
+        EndStatus::Escalated(FailureClass::LowConfidence),
+        EndStatus::Failed(ErrorKind::Config),
+        EndStatus::Failed(ErrorKind::InvalidOutput),
+    ];
+    for status in all {
+        let v = serde_json::to_value(status).unwrap();
+        let (name, class) = status.parts();
+        assert_eq!(v["status"].as_str(), Some(name), "{v}");
+        assert_eq!(v.get("class").and_then(|c| c.as_str()), class, "{v}");
+    }
+}

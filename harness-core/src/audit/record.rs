@@ -417,23 +417,14 @@ fn keep(text: &str, policy: MessagePolicy) -> (Option<String>, Option<String>) {
     }
 }
 
-/// The outcome section: status from the engine, reason and candidate from the report.
+/// The outcome section: status, reason and candidate as the engine reports them on `CallEnd`.
 fn outcome(
     call: &CallEnd<'_>,
     attempts: &[RecordedAttempt],
     actions: &[RecordedAction],
 ) -> RecordedOutcome {
-    // The serialized form of `EndStatus` is `{"status": "...", "class": "..."}`.
-    let status = serde_json::to_value(call.status).unwrap_or(Value::Null);
-    let name = status
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown")
-        .to_owned();
-    let class = status
-        .get("class")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let (name, class) = call.status.parts();
+    let (name, class) = (name.to_owned(), class.map(str::to_owned));
     if name == "answer" {
         return RecordedOutcome {
             status: name,
@@ -450,18 +441,8 @@ fn outcome(
             .map(|a| a.detail.clone())
             .or_else(|| attempts.last().and_then(|a| a.error.clone()))
     });
-    let candidate = if let Some(candidate) = call.candidate {
-        Some(candidate.clone())
-    } else if class.as_deref() == Some(FailureClass::LowConfidence.as_str()) {
-        attempts
-            .iter()
-            .rev()
-            .find(|a| a.failure == Some(FailureClass::LowConfidence))
-            .and_then(|a| a.raw.as_deref())
-            .and_then(extract_json)
-    } else {
-        None
-    };
+    // The engine hands the candidate it accepted (valid, below the threshold) on `CallEnd`.
+    let candidate = call.candidate.cloned();
     RecordedOutcome {
         status: name,
         class,

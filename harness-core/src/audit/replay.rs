@@ -203,7 +203,8 @@ fn compare(record: &AuditRecord, request: ChatRequest, response: ChatResponse) -
     }
 }
 
-/// The engine's fingerprint of a request: SHA-256 of its JSON serialization.
+/// The fingerprint of a request: SHA-256 of its JSON serialization, hex. The engine stores it on
+/// every report (`CallReport::fingerprint`); this is the one function that computes it.
 pub fn request_fingerprint(request: &ChatRequest) -> String {
     hash_hex(&serde_json::to_vec(request).unwrap_or_default())
 }

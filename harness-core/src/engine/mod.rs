@@ -333,16 +333,9 @@ pub(crate) fn config_error(contract: &TaskContract, message: String) -> TaskErro
         None,
         CallReport {
             call_id: run::new_call_id(),
-            task: contract.name,
-            contract_version: contract.version,
-            fingerprint: String::new(),
             model_requested: contract.model.unwrap_or_default().to_owned(),
             started_at: std::time::SystemTime::now(),
-            elapsed: std::time::Duration::ZERO,
-            attempts: Vec::new(),
-            actions: Vec::new(),
-            usage: Default::default(),
-            cost_usd: None,
+            ..CallReport::default_for(contract)
         },
     )
 }

@@ -4,10 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tracing::{Instrument, debug, warn};
 
+use crate::audit::request_fingerprint;
 use crate::telemetry;
 
 use super::context::{Context, initial_messages};
@@ -62,6 +62,19 @@ pub enum EndStatus {
     Failed(ErrorKind),
 }
 
+impl EndStatus {
+    /// The status's name and the failure class or error kind it carries, spelled as in its
+    /// serialized form: `("escalated", Some("refusal"))`, `("answer", None)`.
+    pub fn parts(&self) -> (&'static str, Option<&'static str>) {
+        match self {
+            EndStatus::Answer => ("answer", None),
+            EndStatus::Default(c) => ("default", Some(c.as_str())),
+            EndStatus::Escalated(c) => ("escalated", Some(c.as_str())),
+            EndStatus::Failed(k) => ("failed", Some(k.as_str())),
+        }
+    }
+}
+
 /// A process-unique, time-ordered call id.
 pub(crate) fn new_call_id() -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -75,13 +88,6 @@ pub(crate) fn new_call_id() -> String {
         std::process::id(),
         seq & 0xffff
     )
-}
-
-/// Hash of the exact request: messages, model, format and parameters.
-pub(crate) fn fingerprint(request: &ChatRequest) -> String {
-    let bytes = serde_json::to_vec(request).unwrap_or_default();
-    let digest = Sha256::digest(&bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where each class's chain stands: the step it is on and how much of it is used.
@@ -187,7 +193,7 @@ async fn run_inner<T: LlmOutput>(
         call_id: new_call_id(),
         task: contract.name,
         contract_version: contract.version,
-        fingerprint: fingerprint(&first_request),
+        fingerprint: request_fingerprint(&first_request),
         model_requested: model.clone(),
         started_at: SystemTime::now(),
         elapsed: Duration::ZERO,
@@ -474,7 +480,7 @@ async fn run_inner<T: LlmOutput>(
 
 impl CallReport {
     /// A blank report for a contract; `finish` replaces it with the real one.
-    fn default_for(contract: &TaskContract) -> CallReport {
+    pub(super) fn default_for(contract: &TaskContract) -> CallReport {
         CallReport {
             call_id: String::new(),
             task: contract.name,

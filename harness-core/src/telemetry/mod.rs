@@ -16,7 +16,6 @@ pub mod names;
 #[cfg(feature = "otel")]
 pub mod otlp;
 mod spans;
-mod status;
 
 pub use metrics::{Histogram, Metrics, MetricsSnapshot, ModelStats, TaskStats};
 pub use spans::{

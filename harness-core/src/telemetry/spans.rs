@@ -13,9 +13,9 @@ use tracing::field::{Empty, Field};
 
 use super::TelemetryConfig;
 use super::names as n;
-use super::status::{self, Ended};
 use crate::contract::{FailureClass, TaskContract};
 use crate::engine::CallEnd;
+use crate::engine::EndStatus;
 use crate::outcome::{Attempt, AttemptKind};
 use crate::provider::{
     ChatRequest, ChatResponse, ProviderError, ProviderInfo, ResponseFormat, Role,
@@ -275,7 +275,7 @@ pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
         return;
     }
     let report = end.report;
-    let ended = status::of(end);
+    let ended = end.status;
     let (mut retries, mut reasks, mut fallbacks) = (0i64, 0i64, 0i64);
     for a in &report.attempts {
         match a.kind {
@@ -294,9 +294,9 @@ pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
         .filter(|m| !m.is_empty())
         .or(end.contract.model);
     let (class, error) = match ended {
-        Ended::Answer => (None, None),
-        Ended::Default(class) | Ended::Escalated(class) => (Some(class.as_str()), None),
-        Ended::Failed(kind) => {
+        EndStatus::Answer => (None, None),
+        EndStatus::Default(class) | EndStatus::Escalated(class) => (Some(class.as_str()), None),
+        EndStatus::Failed(kind) => {
             let kind = crate::telemetry::error_kind_name(kind);
             (Some(kind), Some(kind))
         }
@@ -322,12 +322,12 @@ pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
 }
 
 /// The [`n::HARNESS_STATUS`] value of an end status.
-pub(crate) const fn status_name(status: Ended) -> &'static str {
+pub(crate) const fn status_name(status: EndStatus) -> &'static str {
     match status {
-        Ended::Answer => n::STATUS_ANSWER,
-        Ended::Default(_) => n::STATUS_DEFAULT,
-        Ended::Escalated(_) => n::STATUS_ESCALATED,
-        Ended::Failed(_) => n::STATUS_FAILED,
+        EndStatus::Answer => n::STATUS_ANSWER,
+        EndStatus::Default(_) => n::STATUS_DEFAULT,
+        EndStatus::Escalated(_) => n::STATUS_ESCALATED,
+        EndStatus::Failed(_) => n::STATUS_FAILED,
     }
 }
 

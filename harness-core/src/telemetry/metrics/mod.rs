@@ -30,10 +30,10 @@ pub use histogram::Histogram;
 
 use super::names as n;
 use crate::contract::{ActionKind, FailureClass};
+use crate::engine::EndStatus;
 use crate::engine::{CallEnd, Observer};
 use crate::outcome::Attempt;
 use crate::pricing::PriceTable;
-use crate::telemetry::status::{self, Ended};
 
 /// Records metrics from every finished call. Cheap to clone: clones share their counts, so keep
 /// one to read [`snapshot`](Self::snapshot)s and give the harness another.
@@ -254,7 +254,7 @@ impl Metrics {
     /// Records one finished call (what [`Observer::on_call_end`] does).
     pub fn record(&self, end: &CallEnd<'_>) {
         let report = end.report;
-        let ended = status::of(end);
+        let ended = end.status;
         let cost = report
             .cost_usd
             .or_else(|| self.shared.prices.report_cost(report));
@@ -266,15 +266,15 @@ impl Metrics {
                 .or_insert_with(TaskStats::new);
             task.calls += 1;
             match ended {
-                Ended::Answer => {
+                EndStatus::Answer => {
                     task.answers += 1;
                     if report.attempts.len() == 1 {
                         task.first_try_answers += 1;
                     }
                 }
-                Ended::Default(_) => task.defaults += 1,
-                Ended::Escalated(_) => task.escalated += 1,
-                Ended::Failed(_) => task.failed += 1,
+                EndStatus::Default(_) => task.defaults += 1,
+                EndStatus::Escalated(_) => task.escalated += 1,
+                EndStatus::Failed(_) => task.failed += 1,
             }
             task.attempts += report.attempts.len() as u64;
             task.attempts_per_call.record(report.attempts.len() as f64);

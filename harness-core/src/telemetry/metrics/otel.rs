@@ -8,9 +8,9 @@ use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 use super::{State, lock};
 use crate::contract::ActionKind;
 use crate::engine::CallEnd;
+use crate::engine::EndStatus;
 use crate::telemetry::names as n;
 use crate::telemetry::spans::status_name;
-use crate::telemetry::status::Ended;
 
 /// The instruments, created once per [`Metrics`](super::Metrics).
 pub(super) struct Instruments {
@@ -118,7 +118,7 @@ impl Instruments {
         }
     }
 
-    pub(super) fn record(&self, end: &CallEnd<'_>, ended: Ended, cost: Option<f64>) {
+    pub(super) fn record(&self, end: &CallEnd<'_>, ended: EndStatus, cost: Option<f64>) {
         let report = end.report;
         let task = KeyValue::new(n::HARNESS_TASK_NAME, end.contract.name);
         for a in &report.attempts {
