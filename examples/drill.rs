@@ -12,7 +12,7 @@
 #[path = "support/tasks.rs"]
 mod tasks;
 
-use harness_core::drill::{self, DrillOptions};
+use harness_core::testing::drill::{self, DrillOptions};
 use tasks::{Sentiment, Triage, classify, triage};
 
 #[tokio::main]

@@ -84,14 +84,13 @@ pub fn run(args: ReplayArgs) -> ExitCode {
 }
 
 /// The harness from the environment, pointed at `base_url` when given.
-fn harness(base_url: Option<&str>) -> Result<Harness, harness_core::engine::ConfigError> {
-    let mut vars: std::collections::HashMap<String, String> =
-        harness_core::provider::env::VARIABLES
-            .iter()
-            .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
-            .collect();
+fn harness(base_url: Option<&str>) -> Result<Harness, harness_core::ConfigError> {
+    let mut vars: std::collections::HashMap<String, String> = harness_core::engine::VARIABLES
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
+        .collect();
     if let Some(url) = base_url {
         vars.insert("OPENAI_BASE_URL".into(), url.to_owned());
     }
-    harness_core::provider::from_vars(&vars)
+    harness_core::engine::from_vars(&vars)
 }

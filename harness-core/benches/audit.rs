@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use harness_core::Harness;
 use harness_core::audit::{AuditRecord, JsonlSink, MessagePolicy, SinkOptions};
-use harness_core::drift::{DriftAlarm, DriftConfig};
+use harness_core::observe::drift::{DriftAlarm, DriftConfig};
 use support_audit::{FnProvider, good, temp_path, triage};
 
 fn main() {
@@ -24,7 +24,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn harness(observers: Vec<Arc<dyn harness_core::engine::Observer>>) -> Harness {
+fn harness(observers: Vec<Arc<dyn harness_core::observe::Observer>>) -> Harness {
     let mut b =
         Harness::builder().provider("fn", FnProvider::new(|_, _| Ok(good("billing", 2, 0.9))));
     for o in observers {

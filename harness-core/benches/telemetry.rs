@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use divan::{Bencher, black_box};
 use harness_core::contract::{Chain, OutputSpec, Params, TaskContract};
-use harness_core::engine::{CallEnd, Observer};
+use harness_core::observe::{CallEnd, Observer};
 use harness_core::outcome::CallReport;
 use harness_core::output::FieldPath;
 use harness_core::provider::{BoxFuture, FinishReason, ProviderInfo};

@@ -24,8 +24,8 @@ use harness_core::contract::{
     Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params,
     TaskContract,
 };
-use harness_core::drill::{self, DrillOptions};
 use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
+use harness_core::testing::drill::{self, DrillOptions};
 
 /// How a support ticket should be handled.
 #[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]

@@ -55,14 +55,14 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod context;
 pub mod contract;
-pub mod drift;
-#[cfg(feature = "testing")]
-pub mod drill;
+pub mod digest;
 pub mod engine;
+pub mod error;
+pub mod observe;
 pub mod outcome;
 pub mod output;
-pub mod pricing;
 pub mod provider;
 pub mod recovery;
 pub mod telemetry;
@@ -71,6 +71,8 @@ pub mod testing;
 
 pub use contract::{Action, FailureClass, PolicySet, TaskContract};
 pub use engine::{Harness, HarnessBuilder};
+pub use error::ConfigError;
+pub use observe::{CallEnd, EndStatus, Observer};
 pub use outcome::{ErrorKind, Escalation, Outcome, Resolution, TaskError, TaskResult};
 pub use output::{LlmOutput, ValidationError, ValidationErrors};
 pub use provider::{ChatRequest, ChatResponse, Message, Provider, ProviderError, Usage};
@@ -80,8 +82,9 @@ pub use harness_macros::{LlmOutput, llm_policy, llm_task};
 
 /// Everything a task file needs: `use harness_core::prelude::*;`.
 pub mod prelude {
+    pub use crate::context::Context;
     pub use crate::contract::{FailureClass, TaskContract};
-    pub use crate::engine::{Context, Harness};
+    pub use crate::engine::Harness;
     pub use crate::outcome::{ErrorKind, Escalation, Outcome, Resolution, TaskError, TaskResult};
     pub use crate::output::LlmOutput;
     pub use crate::provider::Message;

@@ -5,10 +5,10 @@ mod support_audit;
 use std::io::Write;
 use std::sync::Arc;
 
+use harness_core::audit::ReplayProvider;
 use harness_core::audit::{
     self, BreakKind, Difference, JsonlSink, MessagePolicy, SinkOptions, verify_jsonl,
 };
-use harness_core::provider::ReplayProvider;
 use harness_core::{ChatRequest, ErrorKind, Harness, ProviderError, Resolution};
 use support_audit::{FnProvider, good, temp_path, triage};
 

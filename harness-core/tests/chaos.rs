@@ -505,7 +505,7 @@ mod through_the_engine {
 
     fn harness(server: &ChaosServer) -> Harness {
         let vars = HashMap::from([("OPENAI_BASE_URL".to_owned(), server.base_url())]);
-        harness_core::provider::from_vars(&vars).unwrap()
+        harness_core::engine::from_vars(&vars).unwrap()
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ mod support_audit;
 
 use std::sync::{Arc, Mutex};
 
-use harness_core::drift::{
+use harness_core::observe::drift::{
     DriftAlarm, DriftConfig, DriftEvent, DriftSignal, Threshold, Transition,
 };
 use harness_core::{ChatRequest, ErrorKind, Harness, Resolution};

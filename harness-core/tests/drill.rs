@@ -9,10 +9,10 @@ use harness_core::contract::{
     Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params,
     TaskContract,
 };
-use harness_core::drill::{self, DrillOptions};
-use harness_core::engine::{CallEnd, Observer};
+use harness_core::observe::{CallEnd, Observer};
 use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
 use harness_core::testing::Fault;
+use harness_core::testing::drill::{self, DrillOptions};
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 struct Label {

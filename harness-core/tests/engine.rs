@@ -635,7 +635,7 @@ async fn a_call_that_cannot_start_still_reaches_the_observers() {
 
 #[test]
 fn end_status_parts_spell_its_serialized_form() {
-    use harness_core::engine::EndStatus;
+    use harness_core::observe::EndStatus;
     let all = [
         EndStatus::Answer,
         EndStatus::Default(FailureClass::Timeout),

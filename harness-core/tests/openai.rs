@@ -680,7 +680,7 @@ fn bad_base_urls_and_keys_are_config_errors() {
 #[ignore = "needs the local model from scripts/local-model.sh"]
 async fn the_local_model_answers_with_json_following_the_schema() {
     let base = std::env::var("OPENAI_BASE_URL")
-        .unwrap_or_else(|_| harness_core::provider::env::DEFAULT_OPENAI_BASE_URL.to_owned());
+        .unwrap_or_else(|_| harness_core::engine::DEFAULT_OPENAI_BASE_URL.to_owned());
     let p = OpenAiCompatible::builder(base)
         .timeout(Duration::from_secs(120))
         .build()

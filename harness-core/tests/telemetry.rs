@@ -10,8 +10,8 @@ use harness_core::contract::{
     Action, Backoff, Chain, FallbackTarget, OutputSpec, Params, TaskContract,
 };
 use harness_core::output::FieldPath;
-use harness_core::pricing::{Price, PriceTable};
 use harness_core::provider::{BoxFuture, FinishReason, ProviderInfo, ResponseFormat};
+use harness_core::telemetry::pricing::{Price, PriceTable};
 use harness_core::telemetry::{self, Metrics, TelemetryConfig, names};
 use harness_core::{
     ChatRequest, ChatResponse, FailureClass, Harness, LlmOutput, Message, Provider, ProviderError,
@@ -668,7 +668,7 @@ fn call_cost_sums_attempts_and_needs_every_price() {
 #[test]
 fn defaults_are_dated_and_overridable() {
     let _turn = SUBSCRIBER_TURN.blocking_lock();
-    assert!(!harness_core::pricing::DEFAULTS_AS_OF.is_empty());
+    assert!(!harness_core::telemetry::pricing::DEFAULTS_AS_OF.is_empty());
     let mut t = PriceTable::with_defaults();
     let usage = Usage {
         input_tokens: 1_000_000,
@@ -711,8 +711,8 @@ fn task_span_records_how_the_call_ended() {
 /// Records each finished call on a task span of its own (the engine will use its live one).
 struct EndRecorder;
 
-impl harness_core::engine::Observer for EndRecorder {
-    fn on_call_end(&self, end: &harness_core::engine::CallEnd<'_>) {
+impl harness_core::observe::Observer for EndRecorder {
+    fn on_call_end(&self, end: &harness_core::observe::CallEnd<'_>) {
         let span = telemetry::task_span(end.contract);
         // As the engine does when it makes the id.
         span.record(names::HARNESS_CALL_ID, end.report.call_id.as_str());

@@ -4,7 +4,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// Chains a serialized record (which must not hold `hash`): returns its hash and the JSON line.
 #[cfg(test)]
@@ -106,17 +105,7 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-/// Lower-case hex SHA-256 of `bytes`.
-pub fn hash_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(bytes);
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
-}
+pub use crate::digest::hash_hex;
 
 /// RFC 3339 in UTC with microseconds: `2026-11-24T13:45:01.123456Z`.
 pub(crate) fn rfc3339(t: SystemTime) -> String {

@@ -263,7 +263,7 @@ impl<S: Store + 'static> Drop for Writer<S> {
 }
 
 /// The record of a call, not yet chained: built outside the sink's lock.
-pub(crate) fn record_of(call: &crate::engine::CallEnd<'_>, policy: MessagePolicy) -> AuditRecord {
+pub(crate) fn record_of(call: &crate::observe::CallEnd<'_>, policy: MessagePolicy) -> AuditRecord {
     AuditRecord::from_call_end(call, policy)
 }
 

@@ -11,7 +11,7 @@ use tracing::{error, warn};
 use super::canonical::{canonical_json, hash_hex};
 use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, Writer, record_of};
 use super::record::{AuditRecord, GENESIS_HASH};
-use crate::engine::{CallEnd, Observer};
+use crate::observe::{CallEnd, Observer};
 
 /// Writes one JSON line per finished call to an append-only file, hash-chained.
 ///

@@ -26,8 +26,10 @@ mod chain;
 mod jsonl;
 mod record;
 mod replay;
+mod replay_provider;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod store;
 mod verify;
 
 pub use canonical::{canonical_json, hash_hex};
@@ -40,9 +42,8 @@ pub use record::{
 pub use replay::{
     Difference, ReplayError, ReplayResult, diff_json, replay, replay_with, request_fingerprint,
 };
+pub use replay_provider::ReplayProvider;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteSink, read_sqlite, verify_sqlite};
-pub use verify::{
-    BreakKind, ChainBreak, TornTail, VerifyReport, find_record, read_jsonl, read_path,
-    verify_jsonl, verify_path, verify_reader,
-};
+pub use store::{find_record, read_jsonl, read_path, verify_jsonl, verify_path};
+pub use verify::{BreakKind, ChainBreak, TornTail, VerifyReport, verify_reader};

@@ -8,7 +8,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::contract::{ActionKind, FailureClass, TaskContract};
-use crate::engine::CallEnd;
+use crate::observe::CallEnd;
 use crate::outcome::AttemptKind;
 use crate::provider::{ChatRequest, Message, ResponseFormat, Role, Usage};
 

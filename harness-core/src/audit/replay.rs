@@ -5,7 +5,6 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::canonical::hash_hex;
 use super::record::{AuditRecord, extract_json};
 use crate::engine::Harness;
 use crate::provider::{ChatRequest, ChatResponse, Provider, ProviderError};
@@ -206,7 +205,7 @@ fn compare(record: &AuditRecord, request: ChatRequest, response: ChatResponse) -
 /// The fingerprint of a request: SHA-256 of its JSON serialization, hex. The engine stores it on
 /// every report (`CallReport::fingerprint`); this is the one function that computes it.
 pub fn request_fingerprint(request: &ChatRequest) -> String {
-    hash_hex(&serde_json::to_vec(request).unwrap_or_default())
+    request.fingerprint()
 }
 
 /// Every difference between `old` and `new`, by path, in a stable order.

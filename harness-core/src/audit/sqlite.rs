@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, Writer, record_of};
 use super::record::{AuditRecord, GENESIS_HASH};
 use super::verify::{VerifyReport, Walker};
-use crate::engine::{CallEnd, Observer};
+use crate::observe::{CallEnd, Observer};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -7,11 +7,10 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use tracing::{Instrument, debug, warn};
 
-use crate::audit::request_fingerprint;
-use crate::telemetry;
+use crate::observe::{self as telemetry, CallEnd, EndStatus};
 
-use super::context::{Context, initial_messages};
 use super::{DefaultFn, Harness, Inputs};
+use crate::context::{Context, initial_messages};
 use crate::contract::{Action, ActionKind, FailureClass, TaskContract};
 use crate::outcome::{
     ActionTaken, Attempt, AttemptKind, CallReport, ErrorKind, Escalation, Outcome, Provenance,
@@ -22,58 +21,6 @@ use crate::provider::{
     ChatRequest, ChatResponse, FinishReason, Message, ProviderError, ResponseFormat,
 };
 use crate::recovery::{AttemptResult, estimate_tokens};
-
-/// What observers see of a finished call.
-#[derive(Debug)]
-pub struct CallEnd<'a> {
-    /// The task's contract.
-    pub contract: &'static TaskContract,
-    /// The call's report: attempts, actions, usage, timing.
-    pub report: &'a CallReport,
-    /// The first attempt's request: the exact rendered messages and parameters.
-    pub request: &'a ChatRequest,
-    /// The rendered inputs.
-    pub inputs: &'a [(&'static str, String)],
-    /// How it ended.
-    pub status: EndStatus,
-    /// The accepted value as JSON (answers only).
-    pub value: Option<&'a serde_json::Value>,
-    /// Why the call did not end in an answer: the escalation's reason, the failure that led to the
-    /// default, or the error's message.
-    pub reason: Option<&'a str>,
-    /// For an escalation after low confidence: the candidate answer as the model gave it (valid,
-    /// but not accepted), for the human reviewer.
-    pub candidate: Option<&'a serde_json::Value>,
-    /// Who the call was made for.
-    pub actor: Option<&'a str>,
-}
-
-/// How a call ended, without its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "status", content = "class")]
-pub enum EndStatus {
-    /// A model answer.
-    Answer,
-    /// The task's default, after this failure.
-    Default(FailureClass),
-    /// Escalated after this failure.
-    Escalated(FailureClass),
-    /// Failed with this error kind.
-    Failed(ErrorKind),
-}
-
-impl EndStatus {
-    /// The status's name and the failure class or error kind it carries, spelled as in its
-    /// serialized form: `("escalated", Some("refusal"))`, `("answer", None)`.
-    pub fn parts(&self) -> (&'static str, Option<&'static str>) {
-        match self {
-            EndStatus::Answer => ("answer", None),
-            EndStatus::Default(c) => ("default", Some(c.as_str())),
-            EndStatus::Escalated(c) => ("escalated", Some(c.as_str())),
-            EndStatus::Failed(k) => ("failed", Some(k.as_str())),
-        }
-    }
-}
 
 /// A process-unique, time-ordered call id.
 pub(crate) fn new_call_id() -> String {
@@ -193,7 +140,7 @@ async fn run_inner<T: LlmOutput>(
         call_id: new_call_id(),
         task: contract.name,
         contract_version: contract.version,
-        fingerprint: request_fingerprint(&first_request),
+        fingerprint: first_request.fingerprint(),
         model_requested: model.clone(),
         started_at: SystemTime::now(),
         elapsed: Duration::ZERO,

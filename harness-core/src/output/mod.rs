@@ -11,6 +11,14 @@ use serde::de::DeserializeOwned;
 
 pub use validate::{Checked, SchemaValidator, check_value};
 
+/// The instruction that tells the model which JSON to produce (added to the system message).
+pub fn schema_instruction(schema: &serde_json::Value) -> String {
+    format!(
+        "Answer with one JSON object and nothing else. It must follow this JSON schema:\n{}",
+        serde_json::to_string(schema).unwrap_or_default()
+    )
+}
+
 /// A type the model can be asked to produce. Derive it with `#[derive(LlmOutput)]`: the derive
 /// provides deserialisation, the JSON schema (doc comments become descriptions) and the rules
 /// declared with `#[llm(...)]`.

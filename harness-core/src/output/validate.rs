@@ -66,7 +66,7 @@ impl SchemaValidator {
     /// The instruction that asks the model for JSON following this schema, built once.
     pub fn instruction(&self) -> &str {
         self.instruction
-            .get_or_init(|| crate::engine::schema_instruction(&self.schema))
+            .get_or_init(|| super::schema_instruction(&self.schema))
     }
 
     /// Why the schema itself is unusable, if it is.

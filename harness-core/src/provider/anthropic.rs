@@ -14,7 +14,7 @@ use super::{
     BoxFuture, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, ProviderInfo,
     ResponseFormat, Role, Usage,
 };
-use crate::engine::ConfigError;
+use crate::error::ConfigError;
 
 /// The API version sent in `anthropic-version`.
 pub const API_VERSION: &str = "2023-06-01";
@@ -31,7 +31,7 @@ const WRAP_KEY: &str = "value";
 /// A provider for Anthropic's Messages API.
 ///
 /// ```no_run
-/// # fn demo() -> Result<(), harness_core::engine::ConfigError> {
+/// # fn demo() -> Result<(), harness_core::ConfigError> {
 /// use harness_core::provider::anthropic::Anthropic;
 /// let claude = Anthropic::builder(std::env::var("ANTHROPIC_API_KEY").unwrap_or_default()).build()?;
 /// # Ok(()) }

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
 use super::ProviderError;
-use crate::engine::ConfigError;
+use crate::error::ConfigError;
 
 /// The largest response body read by default (16 MiB). Anything longer is an `InvalidResponse`.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;

@@ -5,13 +5,11 @@
 //! [`Scripted`](scripted), which goes through the same parse/validate/contract path as the others.
 
 pub mod anthropic;
-pub mod env;
-mod http;
+pub(crate) mod http;
 pub mod openai;
 pub mod scripted;
 
 pub use anthropic::{Anthropic, AnthropicBuilder};
-pub use env::{from_env, from_vars};
 pub use http::parse_retry_after;
 pub use openai::{OpenAiBuilder, OpenAiCompatible, StructuredOutput};
 
@@ -23,9 +21,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::contract::FailureClass;
-
-mod replay;
-pub use replay::ReplayProvider;
 
 /// A boxed, sendable future (what [`Provider::chat`] returns).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -117,6 +112,14 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     /// Sampling seed.
     pub seed: Option<u64>,
+}
+
+impl ChatRequest {
+    /// The SHA-256 (lower-case hex) of this request as JSON: what the audit trail and replay use
+    /// to recognise the same request again.
+    pub fn fingerprint(&self) -> String {
+        crate::digest::hash_hex(&serde_json::to_vec(self).unwrap_or_default())
+    }
 }
 
 /// Why the model stopped.

@@ -13,7 +13,7 @@ use super::{
     BoxFuture, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, ProviderInfo,
     ResponseFormat, Usage,
 };
-use crate::engine::ConfigError;
+use crate::error::ConfigError;
 
 mod strict;
 
@@ -44,7 +44,7 @@ pub enum StructuredOutput {
 /// renames `max_tokens` to `max_completion_tokens`), remembers it, and resends once per adjustment.
 ///
 /// ```no_run
-/// # fn demo() -> Result<(), harness_core::engine::ConfigError> {
+/// # fn demo() -> Result<(), harness_core::ConfigError> {
 /// use harness_core::provider::openai::OpenAiCompatible;
 /// let local = OpenAiCompatible::builder("http://127.0.0.1:8089/v1").build()?;
 /// let openai = OpenAiCompatible::builder("https://api.openai.com/v1")

@@ -28,12 +28,11 @@ use serde::Serialize;
 
 pub use histogram::Histogram;
 
-use super::names as n;
 use crate::contract::{ActionKind, FailureClass};
-use crate::engine::EndStatus;
-use crate::engine::{CallEnd, Observer};
+use crate::observe::names as n;
+use crate::observe::{CallEnd, EndStatus, Observer};
 use crate::outcome::Attempt;
-use crate::pricing::PriceTable;
+use crate::outcome::PriceTable;
 
 /// Records metrics from every finished call. Cheap to clone: clones share their counts, so keep
 /// one to read [`snapshot`](Self::snapshot)s and give the harness another.

@@ -7,10 +7,9 @@ use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 
 use super::{State, lock};
 use crate::contract::ActionKind;
-use crate::engine::CallEnd;
-use crate::engine::EndStatus;
-use crate::telemetry::names as n;
-use crate::telemetry::spans::status_name;
+use crate::observe::names as n;
+use crate::observe::status_name;
+use crate::observe::{CallEnd, EndStatus};
 
 /// The instruments, created once per [`Metrics`](super::Metrics).
 pub(super) struct Instruments {

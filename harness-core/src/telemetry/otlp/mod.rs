@@ -32,7 +32,7 @@ use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::Metrics;
-use super::names as n;
+use crate::observe::names as n;
 
 /// Why the OTLP pipeline could not be set up or flushed.
 #[derive(Debug, thiserror::Error)]

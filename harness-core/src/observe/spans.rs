@@ -13,9 +13,8 @@ use tracing::field::{Empty, Field};
 
 use super::TelemetryConfig;
 use super::names as n;
+use super::{CallEnd, EndStatus};
 use crate::contract::{FailureClass, TaskContract};
-use crate::engine::CallEnd;
-use crate::engine::EndStatus;
 use crate::outcome::{Attempt, AttemptKind};
 use crate::provider::{
     ChatRequest, ChatResponse, ProviderError, ProviderInfo, ResponseFormat, Role,
@@ -297,7 +296,7 @@ pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
         EndStatus::Answer => (None, None),
         EndStatus::Default(class) | EndStatus::Escalated(class) => (Some(class.as_str()), None),
         EndStatus::Failed(kind) => {
-            let kind = crate::telemetry::error_kind_name(kind);
+            let kind = kind.as_str();
             (Some(kind), Some(kind))
         }
     };

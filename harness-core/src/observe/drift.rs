@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use harness_core::drift::{DriftAlarm, DriftConfig};
+//! use harness_core::observe::drift::{DriftAlarm, DriftConfig};
 //!
 //! let alarm = Arc::new(DriftAlarm::new(DriftConfig::default()).on_drift(|e| {
 //!     eprintln!("{e}");
@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::{CallEnd, Observer};
 use crate::contract::FailureClass;
-use crate::engine::{CallEnd, Observer};
 
 /// When a rate fires the alarm and when the alarm re-arms.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -6,6 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+pub mod pricing;
+pub use pricing::{Price, PriceTable};
+
 use crate::contract::{ActionKind, FailureClass};
 use crate::output::ValidationErrors;
 use crate::output::parse::Repair;
@@ -337,7 +340,7 @@ impl TaskError {
         &self.message
     }
     /// Provider attempts made.
-    pub fn attempts(&self) -> &[crate::outcome::Attempt] {
+    pub fn attempts(&self) -> &[Attempt] {
         &self.report.attempts
     }
     /// Tokens billed over all attempts.

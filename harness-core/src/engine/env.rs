@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use super::anthropic::Anthropic;
-use super::http::{self, Secret};
-use super::openai::OpenAiCompatible;
-use crate::engine::{ConfigError, Harness, HarnessBuilder};
+use super::{Harness, HarnessBuilder};
+use crate::error::ConfigError;
+use crate::provider::http::{self, Secret};
+use crate::provider::{Anthropic, OpenAiCompatible};
 
 /// The OpenAI-compatible server used when `OPENAI_BASE_URL` is not set: the local llama-server
 /// that `scripts/local-model.sh` starts.
@@ -109,7 +109,7 @@ mod tests {
             .collect()
     }
 
-    fn info(h: &Harness, name: &str) -> super::super::ProviderInfo {
+    fn info(h: &Harness, name: &str) -> crate::provider::ProviderInfo {
         h.provider(name).expect(name).info()
     }
 

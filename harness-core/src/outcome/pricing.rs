@@ -6,7 +6,7 @@
 //! not know has no cost (`None`), never a guessed one.
 //!
 //! ```
-//! use harness_core::pricing::{Price, PriceTable};
+//! use harness_core::telemetry::pricing::{Price, PriceTable};
 //! use harness_core::Usage;
 //!
 //! let mut prices = PriceTable::empty();
@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use crate::outcome::{Attempt, CallReport};
+use super::{Attempt, CallReport};
 use crate::provider::Usage;
 
 /// The date the built-in prices were taken from the providers' public price lists.

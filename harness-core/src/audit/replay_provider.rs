@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{
+use super::{AuditRecord, RecordedAttempt, hash_hex};
+use crate::contract::FailureClass;
+use crate::provider::{
     BoxFuture, ChatRequest, ChatResponse, FinishReason, Message, Provider, ProviderError,
     ProviderInfo, ResponseFormat,
 };
-use crate::audit::{AuditRecord, RecordedAttempt, hash_hex};
-use crate::contract::FailureClass;
 
 /// Serves recorded responses, matched by request fingerprint, in recorded order.
 ///
@@ -98,7 +98,7 @@ impl ReplayProvider {
 
     /// Loads the complete records of a JSONL audit file.
     pub fn from_jsonl(path: impl AsRef<Path>) -> std::io::Result<ReplayProvider> {
-        Ok(Self::from_records(crate::audit::read_jsonl(path)?))
+        Ok(Self::from_records(super::read_jsonl(path)?))
     }
 
     /// Recorded responses loaded.

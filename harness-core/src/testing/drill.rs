@@ -10,7 +10,7 @@
 //! log events the harness emitted.
 //!
 //! ```no_run
-//! # use harness_core::drill::{self, DrillOptions};
+//! # use harness_core::testing::drill::{self, DrillOptions};
 //! # async fn demo<T: harness_core::LlmOutput>(contract: &'static harness_core::TaskContract) {
 //! let report = drill::run::<T>(contract, vec![("review", "Arrived broken".into())], DrillOptions::new()).await;
 //! println!("{report}");
@@ -37,7 +37,8 @@ use serde_json::Value;
 use tracing::instrument::WithSubscriber;
 
 use crate::contract::{Action, ActionKind, Backoff, Chain, FailureClass, TaskContract};
-use crate::engine::{CallEnd, DefaultFn, Harness, Inputs, Observer};
+use crate::engine::{DefaultFn, Harness, Inputs};
+use crate::observe::{CallEnd, Observer};
 use crate::outcome::{ErrorKind, Resolution, TaskResult};
 use crate::output::parse::ParseLimits;
 use crate::output::{Checked, LlmOutput, check_value};

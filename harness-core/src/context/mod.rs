@@ -59,14 +59,6 @@ impl IntoContext for Vec<Message> {
     }
 }
 
-/// The instruction that tells the model which JSON to produce (added to the system message).
-pub fn schema_instruction(schema: &serde_json::Value) -> String {
-    format!(
-        "Answer with one JSON object and nothing else. It must follow this JSON schema:\n{}",
-        serde_json::to_string(schema).unwrap_or_default()
-    )
-}
-
 /// The first attempt's messages: the task's system message (or the body's) followed by the schema
 /// instruction, then the rendered prompt (or the body's other messages).
 pub(crate) fn initial_messages(

@@ -1,0 +1,146 @@
+//! The decision: what the chain for a failure class says to do next. A pure function of the
+//! chain, the class's cursor, what failed, the time left and a retry gate; the driver applies the
+//! decision and logs the skipped steps (anchor: tower's `retry/policy.rs`, the policy apart from
+//! the service that runs it).
+
+use std::time::Duration;
+
+use crate::contract::{Action, Backoff};
+use crate::provider::ProviderError;
+
+/// Where one class's chain stands: the step it is on and how much of that step is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    pub(crate) step: usize,
+    pub(crate) used: u32,
+}
+
+impl Cursor {
+    fn next_step(&mut self) {
+        self.step += 1;
+        self.used = 0;
+    }
+}
+
+/// What the chain said to do.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Decision {
+    /// Send the same request again after `delay`.
+    Retry { delay: Duration },
+    /// Show the model its answer and what was wrong, and ask again.
+    Reask,
+    /// Switch to another model (and maybe provider).
+    Fallback {
+        model: &'static str,
+        provider: Option<&'static str>,
+    },
+    /// Hand the call to a human.
+    Escalate,
+    /// Return the task's default.
+    Default,
+    /// End with the error (also when the chain is used up).
+    Fail,
+}
+
+/// A step of the chain that was passed over, and why: the driver logs these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Skipped {
+    pub(crate) step: Action,
+    pub(crate) reason: &'static str,
+}
+
+/// What the decision step needs from recovery: the delay of a retry and permission to make it.
+/// Both may change state (a seeded jitter draw, a withdrawal from the retry budget), so they are
+/// asked in this order and only when the retry would otherwise be made.
+pub(crate) trait RetryGate {
+    /// The delay before retry number `retry` (1-based) of a step with `backoff`.
+    fn delay(&mut self, backoff: &Backoff, retry: u32, retry_after: Option<Duration>) -> Duration;
+    /// Takes one retry from the budget; `false` means it is spent.
+    fn allow(&mut self) -> bool;
+}
+
+/// Walks `chain` from `cursor` and decides. `remaining` is the time left before the call's
+/// deadline; `error` is the provider's error when the attempt failed in the provider.
+pub(crate) fn decide(
+    chain: &[Action],
+    cursor: &mut Cursor,
+    error: Option<&ProviderError>,
+    remaining: Duration,
+    gate: &mut dyn RetryGate,
+    skipped: &mut Vec<Skipped>,
+) -> Decision {
+    // Attempts cannot help when the deadline is spent; retries cannot help a permanent error, and
+    // a reask cannot help when no request was sent (an open breaker).
+    let no_time = remaining.is_zero();
+    let not_retryable = error.is_some_and(|e| !e.is_retryable());
+    let circuit_open = matches!(error, Some(ProviderError::CircuitOpen(_)));
+    while let Some(&step) = chain.get(cursor.step) {
+        let mut skip = |reason| skipped.push(Skipped { step, reason });
+        match step {
+            Action::Retry { times, backoff } => {
+                if cursor.used >= times {
+                    cursor.next_step();
+                    continue;
+                }
+                if no_time || not_retryable {
+                    skip(if no_time {
+                        "deadline spent"
+                    } else {
+                        "error is not retryable"
+                    });
+                    cursor.next_step();
+                    continue;
+                }
+                let delay = gate.delay(
+                    &backoff,
+                    cursor.used + 1,
+                    error.and_then(ProviderError::retry_after),
+                );
+                if delay >= remaining {
+                    skip("backoff would pass the deadline");
+                    cursor.next_step();
+                    continue;
+                }
+                if !gate.allow() {
+                    skip("retry budget spent");
+                    cursor.next_step();
+                    continue;
+                }
+                cursor.used += 1;
+                return Decision::Retry { delay };
+            }
+            Action::Reask { times } => {
+                if cursor.used >= times {
+                    cursor.next_step();
+                    continue;
+                }
+                if no_time || circuit_open {
+                    skip(if no_time {
+                        "deadline spent"
+                    } else {
+                        "circuit open: no answer to show"
+                    });
+                    cursor.next_step();
+                    continue;
+                }
+                cursor.used += 1;
+                return Decision::Reask;
+            }
+            Action::Fallback(target) => {
+                cursor.next_step();
+                if no_time {
+                    skip("deadline spent");
+                    continue;
+                }
+                return Decision::Fallback {
+                    model: target.model,
+                    provider: target.provider,
+                };
+            }
+            Action::Escalate => return Decision::Escalate,
+            Action::Default => return Decision::Default,
+            Action::Fail => return Decision::Fail,
+        }
+    }
+    Decision::Fail
+}
