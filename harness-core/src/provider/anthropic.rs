@@ -4,12 +4,11 @@
 //! block's `input`, serialized, becomes the answer's content.
 
 use std::fmt;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{self, Secret, Timeouts};
+use super::http::{self, Dialect, HttpClient, HttpOptions, Secret};
 use super::{
     BoxFuture, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, ProviderInfo,
     ResponseFormat, Role, Usage,
@@ -37,45 +36,40 @@ const WRAP_KEY: &str = "value";
 /// # Ok(()) }
 /// ```
 pub struct Anthropic {
-    client: reqwest::Client,
-    endpoint: reqwest::Url,
-    base_url: reqwest::Url,
-    key: Option<Secret>,
-    name: String,
+    http: HttpClient,
     default_max_tokens: u32,
-    timeouts: Timeouts,
-    max_body: usize,
 }
+
+/// The Messages API on the wire.
+static DIALECT: Dialect = Dialect {
+    base_url_label: "the Anthropic base URL",
+    api_key_label: "the Anthropic API key",
+    path: "v1/messages",
+    auth: ("x-api-key", ""),
+    headers: &[("anthropic-version", API_VERSION)],
+    rate_limited: &[429, 529],
+};
 
 impl fmt::Debug for Anthropic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Anthropic")
-            .field("name", &self.name)
-            .field("base_url", &http::display_url(&self.base_url))
-            .field("api_key", &self.key.as_ref().map(|_| "[redacted]"))
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Anthropic");
+        self.http.debug_fields(&mut d);
+        d.finish_non_exhaustive()
     }
 }
 
 /// Builds an [`Anthropic`] provider.
 #[derive(Clone)]
 pub struct AnthropicBuilder {
-    base_url: String,
-    key: Option<Secret>,
-    name: String,
+    http: HttpOptions,
     default_max_tokens: u32,
-    timeouts: Timeouts,
-    max_body: usize,
-    headers: Vec<(String, String)>,
 }
 
 impl fmt::Debug for AnthropicBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AnthropicBuilder")
-            .field("name", &self.name)
-            .field("api_key", &self.key.as_ref().map(|_| "[redacted]"))
-            .field("headers", &http::header_names(&self.headers))
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("AnthropicBuilder");
+        self.http.debug_fields(&mut d);
+        d.finish_non_exhaustive()
     }
 }
 
@@ -83,16 +77,12 @@ impl Anthropic {
     /// A builder with the API key (sent as `x-api-key`).
     pub fn builder(api_key: impl Into<String>) -> AnthropicBuilder {
         AnthropicBuilder {
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            key: Secret::new(api_key.into()),
-            name: "anthropic".to_owned(),
+            http: HttpOptions::new(
+                DEFAULT_BASE_URL.to_owned(),
+                Secret::new(api_key.into()),
+                "anthropic",
+            ),
             default_max_tokens: DEFAULT_MAX_TOKENS,
-            timeouts: Timeouts {
-                connect: http::DEFAULT_CONNECT_TIMEOUT,
-                total: None,
-            },
-            max_body: http::DEFAULT_MAX_BODY_BYTES,
-            headers: Vec::new(),
         }
     }
 
@@ -147,48 +137,20 @@ impl Anthropic {
 
     async fn chat_inner(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let (body, tool) = self.body(request);
-        let bytes = serde_json::to_vec(&body)
-            .map_err(|e| ProviderError::Config(format!("the request could not be encoded: {e}")))?;
-        let mut req = self
-            .client
-            .post(self.endpoint.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("anthropic-version", API_VERSION)
-            .body(bytes);
-        if let Some(key) = &self.key {
-            req = req.header("x-api-key", key.header("")?);
-        }
-        let response = http::send(req, self.max_body, self.timeouts).await?;
-        if !(200..300).contains(&response.status) {
-            return Err(http::status_error(
-                &response,
-                &[429, 529],
-                self.key.as_ref(),
-            ));
-        }
-        parse_response(&response.body, tool.as_ref().map(|(n, w)| (n.as_str(), *w))).map_err(|e| {
-            match e {
-                ProviderError::InvalidResponse(m) => {
-                    ProviderError::InvalidResponse(http::scrub(self.key.as_ref(), m))
-                }
-                other => other,
-            }
-        })
+        let response = self.http.success(self.http.post(&body).await?)?;
+        parse_response(&response.body, tool.as_ref().map(|(n, w)| (n.as_str(), *w)))
+            .map_err(|e| self.http.scrubbed(e))
     }
 }
 
 impl AnthropicBuilder {
     /// The base URL (the part before `/v1/messages`); `https://api.anthropic.com` by default.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
+        self.http.base_url = url.into();
         self
     }
 
-    /// The provider name in telemetry; `anthropic` by default.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
+    http::http_setters!("anthropic");
 
     /// `max_tokens` for requests that do not set it (1024 by default).
     pub fn default_max_tokens(mut self, n: u32) -> Self {
@@ -196,58 +158,18 @@ impl AnthropicBuilder {
         self
     }
 
-    /// The time allowed to open a connection (10 s by default).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.connect = timeout;
-        self
-    }
-
-    /// A limit on the whole exchange. None by default: the engine bounds each attempt.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.total = Some(timeout);
-        self
-    }
-
-    /// A header sent with every request (e.g. `OpenAI-Organization`, or a gateway's own key). Its
-    /// value is treated as a secret: never printed, logged or recorded.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// The largest response body accepted (16 MiB by default).
-    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body = bytes;
-        self
-    }
-
     /// Checks the settings and builds the provider.
     pub fn build(self) -> Result<Anthropic, ConfigError> {
-        let base_url = http::parse_base_url(&self.base_url, "the Anthropic base URL")?;
-        if let Some(k) = &self.key {
-            k.check("the Anthropic API key")?;
-        }
         Ok(Anthropic {
-            client: http::client(self.timeouts, &self.headers)?,
-            endpoint: http::endpoint(&base_url, "v1/messages"),
-            base_url,
-            key: self.key,
-            name: self.name,
+            http: self.http.build(&DIALECT)?,
             default_max_tokens: self.default_max_tokens,
-            timeouts: self.timeouts,
-            max_body: self.max_body,
         })
     }
 }
 
 impl Provider for Anthropic {
     fn info(&self) -> ProviderInfo {
-        let (address, port) = http::address(&self.base_url);
-        ProviderInfo {
-            name: self.name.clone(),
-            address,
-            port,
-        }
+        self.http.info()
     }
 
     fn chat<'a>(

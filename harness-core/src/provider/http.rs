@@ -1,5 +1,12 @@
-//! What the HTTP providers share: the client, a bounded body read, status and transport error
-//! mapping, `Retry-After`, and secrets that never print.
+//! What the HTTP providers share: their options and client ([`options`]), a bounded body read,
+//! status and transport error mapping, `Retry-After` ([`retry_after`]), and secrets that never
+//! print.
+
+mod options;
+mod retry_after;
+
+pub(crate) use options::{Dialect, HttpClient, HttpOptions, http_setters};
+pub use retry_after::parse_retry_after;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -68,7 +75,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Scrubs `text` of the key, if there is one.
-pub(crate) fn scrub(key: Option<&Secret>, text: String) -> String {
+fn scrub(key: Option<&Secret>, text: String) -> String {
     match key {
         Some(k) => k.scrub(text),
         None => text,
@@ -98,7 +105,7 @@ pub(crate) fn parse_base_url(raw: &str, what: &str) -> Result<reqwest::Url, Conf
 }
 
 /// `base` with `suffix` appended to its path (keeping any query string).
-pub(crate) fn endpoint(base: &reqwest::Url, suffix: &str) -> reqwest::Url {
+fn endpoint(base: &reqwest::Url, suffix: &str) -> reqwest::Url {
     let mut url = base.clone();
     let path = format!("{}/{}", base.path().trim_end_matches('/'), suffix);
     url.set_path(&path);
@@ -116,7 +123,7 @@ pub(crate) struct Timeouts {
 /// redirects (a redirect would resend the key to wherever the server points).
 /// `headers` are sent with every request; their values are marked sensitive (they may carry
 /// credentials) and errors name only the header.
-pub(crate) fn client(
+fn client(
     timeouts: Timeouts,
     headers: &[(String, String)],
 ) -> Result<reqwest::Client, ConfigError> {
@@ -149,7 +156,7 @@ pub(crate) fn client(
 }
 
 /// The names of extra headers, for `Debug` output (values may be credentials).
-pub(crate) fn header_names(headers: &[(String, String)]) -> Vec<&str> {
+fn header_names(headers: &[(String, String)]) -> Vec<&str> {
     headers.iter().map(|(n, _)| n.as_str()).collect()
 }
 
@@ -161,7 +168,7 @@ pub(crate) struct RawResponse {
 }
 
 /// Sends `request` and reads the body, at most `max_body` bytes.
-pub(crate) async fn send(
+async fn send(
     request: reqwest::RequestBuilder,
     max_body: usize,
     timeouts: Timeouts,
@@ -264,7 +271,7 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 /// The error for a non-success status. `rate_limited` lists the statuses that mean "slow down"
 /// (429 everywhere; 529 for Anthropic). The message is the body's `error.message` if it has one,
 /// else an excerpt of the body; never a header.
-pub(crate) fn status_error(
+fn status_error(
     response: &RawResponse,
     rate_limited: &[u16],
     key: Option<&Secret>,
@@ -286,7 +293,7 @@ pub(crate) fn status_error(
 }
 
 /// The `error.message` (or `message`) of an error body, else an excerpt.
-pub(crate) fn error_message(body: &[u8]) -> String {
+fn error_message(body: &[u8]) -> String {
     let found = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -300,67 +307,6 @@ pub(crate) fn error_message(body: &[u8]) -> String {
         Some(m) => excerpt(m.as_bytes()),
         None => excerpt(body),
     }
-}
-
-/// `Retry-After` as a delay: delta-seconds, or an HTTP-date (IMF-fixdate) relative to `now`.
-/// A date in the past is a zero delay; anything unreadable is `None`.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)));
-    }
-    let at = parse_http_date(value)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// Parses an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
-fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let (_, rest) = s.split_once(", ")?;
-    let mut parts = rest.split(' ');
-    let day: u32 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let h: u64 = hms.next()?.parse().ok()?;
-    let m: u64 = hms.next()?.parse().ok()?;
-    let sec: u64 = hms.next()?.parse().ok()?;
-    if parts.next()? != "GMT" || parts.next().is_some() || hms.next().is_some() {
-        return None;
-    }
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || year < 1970 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + sec;
-    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// A name a tool or schema may carry: `[A-Za-z0-9_-]{1,64}`.
@@ -384,7 +330,7 @@ pub(crate) fn schema_name(name: &str) -> String {
 
 /// `scheme://host:port/path` of a URL, without its query (which could carry a credential), for
 /// `Debug` output.
-pub(crate) fn display_url(url: &reqwest::Url) -> String {
+fn display_url(url: &reqwest::Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
     shown.set_fragment(None);
@@ -392,7 +338,7 @@ pub(crate) fn display_url(url: &reqwest::Url) -> String {
 }
 
 /// Host and port of a URL, for `server.address` / `server.port`.
-pub(crate) fn address(url: &reqwest::Url) -> (Option<String>, Option<u16>) {
+fn address(url: &reqwest::Url) -> (Option<String>, Option<u16>) {
     let host = url
         .host_str()
         .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned());
@@ -402,41 +348,6 @@ pub(crate) fn address(url: &reqwest::Url) -> (Option<String>, Option<u16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after(" 1.5 ", now),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-3", now), None);
-        assert_eq!(
-            parse_retry_after("Sun, 06 Foo 1994 08:50:07 GMT", now),
-            None
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:50:07 UTC", now),
-            None
-        );
-    }
-
-    #[test]
-    fn days_from_civil_matches_known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2024, 2, 29), 19_782);
-    }
 
     #[test]
     fn secrets_never_print() {

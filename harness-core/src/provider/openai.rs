@@ -3,12 +3,11 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::http::{self, RawResponse, Secret, Timeouts};
+use super::http::{self, Dialect, HttpClient, HttpOptions, Secret};
 use super::{
     BoxFuture, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, ProviderInfo,
     ResponseFormat, Usage,
@@ -53,28 +52,30 @@ pub enum StructuredOutput {
 /// # Ok(()) }
 /// ```
 pub struct OpenAiCompatible {
-    client: reqwest::Client,
-    endpoint: reqwest::Url,
-    base_url: reqwest::Url,
-    key: Option<Secret>,
-    name: String,
+    http: HttpClient,
     mode: StructuredOutput,
     /// Set once the server rejected `response_format` in `Auto` mode.
     schema_rejected: AtomicBool,
     /// Set once the server asked for `max_completion_tokens` instead of `max_tokens` (OpenAI's
     /// reasoning models), or by the builder.
     completion_tokens: AtomicBool,
-    timeouts: Timeouts,
-    max_body: usize,
 }
+
+/// The Chat Completions API on the wire.
+static DIALECT: Dialect = Dialect {
+    base_url_label: "the OpenAI-compatible base URL",
+    api_key_label: "the OpenAI API key",
+    path: "chat/completions",
+    auth: ("authorization", "Bearer "),
+    headers: &[("accept", "application/json")],
+    rate_limited: &[429],
+};
 
 impl fmt::Debug for OpenAiCompatible {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiCompatible")
-            .field("name", &self.name)
-            .field("base_url", &http::display_url(&self.base_url))
-            .field("api_key", &self.key.as_ref().map(|_| "[redacted]"))
-            .field("structured_output", &self.mode)
+        let mut d = f.debug_struct("OpenAiCompatible");
+        self.http.debug_fields(&mut d);
+        d.field("structured_output", &self.mode)
             .field(
                 "schema_rejected",
                 &self.schema_rejected.load(Ordering::Relaxed),
@@ -90,23 +91,16 @@ impl fmt::Debug for OpenAiCompatible {
 /// Builds an [`OpenAiCompatible`].
 #[derive(Clone)]
 pub struct OpenAiBuilder {
-    base_url: String,
-    key: Option<Secret>,
-    name: String,
+    http: HttpOptions,
     mode: StructuredOutput,
-    timeouts: Timeouts,
-    max_body: usize,
-    headers: Vec<(String, String)>,
     completion_tokens: bool,
 }
 
 impl fmt::Debug for OpenAiBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiBuilder")
-            .field("name", &self.name)
-            .field("api_key", &self.key.as_ref().map(|_| "[redacted]"))
-            .field("structured_output", &self.mode)
-            .field("headers", &http::header_names(&self.headers))
+        let mut d = f.debug_struct("OpenAiBuilder");
+        self.http.debug_fields(&mut d);
+        d.field("structured_output", &self.mode)
             .finish_non_exhaustive()
     }
 }
@@ -116,16 +110,8 @@ impl OpenAiCompatible {
     /// `https://api.openai.com/v1` or `http://127.0.0.1:8089/v1`).
     pub fn builder(base_url: impl Into<String>) -> OpenAiBuilder {
         OpenAiBuilder {
-            base_url: base_url.into(),
-            key: None,
-            name: "openai".to_owned(),
+            http: HttpOptions::new(base_url.into(), None, "openai"),
             mode: StructuredOutput::Auto,
-            timeouts: Timeouts {
-                connect: http::DEFAULT_CONNECT_TIMEOUT,
-                total: None,
-            },
-            max_body: http::DEFAULT_MAX_BODY_BYTES,
-            headers: Vec::new(),
             completion_tokens: false,
         }
     }
@@ -171,21 +157,6 @@ impl OpenAiCompatible {
         }
     }
 
-    async fn exchange(&self, body: &Body<'_>) -> Result<RawResponse, ProviderError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| ProviderError::Config(format!("the request could not be encoded: {e}")))?;
-        let mut req = self
-            .client
-            .post(self.endpoint.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(bytes);
-        if let Some(key) = &self.key {
-            req = req.header(reqwest::header::AUTHORIZATION, key.header("Bearer ")?);
-        }
-        http::send(req, self.max_body, self.timeouts).await
-    }
-
     async fn chat_inner(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let wants_schema = matches!(request.response_format, ResponseFormat::JsonSchema { .. });
         let auto = self.mode == StructuredOutput::Auto;
@@ -195,7 +166,7 @@ impl OpenAiCompatible {
         let mut skip_format = false;
         loop {
             let with_format = !(auto && (skip_format || self.schema_rejected()));
-            response = self.exchange(&self.body(request, with_format)).await?;
+            response = self.http.post(&self.body(request, with_format)).await?;
             if response.status != 400 || adjustments >= 2 {
                 break;
             }
@@ -204,13 +175,13 @@ impl OpenAiCompatible {
                 if mentions(&response.body, "invalid schema") {
                     // This schema, not structured output: only this request goes without it.
                     tracing::warn!(
-                        provider = %self.name,
+                        provider = %self.http.name(),
                         "the server rejected this schema in response_format; sending it in the prompt only"
                     );
                 } else {
                     self.schema_rejected.store(true, Ordering::Relaxed);
                     tracing::warn!(
-                        provider = %self.name,
+                        provider = %self.http.name(),
                         "the server rejected response_format json_schema; sending the schema in the prompt only from now on"
                     );
                 }
@@ -220,7 +191,7 @@ impl OpenAiCompatible {
             {
                 self.completion_tokens.store(true, Ordering::Relaxed);
                 tracing::warn!(
-                    provider = %self.name,
+                    provider = %self.http.name(),
                     "the server asked for max_completion_tokens; sending that instead of max_tokens from now on"
                 );
             } else {
@@ -228,47 +199,23 @@ impl OpenAiCompatible {
             }
             adjustments += 1;
         }
-        if !(200..300).contains(&response.status) {
-            return Err(http::status_error(&response, &[429], self.key.as_ref()));
-        }
-        parse_response(&response.body).map_err(|e| match e {
-            ProviderError::InvalidResponse(m) => {
-                ProviderError::InvalidResponse(http::scrub(self.key.as_ref(), m))
-            }
-            other => other,
-        })
+        let response = self.http.success(response)?;
+        parse_response(&response.body).map_err(|e| self.http.scrubbed(e))
     }
 }
 
 impl OpenAiBuilder {
     /// The API key, sent as `Authorization: Bearer ...`. An empty key sends no header.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.key = Secret::new(key.into());
+        self.http.key = Secret::new(key.into());
         self
     }
 
-    /// The provider name in telemetry (`gen_ai.provider.name`); `openai` by default.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
+    http::http_setters!("openai");
 
     /// How the schema is passed to the server; [`StructuredOutput::Auto`] by default.
     pub fn structured_output(mut self, mode: StructuredOutput) -> Self {
         self.mode = mode;
-        self
-    }
-
-    /// The time allowed to open a connection (10 s by default).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.connect = timeout;
-        self
-    }
-
-    /// A limit on the whole exchange. None by default: the engine bounds each attempt with the
-    /// task's deadline.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeouts.total = Some(timeout);
         self
     }
 
@@ -280,48 +227,20 @@ impl OpenAiBuilder {
         self
     }
 
-    /// A header sent with every request (e.g. `OpenAI-Organization`, or a gateway's own key). Its
-    /// value is treated as a secret: never printed, logged or recorded.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// The largest response body accepted (16 MiB by default); longer ones are `InvalidResponse`.
-    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body = bytes;
-        self
-    }
-
     /// Checks the settings and builds the provider.
     pub fn build(self) -> Result<OpenAiCompatible, ConfigError> {
-        let base_url = http::parse_base_url(&self.base_url, "the OpenAI-compatible base URL")?;
-        if let Some(k) = &self.key {
-            k.check("the OpenAI API key")?;
-        }
         Ok(OpenAiCompatible {
-            client: http::client(self.timeouts, &self.headers)?,
-            endpoint: http::endpoint(&base_url, "chat/completions"),
-            base_url,
-            key: self.key,
-            name: self.name,
+            http: self.http.build(&DIALECT)?,
             mode: self.mode,
             schema_rejected: AtomicBool::new(false),
             completion_tokens: AtomicBool::new(self.completion_tokens),
-            timeouts: self.timeouts,
-            max_body: self.max_body,
         })
     }
 }
 
 impl Provider for OpenAiCompatible {
     fn info(&self) -> ProviderInfo {
-        let (address, port) = http::address(&self.base_url);
-        ProviderInfo {
-            name: self.name.clone(),
-            address,
-            port,
-        }
+        self.http.info()
     }
 
     fn chat<'a>(
