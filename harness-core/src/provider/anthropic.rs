@@ -215,25 +215,10 @@ pub(crate) fn parse_response(
     body: &[u8],
     tool: Option<(&str, bool)>,
 ) -> Result<ChatResponse, ProviderError> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        ProviderError::InvalidResponse(format!(
-            "the body is not valid UTF-8 (at byte {}): {}",
-            e.valid_up_to(),
-            http::excerpt(body)
-        ))
-    })?;
-    let message: WireMessage = serde_json::from_str(text).map_err(|e| {
-        ProviderError::InvalidResponse(format!(
-            "the body is not a message ({e}): {}",
-            http::excerpt(body)
-        ))
-    })?;
-    let blocks = message.content.ok_or_else(|| {
-        ProviderError::InvalidResponse(format!(
-            "the message has no content: {}",
-            http::excerpt(body)
-        ))
-    })?;
+    let message: WireMessage = http::decode(body, "a message")?;
+    let blocks = message
+        .content
+        .ok_or_else(|| http::invalid_body("the message has no content", body))?;
     let tool_input = tool.and_then(|(name, wrapped)| {
         let block = blocks
             .iter()

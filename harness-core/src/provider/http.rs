@@ -268,6 +268,24 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
     }
 }
 
+/// An `InvalidResponse` saying `what` is wrong with `body`, quoting an excerpt of it.
+pub(crate) fn invalid_body(what: &str, body: &[u8]) -> ProviderError {
+    ProviderError::InvalidResponse(format!("{what}: {}", excerpt(body)))
+}
+
+/// `body` read as the JSON of a `T`; `what` names a `T` in the error ("a chat completion").
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, ProviderError> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        let at = e.valid_up_to();
+        invalid_body(&format!("the body is not valid UTF-8 (at byte {at})"), body)
+    })?;
+    serde_json::from_str(text)
+        .map_err(|e| invalid_body(&format!("the body is not {what} ({e})"), body))
+}
+
 /// The error for a non-success status. `rate_limited` lists the statuses that mean "slow down"
 /// (429 everywhere; 529 for Anthropic). The message is the body's `error.message` if it has one,
 /// else an excerpt of the body; never a header.

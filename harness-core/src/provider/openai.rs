@@ -308,34 +308,14 @@ struct WireUsage {
 
 /// Reads a Chat Completions body.
 pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, ProviderError> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        ProviderError::InvalidResponse(format!(
-            "the body is not valid UTF-8 (at byte {}): {}",
-            e.valid_up_to(),
-            http::excerpt(body)
-        ))
-    })?;
-    let completion: Completion = serde_json::from_str(text).map_err(|e| {
-        ProviderError::InvalidResponse(format!(
-            "the body is not a chat completion ({e}): {}",
-            http::excerpt(body)
-        ))
-    })?;
+    let completion: Completion = http::decode(body, "a chat completion")?;
     let choice = completion
         .choices
         .and_then(|c| c.into_iter().next())
-        .ok_or_else(|| {
-            ProviderError::InvalidResponse(format!(
-                "the completion has no choices: {}",
-                http::excerpt(body)
-            ))
-        })?;
-    let message = choice.message.ok_or_else(|| {
-        ProviderError::InvalidResponse(format!(
-            "the first choice has no message: {}",
-            http::excerpt(body)
-        ))
-    })?;
+        .ok_or_else(|| http::invalid_body("the completion has no choices", body))?;
+    let message = choice
+        .message
+        .ok_or_else(|| http::invalid_body("the first choice has no message", body))?;
     let content = match message.content {
         None => String::new(),
         Some(Content::Text(t)) => t,

@@ -167,10 +167,10 @@ impl HttpClient {
 macro_rules! http_setters {
     ($default_name:literal) => {
         #[doc = concat!(
-                            "The provider name in telemetry (`gen_ai.provider.name`); `",
-                            $default_name,
-                            "` by default."
-                        )]
+                                    "The provider name in telemetry (`gen_ai.provider.name`); `",
+                                    $default_name,
+                                    "` by default."
+                                )]
         pub fn name(mut self, name: impl Into<String>) -> Self {
             self.http.name = name.into();
             self
