@@ -3,15 +3,14 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::MutexGuard;
 
 use serde_json::Value;
 use tracing::{error, warn};
 
 use super::canonical::{canonical_json, hash_hex};
-use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, Writer, record_of};
-use super::record::{AuditRecord, GENESIS_HASH};
-use crate::observe::{CallEnd, Observer};
+use super::chain::{ChainedRecord, Store};
+use super::record::GENESIS_HASH;
+use super::sink::{AuditSink, Fsync, SinkOptions, create_parent};
 
 /// Writes one JSON line per finished call to an append-only file, hash-chained.
 ///
@@ -19,30 +18,20 @@ use crate::observe::{CallEnd, Observer};
 /// so a process killed at any point loses no record of a call that completed (see [`Fsync`] for
 /// machine crashes). Opening an existing file resumes its chain from the last line; a torn last
 /// line (a write cut short by a crash) is moved to `<file>.torn-<unix_ms>` first, so the chain
-/// stays verifiable and the fragment is kept as evidence.
+/// stays verifiable and the fragment is kept as evidence. Opening a file in a folder that does
+/// not exist yet creates the folder.
 ///
 /// Write errors never panic and never lose a record silently: see [`SinkOptions::max_pending`].
 ///
 /// One sink per file: two sinks (or two processes) appending to the same file would fork the
-/// chain, and the verifier would report it. Share one sink between harnesses with
-/// `HarnessBuilder::observer_arc`. The write happens on the thread that finished the call (a
-/// few microseconds; with [`Fsync::EveryRecord`], a disk flush), unless
+/// chain, and the verifier would report it. Share one sink between harnesses by passing an
+/// `Arc<JsonlSink>` to `HarnessBuilder::observer`. The write happens on the thread that finished
+/// the call (a few microseconds; with [`Fsync::EveryRecord`], a disk flush), unless
 /// [`SinkOptions::background`] is set.
-pub struct JsonlSink {
-    writer: Writer<JsonlStore>,
-    options: SinkOptions,
-}
+pub type JsonlSink = AuditSink<JsonlStore>;
 
-impl std::fmt::Debug for JsonlSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonlSink")
-            .field("path", &self.lock().store.path)
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
-
-pub(crate) struct JsonlStore {
+/// The file behind a [`JsonlSink`]: one canonical JSON record per line.
+pub struct JsonlStore {
     path: PathBuf,
     name: String,
     file: File,
@@ -53,7 +42,7 @@ pub(crate) struct JsonlStore {
 }
 
 impl Store for JsonlStore {
-    fn append(&mut self, batch: &[Sealed]) -> io::Result<()> {
+    fn append(&mut self, batch: &[ChainedRecord]) -> io::Result<()> {
         self.buf.clear();
         for s in batch {
             self.buf.extend_from_slice(s.line.as_bytes());
@@ -86,15 +75,24 @@ impl Store for JsonlStore {
     }
 }
 
-impl JsonlSink {
+impl std::fmt::Debug for JsonlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonlStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditSink<JsonlStore> {
     /// Opens (or creates) `path` for appending, with default options: full messages, no fsync.
     pub fn open(path: impl AsRef<Path>) -> io::Result<JsonlSink> {
         Self::open_with(path, SinkOptions::default())
     }
 
-    /// Opens (or creates) `path` for appending.
+    /// Opens (or creates) `path` for appending, and the folders above it.
     pub fn open_with(path: impl AsRef<Path>, options: SinkOptions) -> io::Result<JsonlSink> {
         let path = path.as_ref().to_path_buf();
+        create_parent(&path)?;
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -109,53 +107,7 @@ impl JsonlSink {
             fsync: options.fsync,
             buf: Vec::with_capacity(4096),
         };
-        Ok(JsonlSink {
-            writer: Writer::new(Chain::new(store, last_hash, options.max_pending), &options)?,
-            options,
-        })
-    }
-
-    /// Chains and appends a record built elsewhere (its `prev_hash` and `hash` are replaced).
-    /// An I/O error is returned, and the record stays queued.
-    pub fn append(&self, record: &AuditRecord) -> io::Result<()> {
-        self.writer.submit(record.clone())
-    }
-
-    /// Writes the records still queued after earlier I/O errors.
-    pub fn flush(&self) -> io::Result<()> {
-        self.writer.flush()
-    }
-
-    /// Records waiting in memory after I/O errors.
-    pub fn pending(&self) -> usize {
-        self.lock().pending()
-    }
-
-    /// Records dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.lock().dropped()
-    }
-
-    /// The hash of the last record chained (written or queued).
-    pub fn last_hash(&self) -> String {
-        self.lock().last_hash().to_owned()
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> SinkOptions {
-        self.options
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Chain<JsonlStore>> {
-        self.writer.lock()
-    }
-}
-
-impl Observer for JsonlSink {
-    fn on_call_end(&self, call: &CallEnd<'_>) {
-        let record = record_of(call, self.options.messages);
-        // Errors are logged by the chain and the record stays queued.
-        let _ = self.writer.submit(record);
+        AuditSink::start(store, last_hash, options)
     }
 }
 

@@ -27,14 +27,14 @@ mod jsonl;
 mod record;
 mod replay;
 mod replay_provider;
+mod sink;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
 mod verify;
 
 pub use canonical::{canonical_json, hash_hex};
-pub use chain::{Fsync, SinkOptions};
-pub use jsonl::JsonlSink;
+pub use jsonl::{JsonlSink, JsonlStore};
 pub use record::{
     AuditRecord, GENESIS_HASH, MessagePolicy, RECORD_VERSION, RecordedAction, RecordedAttempt,
     RecordedInput, RecordedMessage, RecordedOutcome, RecordedRequest, RecordedViolation,
@@ -43,7 +43,8 @@ pub use replay::{
     Difference, ReplayError, ReplayResult, diff_json, replay, replay_with, request_fingerprint,
 };
 pub use replay_provider::ReplayProvider;
+pub use sink::{AuditSink, AuditStore, Fsync, SinkOptions};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteSink, read_sqlite, verify_sqlite};
+pub use sqlite::{SqliteSink, SqliteStore, read_sqlite, verify_sqlite};
 pub use store::{find_record, read_jsonl, read_path, verify_jsonl, verify_path};
 pub use verify::{BreakKind, ChainBreak, TornTail, VerifyReport, verify_reader};

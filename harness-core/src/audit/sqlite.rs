@@ -6,14 +6,13 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::MutexGuard;
 
 use rusqlite::{Connection, params};
 
-use super::chain::{Chain, Fsync, Sealed, SinkOptions, Store, Writer, record_of};
+use super::chain::{ChainedRecord, Store};
 use super::record::{AuditRecord, GENESIS_HASH};
+use super::sink::{AuditSink, Fsync, SinkOptions, create_parent};
 use super::verify::{VerifyReport, Walker};
-use crate::observe::{CallEnd, Observer};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS audit_records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -27,27 +26,18 @@ CREATE INDEX IF NOT EXISTS audit_records_id ON audit_records(id);";
 /// Writes one row per finished call to a SQLite database, hash-chained like [`JsonlSink`](super::JsonlSink).
 ///
 /// Each record is committed (WAL journal) before the call returns. Write errors are handled as
-/// in the JSONL sink: logged, queued, retried (see [`SinkOptions::max_pending`]).
-pub struct SqliteSink {
-    writer: Writer<SqliteStore>,
-    options: SinkOptions,
-}
+/// in the JSONL sink: logged, queued, retried (see [`SinkOptions::max_pending`]). Opening a
+/// database in a folder that does not exist yet creates the folder.
+pub type SqliteSink = AuditSink<SqliteStore>;
 
-impl std::fmt::Debug for SqliteSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteSink")
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
-
-pub(crate) struct SqliteStore {
+/// The database behind a [`SqliteSink`]: table `audit_records`, one record per row.
+pub struct SqliteStore {
     conn: Connection,
     name: String,
 }
 
 impl Store for SqliteStore {
-    fn append(&mut self, batch: &[Sealed]) -> io::Result<()> {
+    fn append(&mut self, batch: &[ChainedRecord]) -> io::Result<()> {
         let tx = self.conn.transaction().map_err(io::Error::other)?;
         {
             let mut insert = tx
@@ -69,15 +59,24 @@ impl Store for SqliteStore {
     }
 }
 
-impl SqliteSink {
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditSink<SqliteStore> {
     /// Opens (or creates) the database at `path` with default options.
     pub fn open(path: impl AsRef<Path>) -> rusqlite::Result<SqliteSink> {
         Self::open_with(path, SinkOptions::default())
     }
 
-    /// Opens (or creates) the database at `path`, resuming its chain.
+    /// Opens (or creates) the database at `path`, and the folders above it, resuming its chain.
     pub fn open_with(path: impl AsRef<Path>, options: SinkOptions) -> rusqlite::Result<SqliteSink> {
         let path = path.as_ref();
+        create_parent(path).map_err(io_error)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(
@@ -103,48 +102,13 @@ impl SqliteSink {
             conn,
             name: format!("sqlite:{}", path.display()),
         };
-        Ok(SqliteSink {
-            writer: Writer::new(Chain::new(store, last_hash, options.max_pending), &options)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-            options,
-        })
-    }
-
-    /// Chains and stores a record built elsewhere.
-    pub fn append(&self, record: &AuditRecord) -> io::Result<()> {
-        self.writer.submit(record.clone())
-    }
-
-    /// Writes the records still queued after earlier errors.
-    pub fn flush(&self) -> io::Result<()> {
-        self.writer.flush()
-    }
-
-    /// Records waiting in memory after errors.
-    pub fn pending(&self) -> usize {
-        self.lock().pending()
-    }
-
-    /// Records dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.lock().dropped()
-    }
-
-    /// The hash of the last record chained.
-    pub fn last_hash(&self) -> String {
-        self.lock().last_hash().to_owned()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Chain<SqliteStore>> {
-        self.writer.lock()
+        AuditSink::start(store, last_hash, options).map_err(io_error)
     }
 }
 
-impl Observer for SqliteSink {
-    fn on_call_end(&self, call: &CallEnd<'_>) {
-        let record = record_of(call, self.options.messages);
-        let _ = self.writer.submit(record);
-    }
+/// An I/O error (creating the folder, starting the writer thread) as a `rusqlite::Error`.
+fn io_error(e: io::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }
 
 /// Verifies the chain in a SQLite audit database; `line` in the report is the row's `seq`.
