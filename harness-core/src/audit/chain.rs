@@ -166,6 +166,15 @@ mod tests {
         }
     }
 
+    impl Flaky {
+        fn new(failing: bool) -> Self {
+            Flaky {
+                lines: Vec::new(),
+                failing,
+            }
+        }
+    }
+
     fn record(i: u32) -> Value {
         serde_json::json!({"id": format!("call-{i}"), "n": i})
     }
@@ -180,11 +189,7 @@ mod tests {
 
     #[test]
     fn queued_records_are_written_in_order_once_the_store_recovers() {
-        let store = Flaky {
-            lines: Vec::new(),
-            failing: true,
-        };
-        let mut chain = HashChain::new(store, crate::audit::GENESIS_HASH.into(), 10);
+        let mut chain = HashChain::new(Flaky::new(true), crate::audit::GENESIS_HASH.into(), 10);
         for i in 0..3 {
             assert!(chain.push_value(record(i)).is_err());
         }
@@ -209,11 +214,7 @@ mod tests {
 
     #[test]
     fn an_overflowing_queue_drops_the_oldest_and_the_chain_shows_the_gap() {
-        let store = Flaky {
-            lines: Vec::new(),
-            failing: false,
-        };
-        let mut chain = HashChain::new(store, crate::audit::GENESIS_HASH.into(), 2);
+        let mut chain = HashChain::new(Flaky::new(false), crate::audit::GENESIS_HASH.into(), 2);
         chain.push_value(record(0)).unwrap();
         chain.store.failing = true;
         for i in 1..4 {

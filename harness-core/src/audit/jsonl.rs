@@ -75,14 +75,6 @@ impl Store for JsonlStore {
     }
 }
 
-impl std::fmt::Debug for JsonlStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JsonlStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
 impl AuditSink<JsonlStore> {
     /// Opens (or creates) `path` for appending, with default options: full messages, no fsync.
     pub fn open(path: impl AsRef<Path>) -> io::Result<JsonlSink> {

@@ -227,35 +227,12 @@ fn walk(path: String, old: &Value, new: &Value, out: &mut Vec<Difference>) {
                 } else {
                     format!("{path}.{key}")
                 };
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => walk(p, x, y, out),
-                    (Some(x), None) => out.push(Difference::Removed {
-                        path: p,
-                        old: x.clone(),
-                    }),
-                    (None, Some(y)) => out.push(Difference::Added {
-                        path: p,
-                        new: y.clone(),
-                    }),
-                    (None, None) => {}
-                }
+                entry(p, a.get(key), b.get(key), out);
             }
         }
         (Value::Array(a), Value::Array(b)) => {
             for i in 0..a.len().max(b.len()) {
-                let p = format!("{path}[{i}]");
-                match (a.get(i), b.get(i)) {
-                    (Some(x), Some(y)) => walk(p, x, y, out),
-                    (Some(x), None) => out.push(Difference::Removed {
-                        path: p,
-                        old: x.clone(),
-                    }),
-                    (None, Some(y)) => out.push(Difference::Added {
-                        path: p,
-                        new: y.clone(),
-                    }),
-                    (None, None) => {}
-                }
+                entry(format!("{path}[{i}]"), a.get(i), b.get(i), out);
             }
         }
         (a, b) if a == b => {}
@@ -264,6 +241,23 @@ fn walk(path: String, old: &Value, new: &Value, out: &mut Vec<Difference>) {
             old: a.clone(),
             new: b.clone(),
         }),
+    }
+}
+
+/// The difference at `path` between a value that may be missing before and one that may be
+/// missing after.
+fn entry(path: String, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<Difference>) {
+    match (old, new) {
+        (Some(x), Some(y)) => walk(path, x, y, out),
+        (Some(x), None) => out.push(Difference::Removed {
+            path,
+            old: x.clone(),
+        }),
+        (None, Some(y)) => out.push(Difference::Added {
+            path,
+            new: y.clone(),
+        }),
+        (None, None) => {}
     }
 }
 

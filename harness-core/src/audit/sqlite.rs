@@ -59,14 +59,6 @@ impl Store for SqliteStore {
     }
 }
 
-impl std::fmt::Debug for SqliteStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
 impl AuditSink<SqliteStore> {
     /// Opens (or creates) the database at `path` with default options.
     pub fn open(path: impl AsRef<Path>) -> rusqlite::Result<SqliteSink> {
