@@ -67,7 +67,10 @@ fn setup() -> Setup {
     let provider = OpenAiCompatible::builder(server.base_url())
         .build()
         .expect("provider");
-    let harness = Harness::builder().provider("openai", provider).build();
+    let harness = Harness::builder()
+        .provider("openai", provider)
+        .build()
+        .unwrap();
     // The exact body the harness sends, replayed by the baseline.
     rt.block_on(classify::with(&harness, REVIEW))
         .expect("warm-up call");
@@ -176,7 +179,10 @@ fn engine_only(bencher: divan::Bencher) {
         .build()
         .expect("runtime");
     let script = Scripted::new().then_always(Step::Respond(Scripted::response(ANSWER)));
-    let harness = Harness::builder().provider("scripted", script).build();
+    let harness = Harness::builder()
+        .provider("scripted", script)
+        .build()
+        .unwrap();
     bencher.bench_local(|| {
         rt.block_on(classify::with(&harness, REVIEW))
             .expect("call")

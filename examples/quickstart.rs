@@ -75,8 +75,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let harness = match HarnessBuilder::from_env() {
-        Ok(b) => b.observer(sink).build(),
+    let harness = match HarnessBuilder::from_env().and_then(|b| b.observer(sink).build()) {
+        Ok(h) => h,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;

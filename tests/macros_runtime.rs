@@ -218,7 +218,8 @@ fn harness(replies: Vec<Result<ChatResponse, ProviderError>>) -> (Harness, Arc<F
     let h = Harness::builder()
         .provider("fake", FakeProvider(fake.clone()))
         .default_model("m")
-        .build();
+        .build()
+        .unwrap();
     (h, fake)
 }
 

@@ -28,9 +28,9 @@ fn harness(observers: Vec<Arc<dyn harness_core::observe::Observer>>) -> Harness 
     let mut b =
         Harness::builder().provider("fn", FnProvider::new(|_, _| Ok(good("billing", 2, 0.9))));
     for o in observers {
-        b = b.observer_arc(o);
+        b = b.observer(o);
     }
-    b.build()
+    b.build().unwrap()
 }
 
 fn bench_calls(bencher: divan::Bencher, harness: Harness) {
@@ -96,7 +96,8 @@ fn seal_and_write_one_record(bencher: divan::Bencher) {
     let h = Harness::builder()
         .provider("fn", FnProvider::new(|_, _| Ok(good("billing", 2, 0.9))))
         .observer(JsonlSink::open(&path).unwrap())
-        .build();
+        .build()
+        .unwrap();
     rt.block_on(triage(&h, "Arrived broken.")).unwrap();
     let record: AuditRecord = harness_core::audit::read_jsonl(&path).unwrap().remove(0);
     println!(
@@ -117,7 +118,8 @@ mod parts {
         let h = Harness::builder()
             .provider("fn", FnProvider::new(|_, _| Ok(good("billing", 2, 0.9))))
             .observer(JsonlSink::open(&path).unwrap())
-            .build();
+            .build()
+            .unwrap();
         rt.block_on(triage(&h, "Arrived broken.")).unwrap();
         harness_core::audit::read_jsonl(&path).unwrap().remove(0)
     }

@@ -145,7 +145,8 @@ impl Sample {
         let harness = Harness::builder()
             .provider("openai", Answer)
             .observer(stash)
-            .build();
+            .build()
+            .unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

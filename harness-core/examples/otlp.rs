@@ -129,7 +129,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let harness = Harness::builder()
         .provider("scripted", Scripted(Mutex::new(script.into())))
         .observer(metrics.clone())
-        .build();
+        .build()?;
 
     for review in [
         "Arrived quickly, works well.",

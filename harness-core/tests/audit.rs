@@ -61,6 +61,7 @@ async fn every_call_leaves_one_complete_chained_record() {
         .provider("fn", FnProvider::new(model))
         .observer(JsonlSink::open(&path).unwrap())
         .build()
+        .unwrap()
         .with_actor("agent-7");
     let ids = run_all(&harness).await;
 
@@ -175,7 +176,8 @@ async fn five_records() -> std::path::PathBuf {
     let harness = Harness::builder()
         .provider("fn", FnProvider::new(model))
         .observer(JsonlSink::open(&path).unwrap())
-        .build();
+        .build()
+        .unwrap();
     run_all(&harness).await;
     path
 }
@@ -253,8 +255,9 @@ async fn a_torn_last_line_is_flagged_and_set_aside_on_reopen() {
     assert_eq!(sink.last_hash(), audit::read_jsonl(&path).unwrap()[4].hash);
     let harness = Harness::builder()
         .provider("fn", FnProvider::new(model))
-        .observer_arc(sink)
-        .build();
+        .observer(sink)
+        .build()
+        .unwrap();
     triage(&harness, "ok").await.unwrap();
     let report = verify_jsonl(&path).unwrap();
     assert!(report.is_intact(), "{report}");
@@ -293,7 +296,8 @@ async fn message_policies_keep_hashes_or_nothing() {
         let harness = Harness::builder()
             .provider("fn", FnProvider::new(model))
             .observer(JsonlSink::open_with(&path, options).unwrap())
-            .build();
+            .build()
+            .unwrap();
         triage(&harness, "a secret ticket").await.unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("a secret ticket"), "{policy:?}: {text}");
@@ -328,8 +332,9 @@ async fn write_errors_neither_panic_nor_lose_records_silently() {
     let sink = Arc::new(JsonlSink::open_with("/dev/full", options).unwrap());
     let harness = Harness::builder()
         .provider("fn", FnProvider::new(model))
-        .observer_arc(sink.clone())
-        .build();
+        .observer(sink.clone())
+        .build()
+        .unwrap();
     for _ in 0..5 {
         // The calls themselves succeed: auditing never fails a call.
         triage(&harness, "ok").await.unwrap();
@@ -349,9 +354,10 @@ async fn replay_provider_turns_recorded_calls_into_an_offline_test() {
     let replay = Arc::new(replay);
     let replay_log = temp_path("replayed.jsonl");
     let harness = Harness::builder()
-        .provider_arc("fn", replay.clone())
+        .provider("fn", replay.clone())
         .observer(JsonlSink::open(&replay_log).unwrap())
-        .build();
+        .build()
+        .unwrap();
     let ok = triage(&harness, "ok").await.unwrap();
     assert_eq!(ok.into_value().unwrap().priority, 2);
     let fixme = triage(&harness, "fixme").await.unwrap();
@@ -431,7 +437,8 @@ async fn replay_resends_the_exact_request_and_diffs_the_answers() {
     // Through a harness: routed to the provider the record names.
     let harness = Harness::builder()
         .provider("fn", FnProvider::new(model))
-        .build();
+        .build()
+        .unwrap();
     assert!(
         audit::replay_with(&record, &harness)
             .await
@@ -448,7 +455,8 @@ async fn sqlite_sink_keeps_the_same_chain() {
         let harness = Harness::builder()
             .provider("fn", FnProvider::new(model))
             .observer(audit::SqliteSink::open(&path).unwrap())
-            .build();
+            .build()
+            .unwrap();
         run_all(&harness).await;
     }
     // Reopening resumes the chain.
@@ -456,7 +464,8 @@ async fn sqlite_sink_keeps_the_same_chain() {
         let harness = Harness::builder()
             .provider("fn", FnProvider::new(model))
             .observer(audit::SqliteSink::open(&path).unwrap())
-            .build();
+            .build()
+            .unwrap();
         triage(&harness, "ok").await.unwrap();
     }
     let report = audit::verify_sqlite(&path).unwrap();
@@ -491,8 +500,9 @@ async fn background_writing_keeps_every_record_once_flushed() {
     let sink = Arc::new(JsonlSink::open_with(&path, options).unwrap());
     let harness = Harness::builder()
         .provider("fn", FnProvider::new(model))
-        .observer_arc(sink.clone())
-        .build();
+        .observer(sink.clone())
+        .build()
+        .unwrap();
     let mut ids = Vec::new();
     for _ in 0..10 {
         ids.extend(run_all(&harness).await);
@@ -516,7 +526,8 @@ async fn fsync_every_record_writes_the_same_chain() {
     let harness = Harness::builder()
         .provider("fn", FnProvider::new(model))
         .observer(JsonlSink::open_with(&path, options).unwrap())
-        .build();
+        .build()
+        .unwrap();
     run_all(&harness).await;
     let report = verify_jsonl(&path).unwrap();
     assert!(report.is_intact(), "{report}");
@@ -533,13 +544,15 @@ async fn the_same_request_recorded_twice_is_served_in_recorded_order() {
             FnProvider::new(move |_, n| Ok(good(answers[n as usize % 2], 2, 0.9))),
         )
         .observer(JsonlSink::open(&path).unwrap())
-        .build();
+        .build()
+        .unwrap();
     triage(&harness, "same").await.unwrap();
     triage(&harness, "same").await.unwrap();
 
     let harness = Harness::builder()
         .provider("replay", ReplayProvider::from_jsonl(&path).unwrap())
-        .build();
+        .build()
+        .unwrap();
     let first = triage(&harness, "same")
         .await
         .unwrap()

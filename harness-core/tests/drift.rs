@@ -64,8 +64,9 @@ async fn renamed_fields_fire_the_alarm_and_never_pass_validation() {
     let (alarm, events, current) = alarm_with_log();
     let harness = Harness::builder()
         .provider("fn", model)
-        .observer_arc(alarm.clone())
-        .build();
+        .observer(alarm.clone())
+        .build()
+        .unwrap();
 
     for n in 0..60u32 {
         *current.lock().unwrap() = n;
@@ -115,8 +116,9 @@ async fn falling_confidence_fires_its_own_alarm_and_is_escalated() {
     let (alarm, events, current) = alarm_with_log();
     let harness = Harness::builder()
         .provider("fn", model)
-        .observer_arc(alarm.clone())
-        .build();
+        .observer(alarm.clone())
+        .build()
+        .unwrap();
     for n in 0..30u32 {
         *current.lock().unwrap() = n;
         let outcome = triage(&harness, &n.to_string()).await.unwrap();

@@ -144,6 +144,7 @@ fn harness(primary: &Scripted) -> Harness {
         .provider("primary", primary.clone())
         .seed(1)
         .build()
+        .unwrap()
 }
 
 fn inputs() -> Vec<(&'static str, String)> {
@@ -257,7 +258,8 @@ async fn falls_back_after_retries_are_spent() {
     let h = Harness::builder()
         .provider("primary", primary.clone())
         .provider("secondary", secondary.clone())
-        .build();
+        .build()
+        .unwrap();
     let out = h
         .run::<Verdict>(&STANDARD, inputs(), None, None)
         .await
@@ -408,7 +410,8 @@ async fn permanent_errors_skip_retries() {
     let h = Harness::builder()
         .provider("primary", primary.clone())
         .provider("secondary", secondary)
-        .build();
+        .build()
+        .unwrap();
     let out = h
         .run::<Verdict>(&STANDARD, inputs(), None, None)
         .await
@@ -463,7 +466,7 @@ async fn a_failure_of_another_class_uses_its_own_chain() {
 
 #[tokio::test(start_paused = true)]
 async fn missing_provider_is_a_config_error() {
-    let h = Harness::builder().build();
+    let h = Harness::builder().build().unwrap();
     let err = h
         .run::<Verdict>(&STANDARD, inputs(), None, None)
         .await
@@ -505,7 +508,8 @@ async fn an_open_breaker_goes_straight_to_the_fallback_without_touching_the_prov
         .provider("primary", primary.clone())
         .provider("secondary", secondary.clone())
         .recovery(config)
-        .build();
+        .build()
+        .unwrap();
     // The first call fails three times on the primary (1 + 2 retries): the breaker opens.
     let first = h
         .run::<Verdict>(&STANDARD, inputs(), None, None)
@@ -557,7 +561,8 @@ async fn a_spent_retry_budget_skips_retries() {
         .provider("primary", primary.clone())
         .provider("secondary", secondary)
         .recovery(config)
-        .build();
+        .build()
+        .unwrap();
     let out = h
         .run::<Verdict>(&STANDARD, inputs(), None, None)
         .await
@@ -617,7 +622,7 @@ async fn a_call_that_cannot_start_still_reaches_the_observers() {
 
     let seen = Seen::default();
     // No provider is registered: the call cannot start, and the audit trail must still hear of it.
-    let h = Harness::builder().observer(seen.clone()).build();
+    let h = Harness::builder().observer(seen.clone()).build().unwrap();
     let err = h
         .run::<Verdict>(&STANDARD, inputs(), None, None)
         .await

@@ -84,7 +84,8 @@ async fn run_calls(
         // The oracle is docs/contracts.md alone: breakers and the retry budget, which change
         // outcomes with load across calls, are proven by their own tests (engine.rs, recovery/).
         .recovery(RecoveryConfig::off())
-        .build();
+        .build()
+        .unwrap();
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut handles = Vec::new();
     for id in ids {
@@ -385,7 +386,8 @@ async fn a_reask_after_a_huge_answer_keeps_the_deadline() {
                 .build()
                 .unwrap(),
         )
-        .build();
+        .build()
+        .unwrap();
     let t = Instant::now();
     let inputs = vec![("id", "1".to_owned()), ("body", "charged twice".to_owned())];
     let result = harness

@@ -35,7 +35,8 @@ fn child() {
                 FnProvider::new(|_, n| Ok(good("billing", (n % 3 + 1) as u8, 0.9))),
             )
             .observer(JsonlSink::open(&path).unwrap())
-            .build();
+            .build()
+            .unwrap();
         let mut out = std::io::stdout();
         for i in 0u64.. {
             let outcome = triage(&harness, &format!("ticket {i}")).await.unwrap();

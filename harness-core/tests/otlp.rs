@@ -305,7 +305,8 @@ fn spans_and_metrics_arrive_over_otlp_http() {
     let harness = Harness::builder()
         .provider("local", Once)
         .observer(metrics.clone())
-        .build();
+        .build()
+        .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -496,7 +496,8 @@ async fn metrics_count_calls_attempts_and_actions() {
     let harness = Harness::builder()
         .provider("local", script.clone())
         .observer(metrics.clone())
-        .build();
+        .build()
+        .unwrap();
 
     // 1. First try.
     script.push_ok(r#"{"label":"positive"}"#, "smollm2-135m", 100, 10);
@@ -592,7 +593,8 @@ async fn unknown_prices_leave_cost_unknown() {
     let harness = Harness::builder()
         .provider("local", script.clone())
         .observer(metrics.clone())
-        .build();
+        .build()
+        .unwrap();
     script.push_ok(r#"{"label":"positive"}"#, "smollm2-135m", 100, 10);
     classify(&harness).await.unwrap();
     let snap = metrics.snapshot();
@@ -731,7 +733,8 @@ async fn record_call_end_sums_up_the_call() {
     let harness = Harness::builder()
         .provider("local", script.clone())
         .observer(EndRecorder)
-        .build();
+        .build()
+        .unwrap();
     script
         .push_ok(r#"{"label":"meh"}"#, "smollm2-135m", 100, 10)
         .push_ok(r#"{"label":"worse"}"#, "smollm2-135m", 100, 10);
@@ -779,7 +782,10 @@ async fn the_engine_emits_genai_spans() {
         tracing::subscriber::set_default(tracing_subscriber::registry().with(layer.clone()));
     tracing::callsite::rebuild_interest_cache();
     let script = Scripted::default();
-    let harness = Harness::builder().provider("local", script.clone()).build();
+    let harness = Harness::builder()
+        .provider("local", script.clone())
+        .build()
+        .unwrap();
     script
         .push_ok(r#"{"label":"meh"}"#, "smollm2-135m", 100, 10)
         .push_ok(r#"{"label":"positive"}"#, "smollm2-135m", 150, 12);

@@ -9,8 +9,8 @@
 //!
 //! ```no_run
 //! use harness_core::audit::{JsonlSink, verify_jsonl};
-//! # fn demo(builder: harness_core::HarnessBuilder) -> std::io::Result<()> {
-//! let harness = builder.observer(JsonlSink::open("audit.jsonl")?).build();
+//! # fn demo(builder: harness_core::HarnessBuilder) -> Result<(), Box<dyn std::error::Error>> {
+//! let harness = builder.observer(JsonlSink::open("audit.jsonl")?).build()?;
 //! // ... calls ...
 //! let report = verify_jsonl("audit.jsonl")?;
 //! assert!(report.chain_ok(), "{report}");

@@ -24,11 +24,11 @@ pub const VARIABLES: [&str; 5] = [
 
 /// Reads [`VARIABLES`] from the process environment and builds a harness with [`from_vars`].
 pub fn from_env() -> Result<Harness, ConfigError> {
-    builder_from_env().map(HarnessBuilder::build)
+    builder_from_env()?.build()
 }
 
 /// [`from_env`], stopping before `build()` so observers, recovery and telemetry settings can be
-/// added: `HarnessBuilder::from_env()?.observer(sink).build()`.
+/// added: `HarnessBuilder::from_env()?.observer(sink).build()?`.
 pub fn builder_from_env() -> Result<HarnessBuilder, ConfigError> {
     let mut vars = HashMap::new();
     for name in VARIABLES {
@@ -55,7 +55,7 @@ pub fn builder_from_env() -> Result<HarnessBuilder, ConfigError> {
 ///
 /// Empty values count as unset. Errors name the variable and the problem, never its value.
 pub fn from_vars(vars: &HashMap<String, String>) -> Result<Harness, ConfigError> {
-    builder_from_vars(vars).map(HarnessBuilder::build)
+    builder_from_vars(vars)?.build()
 }
 
 /// [`from_vars`], stopping before `build()` so observers (audit sinks, metrics), recovery and

@@ -90,7 +90,9 @@ impl HarnessBuilder {
         env::builder_from_env()
     }
 
-    /// Registers a provider under `name`. The first one registered is the default.
+    /// Registers a provider under `name`, replacing one registered under the same name. The
+    /// first one registered is the default. A provider shared with other code goes in as an
+    /// `Arc` (`Arc<P>` and `Arc<dyn Provider>` are providers too).
     pub fn provider(mut self, name: impl Into<String>, provider: impl Provider) -> Self {
         let name = name.into();
         if self.default_provider.is_none() {
@@ -101,18 +103,8 @@ impl HarnessBuilder {
         self
     }
 
-    /// Registers an already shared provider.
-    pub fn provider_arc(mut self, name: impl Into<String>, provider: Arc<dyn Provider>) -> Self {
-        let name = name.into();
-        if self.default_provider.is_none() {
-            self.default_provider = Some(name.clone());
-        }
-        self.providers.retain(|(n, _)| *n != name);
-        self.providers.push((name, provider));
-        self
-    }
-
-    /// The provider for models no route matches.
+    /// The provider for models no route matches; [`build`](Self::build) checks that it is
+    /// registered.
     pub fn default_provider(mut self, name: impl Into<String>) -> Self {
         self.default_provider = Some(name.into());
         self
@@ -131,7 +123,8 @@ impl HarnessBuilder {
         self
     }
 
-    /// Routes models whose name starts with `prefix` to the provider registered as `provider`.
+    /// Routes models whose name starts with `prefix` to the provider registered as `provider`
+    /// (the longest matching prefix wins); [`build`](Self::build) checks that it is registered.
     pub fn route(mut self, prefix: impl Into<String>, provider: impl Into<String>) -> Self {
         self.routes.push((prefix.into(), provider.into()));
         self
@@ -168,20 +161,61 @@ impl HarnessBuilder {
         self
     }
 
-    /// Adds an observer of finished calls.
+    /// Adds an observer of finished calls. An observer you keep a handle to (a sink whose
+    /// `flush` you call, a metrics snapshot) goes in as an `Arc`: `Arc<O>` and
+    /// `Arc<dyn Observer>` are observers too.
     pub fn observer(mut self, observer: impl Observer) -> Self {
         self.observers.push(Arc::new(observer));
         self
     }
 
-    /// Adds an already shared observer.
-    pub fn observer_arc(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observers.push(observer);
-        self
+    /// Builds the harness, after checking that the default provider and every route name a
+    /// registered provider: a typo there would otherwise fail every call it routes.
+    ///
+    /// ```
+    /// use harness_core::{Harness, provider::scripted::Scripted};
+    /// let e = Harness::builder()
+    ///     .provider("openai", Scripted::new())
+    ///     .route("claude", "anthropic")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(e.0.contains("`anthropic`") && e.0.contains("`openai`"), "{e}");
+    /// ```
+    pub fn build(self) -> Result<Harness, ConfigError> {
+        self.check_names()?;
+        Ok(self.assemble())
     }
 
-    /// Builds the harness.
-    pub fn build(self) -> Harness {
+    /// The first provider name that is used but not registered, as an error naming it and the
+    /// registered ones.
+    fn check_names(&self) -> Result<(), ConfigError> {
+        let registered = |name: &str| self.providers.iter().any(|(n, _)| n == name);
+        let unknown = |what: String, name: &str| {
+            let known: Vec<String> = self
+                .providers
+                .iter()
+                .map(|(n, _)| format!("`{n}`"))
+                .collect();
+            let known = if known.is_empty() {
+                "no provider is registered".to_owned()
+            } else {
+                format!("registered: {}", known.join(", "))
+            };
+            ConfigError(format!(
+                "{what} names provider `{name}`, which is not registered ({known})"
+            ))
+        };
+        if let Some(name) = self.default_provider.as_deref().filter(|n| !registered(n)) {
+            return Err(unknown("the default provider".to_owned(), name));
+        }
+        match self.routes.iter().find(|(_, p)| !registered(p)) {
+            Some((prefix, name)) => Err(unknown(format!("the route for `{prefix}*`"), name)),
+            None => Ok(()),
+        }
+    }
+
+    /// The harness, unchecked.
+    fn assemble(self) -> Harness {
         let mut recovery = self.recovery.unwrap_or_default();
         if let Some(seed) = self.seed {
             recovery = recovery.seed(seed);
@@ -314,7 +348,7 @@ impl Harness {
 
 fn unreachable_harness() -> Harness {
     // `GLOBAL.set` hands back exactly what it was given, which is always `Ok`.
-    Harness::builder().build()
+    Harness::builder().assemble()
 }
 
 /// A `Config` error for a call that could not start.
@@ -331,4 +365,79 @@ pub(crate) fn config_error(contract: &TaskContract, message: String) -> TaskErro
             ..CallReport::default_for(contract)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::Harness;
+    use crate::provider::scripted::Scripted;
+
+    #[test]
+    fn a_route_to_an_unregistered_provider_is_refused_by_name() {
+        let e = Harness::builder()
+            .provider("openai", Scripted::new())
+            .provider("local", Scripted::new())
+            .route("claude", "anthropic")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            e.0,
+            "the route for `claude*` names provider `anthropic`, which is not registered \
+             (registered: `openai`, `local`)"
+        );
+    }
+
+    #[test]
+    fn an_unregistered_default_provider_is_refused_by_name() {
+        let e = Harness::builder()
+            .provider("openai", Scripted::new())
+            .default_provider("opneai")
+            .build()
+            .unwrap_err();
+        assert!(
+            e.0.starts_with("the default provider names provider `opneai`"),
+            "{e}"
+        );
+        assert!(e.0.contains("registered: `openai`"), "{e}");
+
+        let e = Harness::builder()
+            .default_provider("openai")
+            .build()
+            .unwrap_err();
+        assert!(e.0.contains("(no provider is registered)"), "{e}");
+    }
+
+    #[test]
+    fn registered_routes_and_an_empty_builder_build() {
+        let h = Harness::builder()
+            .provider("openai", Scripted::new())
+            .provider("anthropic", Scripted::new())
+            .route("claude", "anthropic")
+            .default_provider("openai")
+            .build()
+            .unwrap();
+        assert_eq!(h.route(None, "claude-3").unwrap().0, "anthropic");
+        assert_eq!(h.route(None, "gpt-4o").unwrap().0, "openai");
+        // Nothing names a provider, so nothing is wrong yet: calls fail with a Config error.
+        assert!(Harness::builder().build().is_ok());
+    }
+
+    #[test]
+    fn shared_providers_and_observers_register_as_arcs() {
+        let shared = Arc::new(Scripted::named("shared"));
+        let as_dyn: Arc<dyn crate::provider::Provider> = shared.clone();
+        let alarm = Arc::new(crate::observe::drift::DriftAlarm::new(Default::default()));
+        let h = Harness::builder()
+            .provider("a", shared.clone())
+            .provider("b", as_dyn)
+            .observer(alarm.clone())
+            .observer(alarm.clone() as Arc<dyn crate::observe::Observer>)
+            .build()
+            .unwrap();
+        assert_eq!(h.provider("a").unwrap().info().name, "shared");
+        assert_eq!(h.provider("b").unwrap().info().name, "shared");
+        assert_eq!(h.inner.observers.len(), 2);
+    }
 }

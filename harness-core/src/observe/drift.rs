@@ -16,9 +16,10 @@
 //! let alarm = Arc::new(DriftAlarm::new(DriftConfig::default()).on_drift(|e| {
 //!     eprintln!("{e}");
 //! }));
-//! let harness = harness_core::Harness::builder().observer_arc(alarm.clone()).build();
+//! let harness = harness_core::Harness::builder().observer(alarm.clone()).build()?;
 //! # let _ = harness;
 //! assert_eq!(alarm.fired(), 0);
+//! # Ok::<(), harness_core::ConfigError>(())
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -155,7 +156,7 @@ impl fmt::Display for DriftEvent {
 type Hook = Box<dyn Fn(&DriftEvent) + Send + Sync>;
 
 /// Per-task rolling windows of invalid-output and low-confidence rates, with an alarm each.
-/// An [`Observer`]: register it with `Harness::builder().observer_arc(...)`.
+/// An [`Observer`]: register it with `Harness::builder().observer(...)` (an `Arc` of it, to keep a handle).
 pub struct DriftAlarm {
     config: DriftConfig,
     tasks: Mutex<HashMap<&'static str, Window>>,

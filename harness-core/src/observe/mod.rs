@@ -25,6 +25,14 @@ pub trait Observer: Send + Sync + 'static {
     fn on_call_end(&self, call: &CallEnd<'_>);
 }
 
+/// A shared observer is an observer: register an `Arc<O>` (or an `Arc<dyn Observer>`) and keep a
+/// clone to read its state.
+impl<O: Observer + ?Sized> Observer for std::sync::Arc<O> {
+    fn on_call_end(&self, call: &CallEnd<'_>) {
+        (**self).on_call_end(call);
+    }
+}
+
 /// What observers see of a finished call.
 #[derive(Debug)]
 pub struct CallEnd<'a> {

@@ -323,6 +323,21 @@ pub trait Provider: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
 }
 
+/// A shared provider is a provider: register an `Arc<P>` (or an `Arc<dyn Provider>`) you also
+/// keep, e.g. to read a [`Scripted`](scripted::Scripted) log or a replay provider's misses.
+impl<P: Provider + ?Sized> Provider for std::sync::Arc<P> {
+    fn info(&self) -> ProviderInfo {
+        (**self).info()
+    }
+
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+        (**self).chat(request)
+    }
+}
+
 impl fmt::Debug for dyn Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let info = self.info();

@@ -478,11 +478,17 @@ async fn scenario<T: LlmOutput>(
         servers.push(server);
     }
     let seen = Arc::new(SeenStatus::default());
-    builder = builder.observer_arc(seen.clone());
+    builder = builder.observer(seen.clone());
     for o in observers {
-        builder = builder.observer_arc(o.clone());
+        builder = builder.observer(o.clone());
     }
-    let harness = builder.default_model("drill-model").seed(0).build();
+    let harness = match builder.default_model("drill-model").seed(0).build() {
+        Ok(h) => h,
+        Err(e) => {
+            out.outcome = format!("setup failed: {e}");
+            return out;
+        }
+    };
 
     let capture = Arc::new(Capture::default());
     let dispatch = tracing::Dispatch::new(CaptureSubscriber(capture.clone()));

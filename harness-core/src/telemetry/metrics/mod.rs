@@ -8,13 +8,14 @@
 //! use harness_core::Harness;
 //!
 //! let metrics = Metrics::new();
-//! let harness = Harness::builder().observer(metrics.clone()).build();
+//! let harness = Harness::builder().observer(metrics.clone()).build()?;
 //! # let _ = harness;
 //! // ... run tasks ...
 //! let snap = metrics.snapshot();
 //! for (task, stats) in &snap.tasks {
 //!     println!("{task}: {} calls, pass rate {:?}", stats.calls, stats.pass_rate());
 //! }
+//! # Ok::<(), harness_core::ConfigError>(())
 //! ```
 
 mod histogram;

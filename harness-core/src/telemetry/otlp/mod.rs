@@ -8,7 +8,7 @@
 //!
 //! // Spans go to http://127.0.0.1:4318/v1/traces, metrics to .../v1/metrics.
 //! let otlp = harness_core::telemetry::otlp::install("http://127.0.0.1:4318")?;
-//! let harness = Harness::builder().observer(otlp.metrics()).build();
+//! let harness = Harness::builder().observer(otlp.metrics()).build()?;
 //! // ... run tasks; dropping `otlp` flushes and shuts the exporters down.
 //! # let _ = harness; Ok(()) }
 //! ```

@@ -36,7 +36,7 @@
 //!     .await?;
 //! let harness = Harness::builder()
 //!     .provider("openai", OpenAiCompatible::builder(server.base_url()).build()?)
-//!     .build();
+//!     .build()?;
 //! // ... run a task with `harness`, then:
 //! let requests = server.requests();
 //! # let _ = (harness, requests);
