@@ -73,7 +73,18 @@ pub fn builder_from_vars(vars: &HashMap<String, String>) -> Result<HarnessBuilde
         }
     };
 
-    let base = get("OPENAI_BASE_URL").unwrap_or(DEFAULT_OPENAI_BASE_URL);
+    let base = match get("OPENAI_BASE_URL") {
+        Some(url) => url,
+        None => {
+            // Said once, at setup: a user who forgot the variable sees where calls will go.
+            tracing::info!(
+                endpoint = DEFAULT_OPENAI_BASE_URL,
+                model = get("HARNESS_MODEL").unwrap_or("each task's own"),
+                "OPENAI_BASE_URL is not set; using the local OpenAI-compatible server"
+            );
+            DEFAULT_OPENAI_BASE_URL
+        }
+    };
     http::parse_base_url(base, "OPENAI_BASE_URL")?;
     let mut openai = OpenAiCompatible::builder(base);
     if let Some(k) = key("OPENAI_API_KEY")? {
@@ -186,6 +197,65 @@ mod tests {
         let e = from_vars(&vars(&[("OPENAI_API_KEY", "sk-line\nbreak")])).unwrap_err();
         assert!(e.0.starts_with("OPENAI_API_KEY contains"), "{e}");
         assert!(!e.0.contains("sk-line"), "{e}");
+    }
+
+    /// The `info` events `f` logs, as `field=value ...` lines.
+    fn infos(f: impl FnOnce()) -> Vec<String> {
+        use std::fmt::Write as _;
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        struct Infos(Arc<Mutex<Vec<String>>>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Infos {
+            fn on_event(
+                &self,
+                e: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                if *e.metadata().level() != tracing::Level::INFO {
+                    return;
+                }
+                let mut line = String::new();
+                e.record(&mut |f: &tracing::field::Field, v: &dyn std::fmt::Debug| {
+                    let _ = write!(line, "{}={v:?} ", f.name());
+                });
+                self.0.lock().unwrap().push(line);
+            }
+        }
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Infos(lines.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            // Other tests may have met the callsite with no subscriber around and cached it as
+            // never interesting; ask again now that this one is installed.
+            tracing::callsite::rebuild_interest_cache();
+            f();
+        });
+        let lines = lines.lock().unwrap().clone();
+        lines
+    }
+
+    #[test]
+    fn the_local_default_is_logged_with_its_endpoint_and_model_and_never_a_key() {
+        let lines = infos(|| {
+            from_vars(&vars(&[
+                ("OPENAI_API_KEY", "sk-never-logged"),
+                ("HARNESS_MODEL", "smollm2-135m"),
+            ]))
+            .unwrap();
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("endpoint=\"http://127.0.0.1:8089/v1\""),
+            "{lines:?}"
+        );
+        assert!(lines[0].contains("model=\"smollm2-135m\""), "{lines:?}");
+        assert!(!lines[0].contains("sk-never-logged"), "{lines:?}");
+
+        let lines = infos(|| drop(from_vars(&vars(&[])).unwrap()));
+        assert!(lines[0].contains("model=\"each task's own\""), "{lines:?}");
+
+        let set = vars(&[("OPENAI_BASE_URL", "https://api.openai.com/v1")]);
+        assert!(infos(|| drop(from_vars(&set).unwrap())).is_empty());
     }
 
     #[test]

@@ -310,8 +310,19 @@ pub struct ProviderInfo {
     pub port: Option<u16>,
 }
 
-/// A model service. Implementations do one HTTP exchange per call and no retries of their own:
-/// recovery is the engine's job, driven by the task's contract.
+/// A model service. One [`chat`](Provider::chat) is one attempt: the engine counts it once,
+/// bounds it with the attempt's timeout and runs it inside the attempt's span (`chat {model}`).
+///
+/// Recovery is the engine's job, driven by the task's contract: a provider does not retry a
+/// failure, wait out a rate limit or switch models. It may do one thing more than a single
+/// exchange: when the server answers 400 naming a request parameter it does not accept, re-send
+/// the same request once with that parameter adjusted, and remember the adjustment for later
+/// requests. [`OpenAiCompatible`] does this for `response_format` (in
+/// [`StructuredOutput::Auto`], the schema then travels in the prompt only) and for
+/// `max_tokens` → `max_completion_tokens`, so one attempt sends at most three requests. Such a
+/// re-send is visible: the provider logs a `warn` event naming itself inside the attempt's span,
+/// the attempt's latency covers every request it sent, and [`OpenAiCompatible::schema_rejected`]
+/// says whether the downgrade is in force.
 pub trait Provider: Send + Sync + 'static {
     /// Name and address, for routing and telemetry.
     fn info(&self) -> ProviderInfo;

@@ -40,7 +40,9 @@ pub enum StructuredOutput {
 ///
 /// One call is one exchange, except when the server answers 400 naming a parameter it does not
 /// accept: then the provider adjusts (drops `response_format` in [`StructuredOutput::Auto`], or
-/// renames `max_tokens` to `max_completion_tokens`), remembers it, and resends once per adjustment.
+/// renames `max_tokens` to `max_completion_tokens`), remembers it, logs a `warn` event, and
+/// resends once per adjustment, within the same attempt (see [`Provider`] for what that means to
+/// the engine).
 ///
 /// ```no_run
 /// # fn demo() -> Result<(), harness_core::ConfigError> {
@@ -395,6 +397,92 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse_response(deep.as_bytes()).is_err());
+    }
+
+    /// What the `Provider` doc promises about the downgrade: one `chat` sends the request, gets a
+    /// 400 rejecting `json_schema`, re-sends it once without `response_format`, and logs a warning
+    /// naming the provider inside the caller's (the engine's attempt) span.
+    #[cfg(feature = "testing")]
+    #[tokio::test]
+    async fn the_json_schema_downgrade_resends_once_and_warns_inside_the_attempt_span() {
+        use std::fmt::Write as _;
+        use std::sync::{Arc, Mutex};
+        use tracing::Instrument as _;
+        use tracing::instrument::WithSubscriber as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        /// Every event as `level span: field=value ...`.
+        struct Events(Arc<Mutex<Vec<String>>>);
+        impl<S> tracing_subscriber::Layer<S> for Events
+        where
+            S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+        {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                ctx: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                let span = ctx.event_span(event).map(|s| s.name()).unwrap_or("-");
+                let mut line = format!("{} {span}:", event.metadata().level());
+                event.record(&mut |f: &tracing::field::Field, v: &dyn fmt::Debug| {
+                    let _ = write!(line, " {}={v:?}", f.name());
+                });
+                self.0.lock().unwrap().push(line);
+            }
+        }
+
+        let rejection = serde_json::json!({"error": {"message":
+            "Invalid parameter: 'response_format' of type 'json_schema' is not supported."}});
+        let server = crate::testing::ChaosServer::builder()
+            .script([crate::testing::Reply::json(400, &rejection)])
+            .start()
+            .await
+            .unwrap();
+        let p = OpenAiCompatible::builder(server.base_url())
+            .name("local")
+            .build()
+            .unwrap();
+        let request = ChatRequest {
+            model: "m".into(),
+            messages: vec![super::super::Message::user("hi")],
+            response_format: ResponseFormat::JsonSchema {
+                name: "Out".into(),
+                schema: serde_json::json!({"type": "object"}),
+            },
+            temperature: None,
+            max_tokens: None,
+            seed: None,
+        };
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let dispatch =
+            tracing::Dispatch::new(tracing_subscriber::registry().with(Events(events.clone())));
+        // Opened under the capturing subscriber, as the engine opens its attempt span.
+        let span = tracing::dispatcher::with_default(&dispatch, || tracing::info_span!("attempt"));
+        let answer = p
+            .chat(&request)
+            .instrument(span)
+            .with_subscriber(dispatch)
+            .await;
+        assert!(answer.is_ok(), "{answer:?}");
+
+        let formats: Vec<bool> = server
+            .requests()
+            .iter()
+            .map(|r| r.body.as_ref().unwrap().get("response_format").is_some())
+            .collect();
+        assert_eq!(
+            formats,
+            [true, false],
+            "one re-send, without response_format"
+        );
+        assert!(p.schema_rejected());
+        let events = events.lock().unwrap();
+        let warnings: Vec<&String> = events.iter().filter(|e| e.starts_with("WARN")).collect();
+        assert_eq!(warnings.len(), 1, "{events:?}");
+        assert!(
+            warnings[0].starts_with("WARN attempt:") && warnings[0].contains("provider=local"),
+            "{warnings:?}"
+        );
     }
 
     #[test]
