@@ -1,5 +1,7 @@
 //! A provider that answers from a script, for unit tests of code that uses tasks. Its answers go
-//! through the same parse → validate → contract path as a real provider's.
+//! through the same parse → validate → contract path as a real provider's. It is always
+//! compiled (no feature needed), so a user's `#[cfg(test)]` module can use it as it is; the
+//! chaos server, for tests over real HTTP, is behind the `testing` feature.
 //!
 //! ```
 //! use harness_core::provider::scripted::Scripted;
