@@ -615,6 +615,7 @@ fn attempt(
         kind: harness_core::outcome::AttemptKind::First,
         provider: "p".into(),
         model: model.into(),
+        fingerprint: String::new(),
         response_model: response_model.map(Into::into),
         response_id: None,
         started_at: std::time::SystemTime::UNIX_EPOCH,

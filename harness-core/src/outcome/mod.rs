@@ -131,6 +131,9 @@ pub struct Attempt {
     pub provider: String,
     /// Model requested.
     pub model: String,
+    /// SHA-256 of the request this attempt sent (its messages differ after a reask, its model
+    /// after a fallback): see [`ChatRequest::fingerprint`](crate::provider::ChatRequest::fingerprint).
+    pub fingerprint: String,
     /// Model that answered, as the provider reported it.
     pub response_model: Option<String>,
     /// Provider response id.
@@ -314,8 +317,9 @@ pub struct TaskError {
 }
 
 impl TaskError {
-    /// Builds an error (for the engine and for providers of users' own runtimes).
-    pub fn new(
+    /// Builds an error; only the engine's `finish` step does, so every error carries its call's
+    /// complete report.
+    pub(crate) fn new(
         kind: ErrorKind,
         message: impl Into<String>,
         validation: ValidationErrors,

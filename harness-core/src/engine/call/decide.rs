@@ -5,8 +5,14 @@
 
 use std::time::Duration;
 
-use crate::contract::{Action, Backoff};
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use super::{AttemptFailure, Call};
+use crate::contract::{Action, ActionKind, Backoff};
+use crate::outcome::ActionTaken;
 use crate::provider::ProviderError;
+use crate::recovery::Recovery;
 
 /// Where one class's chain stands: the step it is on and how much of that step is used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,7 +49,7 @@ pub(crate) enum Decision {
 }
 
 /// A step of the chain that was passed over, and why: the driver logs these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Skipped {
     pub(crate) step: Action,
     pub(crate) reason: &'static str,
@@ -143,4 +149,68 @@ pub(crate) fn decide(
         }
     }
     Decision::Fail
+}
+
+/// The retry gate of a live call: the harness's seeded jitter and the provider's retry budget.
+struct Budgeted<'a> {
+    recovery: &'a Recovery,
+    provider: &'a str,
+}
+
+impl RetryGate for Budgeted<'_> {
+    fn delay(&mut self, backoff: &Backoff, retry: u32, retry_after: Option<Duration>) -> Duration {
+        self.recovery.backoff(backoff, retry, retry_after)
+    }
+    fn allow(&mut self) -> bool {
+        self.recovery.retry_allowed(self.provider)
+    }
+}
+
+impl<T> Call<'_, T> {
+    /// Decides what to do after `failure`, moves that class's cursor, logs skipped steps and the
+    /// decision, and records the action on the report.
+    pub(crate) fn decide(&mut self, failure: &AttemptFailure<T>) -> Decision {
+        let contract = self.frame.contract;
+        let class = failure.class;
+        let attempt = self.frame.report.attempts.len() as u32;
+        let mut gate = Budgeted {
+            recovery: self.frame.harness.recovery(),
+            provider: &self.route.provider_name,
+        };
+        let mut skipped = Vec::new();
+        let decision = decide(
+            contract.steps(class),
+            &mut self.cursors[class.index()],
+            failure.provider_error.as_ref(),
+            self.deadline.saturating_duration_since(Instant::now()),
+            &mut gate,
+            &mut skipped,
+        );
+        for Skipped { step, reason } in skipped {
+            debug!(task = contract.name, attempt, class = class.as_str(), step = %step, reason, "step skipped");
+        }
+        let (action, detail) = match decision {
+            Decision::Retry { delay } => (ActionKind::Retry, format!("after {delay:?}")),
+            Decision::Reask => (ActionKind::Reask, String::new()),
+            Decision::Fallback { model, .. } => (ActionKind::Fallback, model.to_owned()),
+            Decision::Escalate => (ActionKind::Escalate, failure.message.clone()),
+            Decision::Default => (ActionKind::Default, failure.message.clone()),
+            Decision::Fail => (ActionKind::Fail, failure.message.clone()),
+        };
+        info!(
+            task = contract.name,
+            attempt,
+            failure_class = class.as_str(),
+            action = action.as_str(),
+            detail = %detail,
+            "harness decision"
+        );
+        self.frame.report.actions.push(ActionTaken {
+            after_attempt: attempt,
+            class,
+            action,
+            detail,
+        });
+        decision
+    }
 }
