@@ -476,7 +476,7 @@ async fn classify(harness: &Harness) -> Result<String, String> {
     harness
         .run::<Label>(&CLASSIFY, vec![("review", "fine".into())], None, None)
         .await
-        .map(|o| o.how())
+        .map(|o| o.summary())
         .map_err(|e| e.to_string())
 }
 

@@ -176,6 +176,7 @@ pub struct ActionTaken {
 
 /// Everything recorded about one call; carried by both [`Outcome`] and [`TaskError`].
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct CallReport {
     /// A unique id for this call.
     pub call_id: String,
@@ -247,8 +248,9 @@ impl<T> Outcome<T> {
         matches!(self.resolution, Resolution::Escalated(_))
     }
 
-    /// A one-line account: "first try", "after 1 reask", "default (timeout)", "escalated (refusal)".
-    pub fn how(&self) -> String {
+    /// A one-line account of how the call ended: "first try", "after 1 reask",
+    /// "default after timeout", "escalated after refusal".
+    pub fn summary(&self) -> String {
         match &self.resolution {
             Resolution::Answer(_) => self.provenance.to_string(),
             Resolution::Default { class, .. } => format!("default after {class}"),

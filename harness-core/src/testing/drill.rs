@@ -530,7 +530,7 @@ fn describe<T>(out: &mut Scenario, result: &TaskResult<T>) {
         Ok(o) => {
             out.outcome = match &o.resolution {
                 Resolution::Answer(_) => format!("answer, {}", o.provenance),
-                _ => o.how(),
+                _ => o.summary(),
             };
             out.class = match &o.resolution {
                 Resolution::Answer(_) => None,
