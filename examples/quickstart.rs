@@ -36,10 +36,12 @@ fn report<T: std::fmt::Debug>(
                     println!("  → default {value:?} (after {class})")
                 }
                 Resolution::Escalated(e) => println!("  → for a human: {e}"),
+                // `Resolution` is non-exhaustive: later releases may add ways to end.
+                _ => println!("  → {}", outcome.summary()),
             }
             println!(
                 "  how: {}; {} attempt(s), {} tokens in / {} out, {:.1}s",
-                outcome.how(),
+                outcome.summary(),
                 r.attempts.len(),
                 r.usage.input_tokens,
                 r.usage.output_tokens,

@@ -110,7 +110,7 @@ async fn classify_returns_a_checked_value_from_the_real_model() {
                 );
                 assert!(s.rationale.chars().count() <= 280);
             }
-            println!("classify: {:?} ({})", outcome.resolution, outcome.how());
+            println!("classify: {:?} ({})", outcome.resolution, outcome.summary());
         }
         Err(e) => {
             // A typed failure is a legitimate end; it must say what was wrong.

@@ -139,7 +139,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let outcome = harness
             .run::<Sentiment>(&CLASSIFY, vec![("review", review.to_owned())], None, None)
             .await?;
-        println!("{review:?} → {:?} ({})", outcome.value(), outcome.how());
+        println!("{review:?} → {:?} ({})", outcome.value(), outcome.summary());
     }
 
     let snapshot = metrics.snapshot();

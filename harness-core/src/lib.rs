@@ -42,7 +42,7 @@
 //! let harness = Harness::from_env()?;
 //! let outcome = classify::with(&harness, "Arrived broken, support never answered.").await?;
 //! match &outcome.resolution {
-//!     Resolution::Answer(s) => println!("{:?} ({}; {})", s.label, s.confidence, outcome.how()),
+//!     Resolution::Answer(s) => println!("{:?} ({}; {})", s.label, s.confidence, outcome.summary()),
 //!     Resolution::Default { value, class } => println!("default {value:?} after {class}"),
 //!     Resolution::Escalated(e) => println!("for a human: {e}"),
 //! }

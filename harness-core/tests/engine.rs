@@ -167,7 +167,7 @@ async fn first_try_answer_is_typed_and_reported() {
         .unwrap();
     assert!(out.is_answer());
     assert_eq!(out.value().unwrap().label, "yes");
-    assert_eq!(out.how(), "first try");
+    assert_eq!(out.summary(), "first try");
     assert_eq!(out.report.attempts.len(), 1);
     assert!(!out.report.fingerprint.is_empty());
     let req = &p.requests()[0];
@@ -193,7 +193,7 @@ async fn reask_feeds_the_validation_errors_back() {
         .unwrap();
     assert!(out.is_answer());
     assert_eq!(out.provenance.reasks, 1);
-    assert_eq!(out.how(), "after 1 reask");
+    assert_eq!(out.summary(), "after 1 reask");
     let second = &p.requests()[1];
     let n = second.messages.len();
     assert_eq!(second.messages[n - 2].role, Role::Assistant);
@@ -269,7 +269,7 @@ async fn falls_back_after_retries_are_spent() {
     assert_eq!(out.provenance.model, "backup");
     assert_eq!(primary.requests().len(), 3);
     assert_eq!(secondary.requests()[0].model, "backup");
-    assert_eq!(out.how(), "from fallback model backup after 2 retries");
+    assert_eq!(out.summary(), "from fallback model backup after 2 retries");
 }
 
 #[tokio::test(start_paused = true)]

@@ -257,6 +257,7 @@ fn judged(n: u32, failure: Option<FailureClass>) -> harness_core::outcome::Attem
         kind: harness_core::outcome::AttemptKind::First,
         provider: "local".into(),
         model: "smollm2-135m".into(),
+        fingerprint: String::new(),
         response_model: None,
         response_id: None,
         started_at: std::time::SystemTime::now(),

@@ -476,7 +476,7 @@ async fn classify(harness: &Harness) -> Result<String, String> {
     harness
         .run::<Label>(&CLASSIFY, vec![("review", "fine".into())], None, None)
         .await
-        .map(|o| o.how())
+        .map(|o| o.summary())
         .map_err(|e| e.to_string())
 }
 
@@ -617,6 +617,7 @@ fn attempt(
         kind: harness_core::outcome::AttemptKind::First,
         provider: "p".into(),
         model: model.into(),
+        fingerprint: String::new(),
         response_model: response_model.map(Into::into),
         response_id: None,
         started_at: std::time::SystemTime::UNIX_EPOCH,

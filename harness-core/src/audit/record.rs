@@ -106,6 +106,10 @@ pub struct RecordedAttempt {
     pub error: Option<String>,
     /// The failure class, when the attempt failed.
     pub failure: Option<FailureClass>,
+    /// SHA-256 of the exact request this attempt sent (empty in records written before
+    /// attempts carried one).
+    #[serde(default)]
+    pub fingerprint: String,
     /// Why the model stopped.
     pub finish_reason: Option<String>,
     /// `first`, `retry`, `reask` or `fallback`.
@@ -230,6 +234,7 @@ impl AuditRecord {
                 kind: attempt_kind(a.kind).to_owned(),
                 provider: a.provider.clone(),
                 model: a.model.clone(),
+                fingerprint: a.fingerprint.clone(),
                 response_model: a.response_model.clone(),
                 response_id: a.response_id.clone(),
                 started_at: rfc3339(a.started_at),

@@ -1,4 +1,9 @@
-//! Context assembly: the messages of the first attempt, from the contract's template or the task body.
+//! Context assembly: the messages of the first attempt, from the contract's template or the task
+//! body, and the text of a reask ([`reask`]).
+
+pub mod reask;
+
+pub use reask::{echo, reask_message};
 
 use crate::contract::{TaskContract, render_prompt};
 use crate::provider::{Message, Role};

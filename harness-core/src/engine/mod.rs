@@ -4,8 +4,8 @@
 //! global state; [`Harness::global`] is a process-wide default built from the environment for the
 //! plain `task(...)` form.
 
+mod call;
 mod env;
-mod run;
 
 use std::sync::{Arc, OnceLock};
 
@@ -324,7 +324,7 @@ impl Harness {
         context: Option<Context>,
         defaults: Option<DefaultFn<'_, T>>,
     ) -> TaskResult<T> {
-        run::run(self, contract, inputs, context, defaults).await
+        call::run(self, contract, inputs, context, defaults).await
     }
 
     /// Runs a contract on the process-wide harness.
@@ -344,6 +344,36 @@ impl Harness {
     pub fn recovery(&self) -> &Recovery {
         &self.inner.recovery
     }
+
+    /// The model a call of `contract` asks for: the override, else the task's, else the default.
+    pub(crate) fn model_for(&self, contract: &TaskContract) -> Option<String> {
+        let inner = &self.inner;
+        inner
+            .model_override
+            .clone()
+            .or_else(|| contract.model.map(str::to_owned))
+            .or_else(|| inner.default_model.clone())
+    }
+
+    pub(crate) fn telemetry(&self) -> &crate::observe::TelemetryConfig {
+        &self.inner.telemetry
+    }
+
+    pub(crate) fn parse_limits(&self) -> &ParseLimits {
+        &self.inner.parse_limits
+    }
+
+    pub(crate) fn prices(&self) -> &crate::outcome::PriceTable {
+        &self.inner.prices
+    }
+
+    pub(crate) fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+
+    pub(crate) fn observers(&self) -> &[Arc<dyn Observer>] {
+        &self.inner.observers
+    }
 }
 
 fn unreachable_harness() -> Harness {
@@ -351,19 +381,27 @@ fn unreachable_harness() -> Harness {
     Harness::builder().assemble()
 }
 
-/// A `Config` error for a call that could not start.
+/// A `Config` error for a call that could not start because there is no harness to run it.
 pub(crate) fn config_error(contract: &TaskContract, message: String) -> TaskError {
+    let report = CallReport {
+        call_id: call::new_call_id(),
+        task: contract.name,
+        contract_version: contract.version,
+        fingerprint: String::new(),
+        model_requested: contract.model.unwrap_or_default().to_owned(),
+        started_at: std::time::SystemTime::now(),
+        elapsed: std::time::Duration::ZERO,
+        attempts: Vec::new(),
+        actions: Vec::new(),
+        usage: Default::default(),
+        cost_usd: None,
+    };
     TaskError::new(
         ErrorKind::Config,
         message,
         ValidationErrors::new(),
         None,
-        CallReport {
-            call_id: run::new_call_id(),
-            model_requested: contract.model.unwrap_or_default().to_owned(),
-            started_at: std::time::SystemTime::now(),
-            ..CallReport::default_for(contract)
-        },
+        report,
     )
 }
 

@@ -131,6 +131,9 @@ pub struct Attempt {
     pub provider: String,
     /// Model requested.
     pub model: String,
+    /// SHA-256 of the request this attempt sent (its messages differ after a reask, its model
+    /// after a fallback): see [`ChatRequest::fingerprint`](crate::provider::ChatRequest::fingerprint).
+    pub fingerprint: String,
     /// Model that answered, as the provider reported it.
     pub response_model: Option<String>,
     /// Provider response id.
@@ -173,6 +176,7 @@ pub struct ActionTaken {
 
 /// Everything recorded about one call; carried by both [`Outcome`] and [`TaskError`].
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct CallReport {
     /// A unique id for this call.
     pub call_id: String,
@@ -244,8 +248,9 @@ impl<T> Outcome<T> {
         matches!(self.resolution, Resolution::Escalated(_))
     }
 
-    /// A one-line account: "first try", "after 1 reask", "default (timeout)", "escalated (refusal)".
-    pub fn how(&self) -> String {
+    /// A one-line account of how the call ended: "first try", "after 1 reask",
+    /// "default after timeout", "escalated after refusal".
+    pub fn summary(&self) -> String {
         match &self.resolution {
             Resolution::Answer(_) => self.provenance.to_string(),
             Resolution::Default { class, .. } => format!("default after {class}"),
@@ -314,8 +319,9 @@ pub struct TaskError {
 }
 
 impl TaskError {
-    /// Builds an error (for the engine and for providers of users' own runtimes).
-    pub fn new(
+    /// Builds an error; only the engine's `finish` step does, so every error carries its call's
+    /// complete report.
+    pub(crate) fn new(
         kind: ErrorKind,
         message: impl Into<String>,
         validation: ValidationErrors,

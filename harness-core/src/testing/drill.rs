@@ -37,7 +37,7 @@ use serde_json::Value;
 use tracing::instrument::WithSubscriber;
 
 use crate::contract::{Action, ActionKind, Backoff, Chain, FailureClass, TaskContract};
-use crate::engine::{DefaultFn, Harness, Inputs};
+use crate::engine::{DefaultFn, Harness, HarnessBuilder, Inputs};
 use crate::observe::{CallEnd, Observer};
 use crate::outcome::{ErrorKind, Resolution, TaskResult};
 use crate::output::parse::ParseLimits;
@@ -434,8 +434,8 @@ async fn scenario<T: LlmOutput>(
     defaults: Option<DefaultFn<'_, T>>,
 ) -> Scenario {
     let mut out = Scenario {
-        name: setup.name,
-        injected: setup.injected,
+        name: setup.name.clone(),
+        injected: setup.injected.clone(),
         actions: Vec::new(),
         outcome: String::new(),
         class: None,
@@ -445,38 +445,13 @@ async fn scenario<T: LlmOutput>(
         elapsed: Duration::ZERO,
         logs: Vec::new(),
     };
-    let stall = contract.effective_deadline() * 2 + Duration::from_secs(1);
-    let slow = SLOW_FIRST_BYTE.mul_f64(scale);
-    let mut servers = Vec::new();
-    let mut builder = Harness::builder();
-    for (i, name) in provider_names(contract).into_iter().enumerate() {
-        let answer = good.to_owned();
-        let mut b = ChaosServer::builder()
-            .answer(move |_| answer.clone())
-            .stall_for(stall)
-            .slow_first_byte(slow);
-        if i == 0 {
-            b = b.script(setup.first.clone());
+    let (mut builder, servers) = match chaos_providers(contract, scale, good, &setup).await {
+        Ok(started) => started,
+        Err(e) => {
+            out.outcome = format!("setup failed: {e}");
+            return out;
         }
-        if let Some(r) = &setup.always {
-            b = b.default_reply(r.clone());
-        }
-        let server = match b.start().await {
-            Ok(s) => s,
-            Err(e) => {
-                out.outcome = format!("setup failed: {e}");
-                return out;
-            }
-        };
-        match OpenAiCompatible::builder(server.base_url()).build() {
-            Ok(p) => builder = builder.provider(name, p),
-            Err(e) => {
-                out.outcome = format!("setup failed: {e}");
-                return out;
-            }
-        }
-        servers.push(server);
-    }
+    };
     let seen = Arc::new(SeenStatus::default());
     builder = builder.observer(seen.clone());
     for o in observers {
@@ -502,6 +477,46 @@ async fn scenario<T: LlmOutput>(
     out.logs = std::mem::take(&mut *lock(&capture.events));
     drop(servers);
 
+    describe(&mut out, &result);
+    out
+}
+
+/// One chaos server per provider the contract names, the first playing `setup`'s script, and a
+/// harness builder with an OpenAI-compatible provider for each.
+async fn chaos_providers(
+    contract: &'static TaskContract,
+    scale: f64,
+    good: &str,
+    setup: &Setup,
+) -> Result<(HarnessBuilder, Vec<ChaosServer>), String> {
+    let stall = contract.effective_deadline() * 2 + Duration::from_secs(1);
+    let slow = SLOW_FIRST_BYTE.mul_f64(scale);
+    let mut servers = Vec::new();
+    let mut builder = Harness::builder();
+    for (i, name) in provider_names(contract).into_iter().enumerate() {
+        let answer = good.to_owned();
+        let mut b = ChaosServer::builder()
+            .answer(move |_| answer.clone())
+            .stall_for(stall)
+            .slow_first_byte(slow);
+        if i == 0 {
+            b = b.script(setup.first.clone());
+        }
+        if let Some(r) = &setup.always {
+            b = b.default_reply(r.clone());
+        }
+        let server = b.start().await.map_err(|e| e.to_string())?;
+        let provider = OpenAiCompatible::builder(server.base_url())
+            .build()
+            .map_err(|e| e.to_string())?;
+        builder = builder.provider(name, provider);
+        servers.push(server);
+    }
+    Ok((builder, servers))
+}
+
+/// Fills in how the call went: attempts, actions, and how it ended.
+fn describe<T>(out: &mut Scenario, result: &TaskResult<T>) {
     let report = match &result {
         Ok(o) => &o.report,
         Err(e) => e.report(),
@@ -521,7 +536,7 @@ async fn scenario<T: LlmOutput>(
         Ok(o) => {
             out.outcome = match &o.resolution {
                 Resolution::Answer(_) => format!("answer, {}", o.provenance),
-                _ => o.how(),
+                _ => o.summary(),
             };
             out.class = match &o.resolution {
                 Resolution::Answer(_) => None,
@@ -540,7 +555,6 @@ async fn scenario<T: LlmOutput>(
             };
         }
     }
-    out
 }
 
 /// A copy of `c` with every duration multiplied by `s`.

@@ -42,34 +42,8 @@ fn build(s: &Value, root: &Value, depth: usize) -> Value {
             return build(first, root, depth + 1);
         }
     }
-    let ty = match obj.get("type") {
-        Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("null"),
-        _ if obj.contains_key("properties") => "object",
-        _ => "null",
-    };
-    match ty {
-        "object" => {
-            let mut out = Map::new();
-            let props = obj.get("properties").and_then(Value::as_object);
-            let required: Vec<&str> = obj
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|r| r.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if let Some(props) = props {
-                for (k, v) in props {
-                    if required.contains(&k.as_str()) {
-                        out.insert(k.clone(), build(v, root, depth + 1));
-                    }
-                }
-            }
-            Value::Object(out)
-        }
+    match type_of(obj) {
+        "object" => object(obj, root, depth),
         "array" => {
             let n = obj
                 .get("minItems")
@@ -81,23 +55,7 @@ fn build(s: &Value, root: &Value, depth: usize) -> Value {
                 .map_or(Value::Null, |i| build(i, root, depth + 1));
             Value::Array(vec![item; n as usize])
         }
-        "string" => {
-            let n = obj
-                .get("minLength")
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-                .min(4096);
-            Value::String(
-                "x".repeat(n.max(1) as usize)
-                    .chars()
-                    .take(
-                        obj.get("maxLength")
-                            .and_then(Value::as_u64)
-                            .map_or(usize::MAX, |m| m as usize),
-                    )
-                    .collect(),
-            )
-        }
+        "string" => string(obj),
         "integer" => {
             let min = obj.get("minimum").and_then(Value::as_f64).or_else(|| {
                 obj.get("exclusiveMinimum")
@@ -122,6 +80,52 @@ fn build(s: &Value, root: &Value, depth: usize) -> Value {
         "boolean" => Value::Bool(true),
         _ => Value::Null,
     }
+}
+
+/// The schema's type: the first non-null one of a list; `object` when it only has properties.
+fn type_of(obj: &Map<String, Value>) -> &str {
+    match obj.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if obj.contains_key("properties") => "object",
+        _ => "null",
+    }
+}
+
+/// An object with its required properties only.
+fn object(obj: &Map<String, Value>, root: &Value, depth: usize) -> Value {
+    let mut out = Map::new();
+    let required: Vec<&str> = obj
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+        for (k, v) in props {
+            if required.contains(&k.as_str()) {
+                out.insert(k.clone(), build(v, root, depth + 1));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// The shortest string within `minLength`/`maxLength` (at least one character when allowed).
+fn string(obj: &Map<String, Value>) -> Value {
+    let n = obj
+        .get("minLength")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        .min(4096);
+    let max = obj
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .map_or(usize::MAX, |m| m as usize);
+    Value::String("x".repeat(n.max(1) as usize).chars().take(max).collect())
 }
 
 #[cfg(test)]

@@ -173,26 +173,14 @@ pub(crate) fn plan(
     n: u64,
     timing: &Timing,
 ) -> Action {
-    let send = |status: u16, body: Vec<u8>, extra: &[(String, String)]| {
-        let mut headers = reply.headers.clone();
-        headers.extend_from_slice(extra);
-        Action::Send {
-            head: wire::head(status, &headers, body.len()),
-            body,
-            cut: None,
-            delay: reply.delay,
-        }
-    };
-    let completion = |content: Option<&str>, refusal: Option<&str>, finish: &str, usage| {
-        let body = if req.is_anthropic() {
-            anthropic_message(req, n, content, refusal, finish, usage)
-        } else {
-            openai_completion(req, n, content, refusal, finish, usage)
-        };
-        body.to_string().into_bytes()
+    let p = Planner {
+        reply,
+        req,
+        n,
+        timing,
     };
     match &reply.kind {
-        Kind::Raw { status, body } => send(*status, body.clone(), &[]),
+        Kind::Raw { status, body } => p.send(*status, body.clone(), &[]),
         Kind::Answer {
             content,
             refusal,
@@ -200,100 +188,148 @@ pub(crate) fn plan(
             usage,
         } => {
             let content = content.clone().unwrap_or_else(|| good(req));
-            send(
-                200,
-                completion(Some(&content), refusal.as_deref(), finish_reason, *usage),
-                &[],
-            )
+            let body = p.completion(Some(&content), refusal.as_deref(), finish_reason, *usage);
+            p.send(200, body, &[])
         }
         Kind::Fault { fault, good: given } => {
-            let good_text = || given.clone().unwrap_or_else(|| good(req));
-            let error = |kind: &str, message: &str| {
-                let body = if req.is_anthropic() {
-                    json!({"type": "error", "error": {"type": kind, "message": message}})
-                } else {
-                    json!({"error": {"message": message, "type": kind, "code": null}})
-                };
-                body.to_string().into_bytes()
-            };
-            match fault {
-                Fault::Http500 => send(500, error("server_error", "chaos: internal error"), &[]),
-                Fault::Http502 => send(502, error("server_error", "chaos: bad gateway"), &[]),
-                Fault::Http503 => send(503, error("overloaded", "chaos: service unavailable"), &[]),
-                Fault::RateLimited => {
-                    send(429, error("rate_limit_error", "chaos: rate limited"), &[])
-                }
-                Fault::RateLimitedRetryAfter => send(
-                    429,
-                    error("rate_limit_error", "chaos: rate limited"),
-                    &[("retry-after".to_owned(), "1".to_owned())],
-                ),
-                Fault::ConnectionReset => Action::Reset,
-                Fault::Stall => Action::Stall(timing.stall),
-                Fault::SlowFirstByte => {
-                    let body = completion(Some(&good_text()), None, "stop", None);
-                    let mut a = send(200, body, &[]);
-                    if let Action::Send { delay, .. } = &mut a {
-                        *delay = Some(timing.slow_first_byte);
-                    }
-                    a
-                }
-                Fault::TruncatedBody => {
-                    let body = completion(Some(&good_text()), None, "stop", None);
-                    let cut_at = body.len() / 2;
-                    let mut a = send(200, body, &[]);
-                    if let Action::Send { cut, .. } = &mut a {
+            let good_text = given.clone().unwrap_or_else(|| good(req));
+            p.http_fault(*fault)
+                .unwrap_or_else(|| p.body_fault(*fault, &good_text))
+        }
+    }
+}
+
+/// What [`plan`] builds replies from.
+struct Planner<'a> {
+    reply: &'a Reply,
+    req: &'a RecordedRequest,
+    n: u64,
+    timing: &'a Timing,
+}
+
+impl Planner<'_> {
+    fn send(&self, status: u16, body: Vec<u8>, extra: &[(String, String)]) -> Action {
+        let mut headers = self.reply.headers.clone();
+        headers.extend_from_slice(extra);
+        Action::Send {
+            head: wire::head(status, &headers, body.len()),
+            body,
+            cut: None,
+            delay: self.reply.delay,
+        }
+    }
+
+    fn message(
+        &self,
+        content: Option<&str>,
+        refusal: Option<&str>,
+        finish: &str,
+        usage: Option<(u64, u64)>,
+    ) -> Value {
+        if self.req.is_anthropic() {
+            anthropic_message(self.req, self.n, content, refusal, finish, usage)
+        } else {
+            openai_completion(self.req, self.n, content, refusal, finish, usage)
+        }
+    }
+
+    fn completion(
+        &self,
+        content: Option<&str>,
+        refusal: Option<&str>,
+        finish: &str,
+        usage: Option<(u64, u64)>,
+    ) -> Vec<u8> {
+        self.message(content, refusal, finish, usage)
+            .to_string()
+            .into_bytes()
+    }
+
+    /// An error body in the request's dialect.
+    fn error(&self, kind: &str, message: &str) -> Vec<u8> {
+        let body = if self.req.is_anthropic() {
+            json!({"type": "error", "error": {"type": kind, "message": message}})
+        } else {
+            json!({"error": {"message": message, "type": kind, "code": null}})
+        };
+        body.to_string().into_bytes()
+    }
+
+    /// Faults of the transport and the status line; `None` for faults in the answer.
+    fn http_fault(&self, fault: Fault) -> Option<Action> {
+        let rate_limited = || self.error("rate_limit_error", "chaos: rate limited");
+        Some(match fault {
+            Fault::Http500 => self.send(
+                500,
+                self.error("server_error", "chaos: internal error"),
+                &[],
+            ),
+            Fault::Http502 => self.send(502, self.error("server_error", "chaos: bad gateway"), &[]),
+            Fault::Http503 => self.send(
+                503,
+                self.error("overloaded", "chaos: service unavailable"),
+                &[],
+            ),
+            Fault::RateLimited => self.send(429, rate_limited(), &[]),
+            Fault::RateLimitedRetryAfter => self.send(
+                429,
+                rate_limited(),
+                &[("retry-after".to_owned(), "1".to_owned())],
+            ),
+            Fault::ConnectionReset => Action::Reset,
+            Fault::Stall => Action::Stall(self.timing.stall),
+            Fault::NotJson => self.send(
+                200,
+                b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>".to_vec(),
+                &[("content-type".to_owned(), "text/html".to_owned())],
+            ),
+            _ => return None,
+        })
+    }
+
+    /// Faults in a 200 answer built around `good` (the answer the server would give).
+    fn body_fault(&self, fault: Fault, good: &str) -> Action {
+        let answer = |content: &str, finish: &str| {
+            self.send(200, self.completion(Some(content), None, finish, None), &[])
+        };
+        match fault {
+            Fault::SlowFirstByte | Fault::TruncatedBody => {
+                let body = self.completion(Some(good), None, "stop", None);
+                let cut_at = body.len() / 2;
+                let mut a = self.send(200, body, &[]);
+                if let Action::Send { delay, cut, .. } = &mut a {
+                    if fault == Fault::SlowFirstByte {
+                        *delay = Some(self.timing.slow_first_byte);
+                    } else {
                         *cut = Some(cut_at);
                     }
-                    a
                 }
-                Fault::NotJson => send(
-                    200,
-                    b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>".to_vec(),
-                    &[("content-type".to_owned(), "text/html".to_owned())],
-                ),
-                Fault::EmptyChoices => {
-                    let mut body = if req.is_anthropic() {
-                        anthropic_message(req, n, Some(""), None, "stop", None)
-                    } else {
-                        openai_completion(req, n, Some(""), None, "stop", None)
-                    };
-                    if let Some(c) = body.get_mut("choices") {
-                        *c = json!([]);
-                    }
-                    if let Some(c) = body.get_mut("content") {
-                        *c = json!([]);
-                    }
-                    send(200, body.to_string().into_bytes(), &[])
-                }
-                Fault::InvalidUtf8 => {
-                    let content = format!("{}{INVALID_UTF8_MARK}", good_text());
-                    let body = completion(Some(&content), None, "stop", None);
-                    send(200, replace_mark(body), &[])
-                }
-                Fault::Refusal => {
-                    if req.is_anthropic() {
-                        send(
-                            200,
-                            completion(Some(REFUSAL_TEXT), None, "content_filter", None),
-                            &[],
-                        )
-                    } else {
-                        send(200, completion(None, Some(REFUSAL_TEXT), "stop", None), &[])
-                    }
-                }
-                Fault::ContentFilter => {
-                    send(200, completion(Some(""), None, "content_filter", None), &[])
-                }
-                Fault::Length => {
-                    let content = fault.distort(&good_text()).unwrap_or_default();
-                    send(200, completion(Some(&content), None, "length", None), &[])
-                }
-                other => {
-                    let content = other.distort(&good_text()).unwrap_or_default();
-                    send(200, completion(Some(&content), None, "stop", None), &[])
-                }
+                a
             }
+            Fault::EmptyChoices => {
+                let mut body = self.message(Some(""), None, "stop", None);
+                if let Some(c) = body.get_mut("choices") {
+                    *c = json!([]);
+                }
+                if let Some(c) = body.get_mut("content") {
+                    *c = json!([]);
+                }
+                self.send(200, body.to_string().into_bytes(), &[])
+            }
+            Fault::InvalidUtf8 => {
+                let content = format!("{good}{INVALID_UTF8_MARK}");
+                let body = self.completion(Some(&content), None, "stop", None);
+                self.send(200, replace_mark(body), &[])
+            }
+            Fault::Refusal if self.req.is_anthropic() => answer(REFUSAL_TEXT, "content_filter"),
+            Fault::Refusal => self.send(
+                200,
+                self.completion(None, Some(REFUSAL_TEXT), "stop", None),
+                &[],
+            ),
+            Fault::ContentFilter => answer("", "content_filter"),
+            Fault::Length => answer(&fault.distort(good).unwrap_or_default(), "length"),
+            other => answer(&other.distort(good).unwrap_or_default(), "stop"),
         }
     }
 }
