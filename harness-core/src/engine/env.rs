@@ -230,8 +230,7 @@ mod tests {
             tracing::callsite::rebuild_interest_cache();
             f();
         });
-        let lines = lines.lock().unwrap().clone();
-        lines
+        lines.lock().unwrap().clone()
     }
 
     #[test]
