@@ -18,7 +18,7 @@
 //! ```
 //!
 //! Replay turns recorded calls into tests: [`replay`] sends a record's request again and diffs
-//! the answers; [`ReplayProvider`](crate::provider::ReplayProvider) answers requests from records,
+//! the answers; [`ReplayProvider`] answers requests from records,
 //! offline.
 
 mod canonical;
