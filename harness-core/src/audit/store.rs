@@ -9,6 +9,24 @@ use std::path::Path;
 use super::record::AuditRecord;
 use super::verify::{VerifyReport, verify_reader};
 
+/// `sqlite::$f($path)` as an `io::Result`, or, built without the `sqlite` feature, an error
+/// saying so.
+macro_rules! in_sqlite {
+    ($f:ident($path:expr)) => {{
+        #[cfg(feature = "sqlite")]
+        let result = super::sqlite::$f($path).map_err(io::Error::other);
+        #[cfg(not(feature = "sqlite"))]
+        let result = {
+            let _ = $path;
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this is a SQLite audit store; harness-core was built without the `sqlite` feature",
+            ))
+        };
+        result
+    }};
+}
+
 /// Verifies a JSONL audit file.
 pub fn verify_jsonl(path: impl AsRef<Path>) -> io::Result<VerifyReport> {
     verify_reader(BufReader::new(File::open(path)?))
@@ -43,10 +61,7 @@ pub fn read_jsonl(path: impl AsRef<Path>) -> io::Result<Vec<AuditRecord>> {
 pub fn read_path(path: impl AsRef<Path>) -> io::Result<Vec<AuditRecord>> {
     let path = path.as_ref();
     if is_sqlite(path)? {
-        #[cfg(feature = "sqlite")]
-        return super::sqlite::read_sqlite(path).map_err(io::Error::other);
-        #[cfg(not(feature = "sqlite"))]
-        return Err(no_sqlite());
+        return in_sqlite!(read_sqlite(path));
     }
     read_jsonl(path)
 }
@@ -56,22 +71,11 @@ pub fn find_record(path: impl AsRef<Path>, id: &str) -> io::Result<Option<AuditR
     Ok(read_path(path)?.into_iter().find(|r| r.id == id))
 }
 
-#[cfg(not(feature = "sqlite"))]
-fn no_sqlite() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "this is a SQLite audit store; harness-core was built without the `sqlite` feature",
-    )
-}
-
 /// Verifies an audit store, JSONL or SQLite (recognised by the SQLite file header).
 pub fn verify_path(path: impl AsRef<Path>) -> io::Result<VerifyReport> {
     let path = path.as_ref();
     if is_sqlite(path)? {
-        #[cfg(feature = "sqlite")]
-        return super::sqlite::verify_sqlite(path).map_err(io::Error::other);
-        #[cfg(not(feature = "sqlite"))]
-        return Err(no_sqlite());
+        return in_sqlite!(verify_sqlite(path));
     }
     verify_jsonl(path)
 }
