@@ -130,7 +130,7 @@ impl fmt::Display for ContractDoc<'_> {
 mod tests {
     use super::render_prompt;
     use crate::contract::{
-        Action, Backoff, Chain, FailureClass, InputSpec, OutputSpec, Params, TaskContract,
+        Action, Backoff, Chain, FailureClass, InputSpec, OutputSpec, TaskContract,
     };
 
     fn schema() -> serde_json::Value {
@@ -140,13 +140,9 @@ mod tests {
     #[test]
     fn the_doc_is_the_whole_sheet() {
         const C: TaskContract = TaskContract {
-            name: "classify",
-            module: "m",
             description: "Classifies.",
             version: "0123456789abcdef",
             model: Some("m1"),
-            provider: None,
-            system: None,
             prompt: Some("{review}"),
             inputs: &[InputSpec {
                 name: "review",
@@ -169,13 +165,7 @@ mod tests {
                     Action::Fail,
                 ],
             }],
-            policy: None,
-            low_confidence_below: None,
-            params: Params {
-                temperature: None,
-                max_tokens: None,
-                seed: None,
-            },
+            ..crate::__private::stub_contract("classify", "m")
         };
         assert_eq!(
             C.doc().to_string(),

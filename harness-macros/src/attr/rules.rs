@@ -152,14 +152,41 @@ fn confidence(
     skip(m)
 }
 
-/// `min = .., max = ..` of `range`/`length`, each value read by `value`.
+/// How `range` and `length` word their errors.
+struct BoundWords {
+    rule: &'static str,
+    /// What an inverted pair makes empty: "range", "length range".
+    what: &'static str,
+    bad_value: &'static str,
+    bad_value_help: &'static str,
+    missing_help: &'static str,
+}
+
+const RANGE: BoundWords = BoundWords {
+    rule: "range",
+    what: "range",
+    bad_value: "a range bound must be a number literal",
+    bad_value_help: "write e.g. `range(min = 0.0, max = 1.0)`",
+    missing_help: "write e.g. `range(min = 0.0, max = 1.0)`",
+};
+
+const LENGTH: BoundWords = BoundWords {
+    rule: "length",
+    what: "length range",
+    bad_value: "a length bound must be a non-negative integer literal",
+    bad_value_help: "write e.g. `length(min = 1, max = 280)`",
+    missing_help: "write e.g. `length(max = 280)`",
+};
+
+/// `min = .., max = ..` of `range`/`length`, each value read by `value`; an empty or missing
+/// range is reported at the rule's name.
 fn bounds<T: PartialOrd + std::fmt::Display + Copy>(
     cx: &Ctxt,
     m: &ParseNestedMeta,
-    rule: &str,
+    words: &BoundWords,
     value: impl Fn(&Expr) -> Option<T>,
-    bad_value: (&str, &str),
 ) -> syn::Result<Bounds<T>> {
+    let rule = words.rule;
     let mut b = Bounds {
         min: None,
         max: None,
@@ -170,7 +197,7 @@ fn bounds<T: PartialOrd + std::fmt::Display + Copy>(
         let v: Expr = inner.value()?.parse()?;
         let n = value(&v);
         if n.is_none() {
-            cx.error_spanned_by(&v, bad_value.0, bad_value.1);
+            cx.error_spanned_by(&v, words.bad_value, words.bad_value_help);
         }
         match k.as_str() {
             "min" => b.min = n,
@@ -183,33 +210,28 @@ fn bounds<T: PartialOrd + std::fmt::Display + Copy>(
         }
         Ok(())
     })?;
-    Ok(b)
-}
-
-fn range(cx: &Ctxt, m: &ParseNestedMeta, r: &mut FieldRules) -> syn::Result<()> {
-    dup(cx, m, r.range.is_some());
-    let bad = (
-        "a range bound must be a number literal",
-        "write e.g. `range(min = 0.0, max = 1.0)`",
-    );
-    let b = bounds(cx, m, "range", literal::number, bad)?;
     if let (Some(lo), Some(hi)) = (b.min, b.max) {
         if lo > hi {
             cx.error_spanned_by(
                 &m.path,
-                format_args!("this range is empty: min {lo} is greater than max {hi}"),
+                format_args!(
+                    "this {} is empty: min {lo} is greater than max {hi}",
+                    words.what
+                ),
                 "swap the bounds, or fix the one that is wrong",
             );
         }
     }
     if b.min.is_none() && b.max.is_none() {
-        cx.error_spanned_by(
-            &m.path,
-            "`range` needs `min`, `max` or both",
-            "write e.g. `range(min = 0.0, max = 1.0)`",
-        );
+        let msg = format!("`{rule}` needs `min`, `max` or both");
+        cx.error_spanned_by(&m.path, msg, words.missing_help);
     }
-    r.range = Some(b);
+    Ok(b)
+}
+
+fn range(cx: &Ctxt, m: &ParseNestedMeta, r: &mut FieldRules) -> syn::Result<()> {
+    dup(cx, m, r.range.is_some());
+    r.range = Some(bounds(cx, m, &RANGE, literal::number)?);
     Ok(())
 }
 
@@ -222,28 +244,7 @@ fn length(cx: &Ctxt, m: &ParseNestedMeta, r: &mut FieldRules) -> syn::Result<()>
         }) => i.base10_parse::<usize>().ok(),
         _ => None,
     };
-    let bad = (
-        "a length bound must be a non-negative integer literal",
-        "write e.g. `length(min = 1, max = 280)`",
-    );
-    let b = bounds(cx, m, "length", count, bad)?;
-    if let (Some(lo), Some(hi)) = (b.min, b.max) {
-        if lo > hi {
-            cx.error_spanned_by(
-                &m.path,
-                format_args!("this length range is empty: min {lo} is greater than max {hi}"),
-                "swap the bounds, or fix the one that is wrong",
-            );
-        }
-    }
-    if b.min.is_none() && b.max.is_none() {
-        cx.error_spanned_by(
-            &m.path,
-            "`length` needs `min`, `max` or both",
-            "write e.g. `length(max = 280)`",
-        );
-    }
-    r.length = Some(b);
+    r.length = Some(bounds(cx, m, &LENGTH, count)?);
     Ok(())
 }
 
