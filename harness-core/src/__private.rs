@@ -51,7 +51,7 @@ pub const fn stub_contract(name: &'static str, module: &'static str) -> TaskCont
             has_confidence: false,
             schema: no_schema,
         },
-        timeout: core::time::Duration::from_secs(30),
+        timeout: core::time::Duration::from_millis(harness_spec::defaults::TIMEOUT_MS),
         deadline: None,
         chains: &[],
         policy: None,

@@ -1,51 +1,55 @@
 //! Rules that involve several attributes or the signature: every class has a contract, chains end
 //! where they end, the prompt's placeholders are arguments, the context comes from one place.
 
+use harness_spec::FailureClass;
 use syn::{Ident, LitStr};
 
-use crate::ast::{Input, TaskFn};
-use crate::attr::{Class, ContractDecl, Site, TaskArgs};
+use crate::ast::task::Input;
+use crate::ast::{Policy, Task};
+use crate::attr::chain::example;
+use crate::contract::Contracts;
 use crate::ctxt::Ctxt;
 
-/// Every check on a parsed task.
-pub fn task(cx: &Ctxt, f: &TaskFn, args: &TaskArgs, inputs: &[Input]) {
-    chains(cx, &args.contracts);
-    missing_contracts(cx, &f.sig.ident, args, Site::Task);
-    context_source(cx, f, args);
+/// Every check on a task.
+pub fn task(cx: &Ctxt, t: &Task) {
+    chains(cx, &t.contracts);
+    missing_contracts(cx, t.name(), &t.contracts, t.policy.is_some());
+    context_source(cx, t);
     // With an argument the signature check rejected, placeholders cannot be judged fairly.
-    if let Some(p) = args
-        .prompt
-        .as_ref()
-        .filter(|_| inputs.len() == f.sig.inputs.len())
-    {
-        placeholders(cx, &p.value, inputs, &f.sig.ident);
+    if let Some(p) = t.prompt.as_ref().filter(|_| t.inputs_complete) {
+        placeholders(cx, &p.template, &t.inputs, t.name());
     }
-    if let (Some(t), Some(d)) = (&args.timeout_ms, &args.deadline_ms) {
-        if d.value < t.value {
-            cx.error_spanned_by(&d.key, "the deadline is shorter than one attempt's timeout", "make `deadline` at least as long as `timeout` (the deadline covers every attempt of one call)");
+    let limits = &t.limits;
+    if let (true, Some(d), Some(key)) = (
+        limits.timeout_declared,
+        limits.deadline_ms,
+        &limits.deadline_key,
+    ) {
+        if d < limits.timeout_ms {
+            cx.error_spanned_by(key, "the deadline is shorter than one attempt's timeout", "make `deadline` at least as long as `timeout` (the deadline covers every attempt of one call)");
         }
     }
 }
 
-/// Every check on a parsed policy.
-pub fn policy(cx: &Ctxt, name: &Ident, args: &TaskArgs) {
-    chains(cx, &args.contracts);
-    if args.contracts.is_empty() {
-        cx.error_spanned_by(name, "this policy declares no contracts", "add contracts such as `#[llm_policy(on_timeout = retry(2), on_rate_limited = retry(5))]`");
+/// Every check on a policy.
+pub fn policy(cx: &Ctxt, p: &Policy) {
+    chains(cx, &p.contracts);
+    if p.contracts.is_empty() {
+        cx.error_spanned_by(&p.item.ident, "this policy declares no contracts", "add contracts such as `#[llm_policy(on_timeout = retry(2), on_rate_limited = retry(5))]`");
     }
 }
 
 /// Nothing may follow a terminal action.
-fn chains(cx: &Ctxt, contracts: &[ContractDecl]) {
-    for c in contracts {
+fn chains(cx: &Ctxt, contracts: &Contracts) {
+    for c in contracts.iter() {
         if let Some(pos) = c.steps.iter().position(|s| s.step.kind().is_terminal()) {
-            let term = c.steps[pos].step.kind().name();
+            let term = c.steps[pos].step.kind();
             if let Some(next) = c.steps.get(pos + 1) {
                 cx.error_at(
                     next.span,
                     format_args!(
                         "`{}` can never run: `{term}` ends the chain",
-                        next.step.kind().name()
+                        next.step.kind()
                     ),
                     format_args!("remove the steps after `{term}`, or move `{term}` to the end"),
                 );
@@ -55,27 +59,27 @@ fn chains(cx: &Ctxt, contracts: &[ContractDecl]) {
 }
 
 /// One error on the task's name listing every class without a contract (low confidence is
-/// checked against the output type by the compiler, see `expand::task`).
-pub fn missing_contracts(cx: &Ctxt, name: &Ident, args: &TaskArgs, site: Site) {
-    if site == Site::Task && args.policy.is_some() {
-        return; // The policy's coverage is checked at compile time, per class.
+/// checked against the output type by the compiler, see `expand::task`). A policy's coverage is
+/// checked at compile time, per class.
+fn missing_contracts(cx: &Ctxt, name: &Ident, contracts: &Contracts, has_policy: bool) {
+    if has_policy {
+        return;
     }
-    let missing: Vec<Class> = Class::ALL[..5]
-        .iter()
-        .copied()
-        .filter(|c| args.contract(*c).is_none())
+    let missing: Vec<FailureClass> = FailureClass::ALWAYS
+        .into_iter()
+        .filter(|c| contracts.get(*c).is_none())
         .collect();
     if missing.is_empty() {
         return;
     }
     let list = missing
         .iter()
-        .map(|c| format!("`{}`", c.key()))
+        .map(|c| format!("`{}`", c.attribute_key()))
         .collect::<Vec<_>>()
         .join(", ");
     let lines = missing
         .iter()
-        .map(|c| format!("    {}", c.example()))
+        .map(|c| format!("    {}", example(*c)))
         .collect::<Vec<_>>()
         .join("\n");
     let noun = if missing.len() == 1 {
@@ -91,10 +95,11 @@ pub fn missing_contracts(cx: &Ctxt, name: &Ident, args: &TaskArgs, site: Site) {
 }
 
 /// The context comes from `prompt` or from the body, never both, never neither.
-fn context_source(cx: &Ctxt, f: &TaskFn, args: &TaskArgs) {
-    match (&args.prompt, &f.body) {
+fn context_source(cx: &Ctxt, t: &Task) {
+    let name = t.name();
+    match (&t.prompt, t.body) {
         (Some(p), Some(_)) => cx.error_spanned_by(&p.key, "the task has both a `prompt` and a body", "the body builds the context in code: remove `prompt = ...`, or remove the body and end the signature with `;`"),
-        (None, None) => cx.error_spanned_by(&f.sig.ident, format_args!("task `{}` has no prompt", f.sig.ident), "add `prompt = \"... {argument} ...\"` to `#[llm_task(...)]`, or give the function a body that returns the context (a `String`, `Context` or `Vec<Message>`)"),
+        (None, None) => cx.error_spanned_by(name, format_args!("task `{name}` has no prompt"), "add `prompt = \"... {argument} ...\"` to `#[llm_task(...)]`, or give the function a body that returns the context (a `String`, `Context` or `Vec<Message>`)"),
         _ => {}
     }
 }

@@ -5,9 +5,9 @@
 mod ast;
 mod attr;
 mod check;
+mod contract;
 mod ctxt;
 mod expand;
-mod output;
 mod util;
 
 use proc_macro::TokenStream;

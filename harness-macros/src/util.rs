@@ -1,4 +1,4 @@
-//! Small helpers shared by the stages: "did you mean", durations, doc comments, type shapes.
+//! Small helpers shared by the stages: "did you mean", doc comments, type shapes.
 
 use syn::{Attribute, Expr, ExprLit, GenericArgument, Lit, PathArguments, Type};
 
@@ -52,33 +52,6 @@ fn levenshtein(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
-}
-
-/// `"500ms"`, `"20s"`, `"2m"`, `"1.5s"` → milliseconds.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| "it has no unit".to_owned())?;
-    let (num, unit) = s.split_at(split);
-    let unit = unit.trim();
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{num}` is not a number"))?;
-    let factor = match unit {
-        "ms" => 1.0,
-        "s" => 1000.0,
-        "m" | "min" => 60_000.0,
-        other => return Err(format!("`{other}` is not a unit")),
-    };
-    let ms = n * factor;
-    if ms < 1.0 {
-        return Err("it is shorter than 1ms".to_owned());
-    }
-    if ms > 86_400_000.0 {
-        return Err("it is longer than a day".to_owned());
-    }
-    Ok(ms.round() as u64)
 }
 
 /// Milliseconds as the shortest duration literal (`20s`, `1500ms`).
@@ -146,21 +119,6 @@ pub fn last_segment(ty: &Type) -> Option<(String, Vec<&Type>)> {
     Some((seg.ident.to_string(), args))
 }
 
-/// A numeric literal (optionally negated) as `f64`.
-pub fn expr_f64(e: &Expr) -> Option<f64> {
-    match e {
-        Expr::Lit(ExprLit { lit, .. }) => match lit {
-            Lit::Float(f) => f.base10_parse().ok(),
-            Lit::Int(i) => i.base10_parse::<i128>().ok().map(|v| v as f64),
-            _ => None,
-        },
-        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => expr_f64(&u.expr).map(|v| -v),
-        Expr::Group(g) => expr_f64(&g.expr),
-        Expr::Paren(p) => expr_f64(&p.expr),
-        _ => None,
-    }
-}
-
 /// Tokens of a type as one compact string (`&str`, `Vec<String>`).
 pub fn type_string(ty: &Type) -> String {
     let s = quote::quote!(#ty).to_string();
@@ -178,19 +136,6 @@ pub fn type_string(ty: &Type) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("20s"), Ok(20_000));
-        assert_eq!(parse_duration("500ms"), Ok(500));
-        assert_eq!(parse_duration("2m"), Ok(120_000));
-        assert_eq!(parse_duration("1.5s"), Ok(1500));
-        assert!(parse_duration("20").is_err());
-        assert!(parse_duration("20 sec").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert_eq!(format_ms(20_000), "20s");
-        assert_eq!(format_ms(1500), "1500ms");
-    }
 
     #[test]
     fn suggestions() {

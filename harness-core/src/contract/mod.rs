@@ -9,144 +9,11 @@ mod render;
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use harness_spec::defaults;
+use serde::Serialize;
 
+pub use harness_spec::{ActionKind, FailureClass};
 pub use render::{ContractDoc, render_prompt};
-
-/// A way a harnessed call can fail. Every task must say what happens for each class that can occur.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// An attempt took longer than the task's per-attempt timeout, or the call's deadline ran out.
-    Timeout,
-    /// The provider answered 429 (or an equivalent), possibly with `Retry-After`.
-    RateLimited,
-    /// The provider failed: 5xx, connection errors, a malformed HTTP response, an open circuit breaker.
-    ProviderError,
-    /// The model answered, but the answer is not valid JSON, does not fit the schema, or breaks a rule.
-    InvalidOutput,
-    /// The model declined to answer (a refusal message or a content filter).
-    Refusal,
-    /// The answer is valid but its confidence field is below the task's threshold.
-    LowConfidence,
-}
-
-impl FailureClass {
-    /// Every class, in the order contracts are listed and documented.
-    pub const ALL: [FailureClass; 6] = [
-        FailureClass::Timeout,
-        FailureClass::RateLimited,
-        FailureClass::ProviderError,
-        FailureClass::InvalidOutput,
-        FailureClass::Refusal,
-        FailureClass::LowConfidence,
-    ];
-
-    /// The snake_case name used in attributes, telemetry and audit records (`"rate_limited"`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FailureClass::Timeout => "timeout",
-            FailureClass::RateLimited => "rate_limited",
-            FailureClass::ProviderError => "provider_error",
-            FailureClass::InvalidOutput => "invalid_output",
-            FailureClass::Refusal => "refusal",
-            FailureClass::LowConfidence => "low_confidence",
-        }
-    }
-
-    /// The attribute key that declares this class's contract (`"on_rate_limited"`).
-    pub const fn attribute_key(self) -> &'static str {
-        match self {
-            FailureClass::Timeout => "on_timeout",
-            FailureClass::RateLimited => "on_rate_limited",
-            FailureClass::ProviderError => "on_provider_error",
-            FailureClass::InvalidOutput => "on_invalid_output",
-            FailureClass::Refusal => "on_refusal",
-            FailureClass::LowConfidence => "on_low_confidence",
-        }
-    }
-
-    /// Position in [`FailureClass::ALL`].
-    pub const fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Whether `action` makes sense for this class. The macro rejects the others at compile time:
-    /// asking the model again (`reask`) cannot cure a timeout, a rate limit or a provider error.
-    pub const fn allows(self, action: ActionKind) -> bool {
-        match action {
-            ActionKind::Reask => matches!(
-                self,
-                FailureClass::InvalidOutput | FailureClass::Refusal | FailureClass::LowConfidence
-            ),
-            ActionKind::Retry
-            | ActionKind::Fallback
-            | ActionKind::Escalate
-            | ActionKind::Default
-            | ActionKind::Fail => true,
-        }
-    }
-}
-
-impl fmt::Display for FailureClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The kind of an [`Action`], without its parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionKind {
-    /// Send the same request again after a backoff.
-    Retry,
-    /// Send the request again with the previous answer and what was wrong with it.
-    Reask,
-    /// Switch to another model (and possibly provider).
-    Fallback,
-    /// Stop and hand the call to a human: a typed outcome, never a model answer.
-    Escalate,
-    /// Stop and return the task's default value.
-    Default,
-    /// Stop and return a [`TaskError`](crate::TaskError).
-    Fail,
-}
-
-impl ActionKind {
-    /// The name as written in the attribute.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::Retry => "retry",
-            ActionKind::Reask => "reask",
-            ActionKind::Fallback => "fallback",
-            ActionKind::Escalate => "escalate",
-            ActionKind::Default => "default",
-            ActionKind::Fail => "fail",
-        }
-    }
-
-    /// Terminal actions end the chain: nothing may follow them.
-    pub const fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            ActionKind::Escalate | ActionKind::Default | ActionKind::Fail
-        )
-    }
-
-    /// Whether the action makes another request to a provider.
-    pub const fn makes_attempt(self) -> bool {
-        matches!(
-            self,
-            ActionKind::Retry | ActionKind::Reask | ActionKind::Fallback
-        )
-    }
-}
-
-impl fmt::Display for ActionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Backoff between retries: capped exponential with full jitter by default.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -164,10 +31,10 @@ pub struct Backoff {
 impl Backoff {
     /// The default: 200 ms, doubling, capped at 10 s, full jitter.
     pub const DEFAULT: Backoff = Backoff {
-        initial: Duration::from_millis(200),
-        max: Duration::from_secs(10),
-        multiplier: 2.0,
-        jitter: true,
+        initial: Duration::from_millis(defaults::BACKOFF_INITIAL_MS),
+        max: Duration::from_millis(defaults::BACKOFF_MAX_MS),
+        multiplier: defaults::BACKOFF_MULTIPLIER,
+        jitter: defaults::BACKOFF_JITTER,
     };
 
     /// The delay before retry number `retry` (1-based), before jitter.

@@ -1,8 +1,10 @@
 //! Prompt templates and the Markdown rendering of a contract.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
-use super::{FailureClass, TaskContract};
+use harness_spec::{Sheet, sheet};
+
+use super::TaskContract;
 
 /// Renders a `{placeholder}` template. `{{` and `}}` stand for literal braces. A placeholder with no
 /// matching input is left as written (the macro rejects those at compile time).
@@ -43,85 +45,138 @@ pub fn render_prompt(template: &str, inputs: &[(&str, String)]) -> String {
     out
 }
 
-/// Displays a contract as Markdown: inputs, output, limits and the failure table.
+/// Displays a contract as Markdown: inputs, output, limits and the failure table. Rendered by
+/// [`harness_spec::Sheet`], the same renderer as the "Contract" section `#[llm_task]` adds to a
+/// task's rustdoc.
 pub struct ContractDoc<'a>(pub(super) &'a TaskContract);
+
+impl ContractDoc<'_> {
+    /// The contract as a sheet.
+    fn sheet(&self) -> Sheet {
+        let c = self.0;
+        let mut sheet = Sheet::new(format!(
+            "## Contract: `{}` (version `{}`)",
+            c.name, c.version
+        ));
+        if !c.description.is_empty() {
+            sheet.paragraph(c.description);
+        }
+        sheet.facts(self.facts());
+        let failures = c.applicable_classes().map(|class| match c.chain(class) {
+            Some(chain) => (class, sheet::code(&chain.to_string())),
+            None => (class, sheet::code("fail")),
+        });
+        sheet.failures(failures);
+        if let Some(fields) = self.fields() {
+            sheet.table(&["field", "type", "description"], fields);
+        }
+        sheet
+    }
+
+    fn facts(&self) -> Vec<(&'static str, String)> {
+        let c = self.0;
+        let inputs = c.inputs.iter().map(|i| (i.name, i.rust_type));
+        let mut facts = vec![
+            (
+                "model",
+                format!("`{}`", c.model.unwrap_or("(harness default)")),
+            ),
+            ("per-attempt timeout", format!("{:?}", c.timeout)),
+            ("deadline", format!("{:?}", c.effective_deadline())),
+            ("max attempts", c.max_attempts().to_string()),
+            ("inputs", sheet::inputs_cell(inputs)),
+            ("output", format!("`{}`", c.output.type_name)),
+        ];
+        if let Some(t) = c.confidence_threshold() {
+            facts.push(("confidence threshold", t.to_string()));
+        }
+        if let Some(p) = c.policy {
+            facts.push(("policy", format!("`{}`", p.name)));
+        }
+        facts
+    }
+
+    /// One row per property of the output's schema: name, type, description.
+    fn fields(&self) -> Option<Vec<[String; 3]>> {
+        let schema = self.0.output_schema();
+        let props = schema.get("properties")?.as_object()?;
+        let rows = props.iter().map(|(name, prop)| {
+            let ty = prop
+                .get("type")
+                .map(|t| t.to_string().replace('"', ""))
+                .or_else(|| {
+                    prop.get("$ref")
+                        .and_then(|r| r.as_str())
+                        .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
+                })
+                .unwrap_or_else(|| "value".into());
+            let desc = prop
+                .get("description")
+                .and_then(|d| d.as_str())
+                .unwrap_or("");
+            [format!("`{name}`"), ty, desc.replace('\n', " ")]
+        });
+        Some(rows.collect())
+    }
+}
 
 impl fmt::Display for ContractDoc<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = self.0;
-        writeln!(f, "## Contract: `{}` (version `{}`)", c.name, c.version)?;
-        if !c.description.is_empty() {
-            writeln!(f, "\n{}", c.description)?;
-        }
-        writeln!(f, "\n| | |\n|---|---|")?;
-        writeln!(
-            f,
-            "| model | `{}` |",
-            c.model.unwrap_or("(harness default)")
-        )?;
-        writeln!(f, "| per-attempt timeout | {:?} |", c.timeout)?;
-        writeln!(f, "| deadline | {:?} |", c.effective_deadline())?;
-        writeln!(f, "| max attempts | {} |", c.max_attempts())?;
-        let mut inputs = String::new();
-        for (i, input) in c.inputs.iter().enumerate() {
-            if i > 0 {
-                inputs.push_str(", ");
-            }
-            let _ = write!(inputs, "`{}: {}`", input.name, input.rust_type);
-        }
-        writeln!(
-            f,
-            "| inputs | {} |",
-            if inputs.is_empty() {
-                "none".into()
-            } else {
-                inputs
-            }
-        )?;
-        writeln!(f, "| output | `{}` |", c.output.type_name)?;
-        if let Some(t) = c.confidence_threshold() {
-            writeln!(f, "| confidence threshold | {t} |")?;
-        }
-        if let Some(p) = c.policy {
-            writeln!(f, "| policy | `{}` |", p.name)?;
-        }
-        writeln!(f, "\n| failure | contract |\n|---|---|")?;
-        for class in FailureClass::ALL {
-            if class == FailureClass::LowConfidence && !c.output.has_confidence {
-                continue;
-            }
-            match c.chain(class) {
-                Some(chain) => writeln!(f, "| {} | `{}` |", class, chain)?,
-                None => writeln!(f, "| {} | `fail` |", class)?,
-            }
-        }
-        let schema = c.output_schema();
-        if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
-            writeln!(f, "\n| field | type | description |\n|---|---|---|")?;
-            for (name, prop) in props {
-                let ty = prop
-                    .get("type")
-                    .map(|t| t.to_string().replace('"', ""))
-                    .or_else(|| {
-                        prop.get("$ref")
-                            .and_then(|r| r.as_str())
-                            .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
-                    })
-                    .unwrap_or_else(|| "value".into());
-                let desc = prop
-                    .get("description")
-                    .and_then(|d| d.as_str())
-                    .unwrap_or("");
-                writeln!(f, "| `{name}` | {ty} | {} |", desc.replace('\n', " "))?;
-            }
-        }
-        Ok(())
+        self.sheet().fmt(f)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::render_prompt;
+    use crate::contract::{
+        Action, Backoff, Chain, FailureClass, InputSpec, OutputSpec, TaskContract,
+    };
+
+    fn schema() -> serde_json::Value {
+        serde_json::json!({"properties": {"label": {"type": "string", "description": "The\nlabel."}}})
+    }
+
+    #[test]
+    fn the_doc_is_the_whole_sheet() {
+        const C: TaskContract = TaskContract {
+            description: "Classifies.",
+            version: "0123456789abcdef",
+            model: Some("m1"),
+            prompt: Some("{review}"),
+            inputs: &[InputSpec {
+                name: "review",
+                rust_type: "&str",
+            }],
+            output: OutputSpec {
+                type_name: "Label",
+                has_confidence: false,
+                schema,
+            },
+            timeout: std::time::Duration::from_secs(20),
+            deadline: Some(std::time::Duration::from_secs(60)),
+            chains: &[Chain {
+                class: FailureClass::Timeout,
+                steps: &[
+                    Action::Retry {
+                        times: 2,
+                        backoff: Backoff::DEFAULT,
+                    },
+                    Action::Fail,
+                ],
+            }],
+            ..crate::__private::stub_contract("classify", "m")
+        };
+        assert_eq!(
+            C.doc().to_string(),
+            "## Contract: `classify` (version `0123456789abcdef`)\n\nClassifies.\n\n| | |\n|---|---|\n\
+             | model | `m1` |\n| per-attempt timeout | 20s |\n| deadline | 60s |\n| max attempts | 3 |\n\
+             | inputs | `review: &str` |\n| output | `Label` |\n\n| failure | contract |\n|---|---|\n\
+             | timeout | `retry(2).then(fail)` |\n| rate_limited | `fail` |\n| provider_error | `fail` |\n\
+             | invalid_output | `fail` |\n| refusal | `fail` |\n\n| field | type | description |\n\
+             |---|---|---|\n| `label` | string | The label. |\n"
+        );
+    }
 
     #[test]
     fn substitutes_and_escapes() {

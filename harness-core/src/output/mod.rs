@@ -19,6 +19,51 @@ pub fn schema_instruction(schema: &serde_json::Value) -> String {
     )
 }
 
+/// Closes every object schema in `schema` that lists `properties` and says nothing of other keys:
+/// adds `additionalProperties: false`. The parts of an `allOf` (a flattened struct) are left open,
+/// since each part alone would reject the other parts' keys. Walks the schema keywords with a heap
+/// stack (values under `const`, `enum`, `default` and `examples` are data, and are not touched).
+pub fn close_objects(schema: &mut serde_json::Value) {
+    use serde_json::Value;
+    // (a schema, whether it may be closed)
+    let mut stack = vec![(schema, true)];
+    while let Some((node, closable)) = stack.pop() {
+        let Value::Object(map) = node else { continue };
+        if closable && map.contains_key("properties") && !map.contains_key("additionalProperties") {
+            map.insert("additionalProperties".to_owned(), Value::Bool(false));
+        }
+        for (key, child) in map.iter_mut() {
+            match (key.as_str(), child) {
+                (
+                    "properties" | "$defs" | "definitions" | "patternProperties",
+                    Value::Object(m),
+                ) => {
+                    stack.extend(m.values_mut().map(|c| (c, true)));
+                }
+                ("allOf", Value::Array(parts)) => {
+                    stack.extend(parts.iter_mut().map(|c| (c, false)))
+                }
+                ("anyOf" | "oneOf" | "prefixItems", Value::Array(parts)) => {
+                    stack.extend(parts.iter_mut().map(|c| (c, true)));
+                }
+                (
+                    "items"
+                    | "additionalProperties"
+                    | "additionalItems"
+                    | "not"
+                    | "if"
+                    | "then"
+                    | "else"
+                    | "contains"
+                    | "propertyNames",
+                    c,
+                ) => stack.push((c, true)),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// A type the model can be asked to produce. Derive it with `#[derive(LlmOutput)]`: the derive
 /// provides deserialisation, the JSON schema (doc comments become descriptions) and the rules
 /// declared with `#[llm(...)]`.
@@ -33,10 +78,14 @@ pub trait LlmOutput: DeserializeOwned + schemars::JsonSchema + Send + 'static {
     /// Whether the type has a `#[llm(confidence)]` field.
     const HAS_CONFIDENCE: bool;
 
-    /// The JSON schema (draft 2020-12) the model is asked to follow.
+    /// The JSON schema (draft 2020-12) the model is asked to follow. Its objects are closed
+    /// (`additionalProperties: false`, as OpenAI's strict mode requires; see [`close_objects`]):
+    /// a key the model adds is dropped by the lenient parser and recorded as a repair.
     fn output_schema() -> serde_json::Value {
         let schema = schemars::SchemaGenerator::default().into_root_schema_for::<Self>();
-        serde_json::to_value(schema).unwrap_or(serde_json::Value::Bool(true))
+        let mut schema = serde_json::to_value(schema).unwrap_or(serde_json::Value::Bool(true));
+        close_objects(&mut schema);
+        schema
     }
 
     /// Checks the `#[llm(...)]` rules of this value (and of nested outputs), pushing one
@@ -159,3 +208,60 @@ impl fmt::Display for ValidationErrors {
 }
 
 impl std::error::Error for ValidationErrors {}
+
+#[cfg(test)]
+mod close_tests {
+    use serde_json::json;
+
+    use super::close_objects;
+
+    #[test]
+    fn objects_are_closed_everywhere_a_schema_can_be() {
+        let mut schema = json!({
+            "type": "object",
+            "properties": {
+                "properties": {"type": "object", "properties": {"a": {"type": "string"}}},
+                "list": {"type": "array", "items": {"type": "object", "properties": {}}},
+                "either": {"anyOf": [{"$ref": "#/$defs/A"}, {"type": "null"}]},
+                "map": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "fixed": {"const": {"properties": {}}}
+            },
+            "$defs": {"A": {"type": "object", "properties": {"x": {"type": "integer"}}}}
+        });
+        close_objects(&mut schema);
+        assert_eq!(schema["additionalProperties"], json!(false));
+        assert_eq!(
+            schema["properties"]["properties"]["additionalProperties"],
+            json!(false)
+        );
+        // A field named `properties` is a field, not a keyword of the properties map.
+        assert!(schema["properties"].get("additionalProperties").is_none());
+        assert_eq!(
+            schema["properties"]["list"]["items"]["additionalProperties"],
+            json!(false)
+        );
+        assert_eq!(schema["$defs"]["A"]["additionalProperties"], json!(false));
+        // A map keeps its value schema; data under `const` is not a schema.
+        assert_eq!(
+            schema["properties"]["map"]["additionalProperties"],
+            json!({"type": "integer"})
+        );
+        assert_eq!(
+            schema["properties"]["fixed"]["const"],
+            json!({"properties": {}})
+        );
+    }
+
+    #[test]
+    fn the_parts_of_an_all_of_stay_open() {
+        let mut schema = json!({
+            "allOf": [
+                {"type": "object", "properties": {"a": {"type": "integer"}}},
+                {"type": "object", "properties": {"b": {"type": "integer"}}}
+            ]
+        });
+        close_objects(&mut schema);
+        assert!(schema["allOf"][0].get("additionalProperties").is_none());
+        assert!(schema["allOf"][1].get("additionalProperties").is_none());
+    }
+}

@@ -1,9 +1,12 @@
-//! Token generation. Only builds tokens: every decision was made in `attr`, `ast` and `check`.
+//! Token generation. Only builds tokens from the model: every decision was made in `attr`, `ast`
+//! and `check`.
 
 mod chain;
+mod doc;
 mod output;
 mod policy;
 mod task;
+mod version;
 
 pub use output::derive_output;
 pub use policy::policy;
@@ -18,6 +21,22 @@ pub fn private(krate: Option<&syn::Path>) -> TokenStream {
         Some(p) => quote!(#p::__private),
         None => quote!(::harness_core::__private),
     }
+}
+
+/// `Some(v)` / `None`, fully qualified.
+pub fn opt<T: quote::ToTokens>(v: Option<T>) -> TokenStream {
+    match v {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// The user's item untouched, then syn's own error: what a macro emits when it cannot parse the
+/// item at all, so the item still exists for the rest of the crate and for IDEs. Anchor:
+/// tokio-macros `entry.rs` `token_stream_with_error`.
+pub fn with_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
+    item.extend(error.into_compile_error());
+    item
 }
 
 /// [`private`] with every token at `span`, for expressions whose errors should point at a user

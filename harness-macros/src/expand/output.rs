@@ -4,11 +4,12 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
-use syn::DeriveInput;
+use syn::{DeriveInput, Ident};
 
 use super::{allows, private};
+use crate::ast::Output;
+use crate::ast::output::{Body, Field, Style, Variant};
 use crate::ctxt::Ctxt;
-use crate::output::{Body, Field, Output, Style};
 
 pub fn derive_output(input: DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
@@ -65,9 +66,22 @@ fn fallback(input: &DeriveInput, p: &TokenStream) -> TokenStream {
 
 fn expand(o: &Output) -> TokenStream {
     let p = private(o.krate.as_ref());
-    let input = o.input;
-    let ident = &input.ident;
-    let name = ident.to_string();
+    let shadow = shadow_type(o, &p);
+    let impls = impls(o, &p);
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            #shadow
+
+            #impls
+        };
+    }
+}
+
+/// The hidden `__HarnessShadow`: the user's type with its docs and serde/schemars attributes, the
+/// rules as schemars attributes, and the user's name in schemas and serde's errors.
+fn shadow_type(o: &Output, p: &TokenStream) -> TokenStream {
+    let name = o.input.ident.to_string();
     let shadow = format_ident!("__HarnessShadow");
     let allows = allows();
     let serde_crate = quote!(#p::serde).to_string().replace(' ', "");
@@ -89,27 +103,33 @@ fn expand(o: &Output) -> TokenStream {
         let e = format!("{kind} {name}");
         quote!(#[serde(expecting = #e)])
     };
-    let generics = &input.generics;
-    let (impl_g, ty_g, where_clause) = generics.split_for_impl();
-    let mut de_generics = generics.clone();
-    de_generics.params.insert(0, syn::parse_quote!('de));
-    let (de_impl_g, _, _) = de_generics.split_for_impl();
-    let where_preds = where_clause.map(|w| {
-        let preds = &w.predicates;
-        quote!(#preds,)
-    });
+    let def = shadow_def(o, p, &shadow);
+    quote! {
+        #[derive(#p::serde::Deserialize, #p::schemars::JsonSchema)]
+        #[serde(crate = #serde_crate)]
+        #[schemars(crate = #schemars_crate)]
+        #rename
+        #expecting
+        #(#container_attrs)*
+        #allows
+        #def
+    }
+}
 
-    // The shadow type.
-    let shadow_def = match &o.body {
+/// `struct __HarnessShadow { .. }` or `enum __HarnessShadow { .. }`.
+fn shadow_def(o: &Output, p: &TokenStream, shadow: &Ident) -> TokenStream {
+    let generics = &o.input.generics;
+    let where_clause = &generics.where_clause;
+    match &o.body {
         Body::Struct(fields) => {
-            let fs = fields.iter().map(|f| shadow_field(f, &p));
+            let fs = fields.iter().map(|f| shadow_field(f, p));
             quote!(struct #shadow #generics #where_clause { #(#fs),* })
         }
         Body::Enum(variants) => {
             let vs = variants.iter().map(|v| {
                 let attrs = &v.attrs;
                 let vid = &v.ident;
-                let fs = v.fields.iter().map(|f| shadow_field(f, &p));
+                let fs = v.fields.iter().map(|f| shadow_field(f, p));
                 match v.style {
                     Style::Unit => quote!(#(#attrs)* #vid),
                     Style::Tuple => quote!(#(#attrs)* #vid(#(#fs),*)),
@@ -118,11 +138,26 @@ fn expand(o: &Output) -> TokenStream {
             });
             quote!(enum #shadow #generics #where_clause { #(#vs),* })
         }
-    };
+    }
+}
 
-    // Shadow → user type.
-    let shadow_value = format_ident!("shadow", span = Span::mixed_site());
-    let convert = match &o.body {
+/// The names a variant's fields are bound to in a match: their own, or `f0`, `f1`, ...
+fn bindings(v: &Variant) -> Vec<Ident> {
+    v.fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            f.ident
+                .clone()
+                .unwrap_or_else(|| format_ident!("f{}", i, span = Span::mixed_site()))
+        })
+        .collect()
+}
+
+/// Shadow → user type.
+fn convert(o: &Output, shadow: &Ident, shadow_value: &Ident) -> TokenStream {
+    let ident = &o.input.ident;
+    match &o.body {
         Body::Struct(fields) => {
             let inits = fields.iter().map(|f| {
                 let id = &f.ident;
@@ -133,16 +168,7 @@ fn expand(o: &Output) -> TokenStream {
         Body::Enum(variants) => {
             let arms = variants.iter().map(|v| {
                 let vid = &v.ident;
-                let binds: Vec<_> = v
-                    .fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| {
-                        f.ident
-                            .clone()
-                            .unwrap_or_else(|| format_ident!("f{}", i, span = Span::mixed_site()))
-                    })
-                    .collect();
+                let binds = bindings(v);
                 match v.style {
                     Style::Unit => quote!(#shadow::#vid => #ident::#vid),
                     Style::Tuple => quote!(#shadow::#vid(#(#binds),*) => #ident::#vid(#(#binds),*)),
@@ -153,45 +179,25 @@ fn expand(o: &Output) -> TokenStream {
             });
             quote!(match #shadow_value { #(#arms),* })
         }
-    };
+    }
+}
 
-    // validate().
-    let path = format_ident!("path", span = Span::mixed_site());
-    let errors = format_ident!("errors", span = Span::mixed_site());
-    let validate_body = match &o.body {
+/// The body of `validate()`: each field's rules and nested validation; for an enum, per variant,
+/// with the variant's name in the path.
+fn validate_body(o: &Output, p: &TokenStream, path: &Ident, errors: &Ident) -> TokenStream {
+    match &o.body {
         Body::Struct(fields) => {
             let checks = fields.iter().map(|f| {
                 let id = &f.ident;
-                field_checks(f, quote!(&self.#id), &quote!(#path), &errors, &p)
+                field_checks(f, quote!(&self.#id), &quote!(#path), errors, p)
             });
             quote!(#(#checks)*)
         }
         Body::Enum(variants) => {
-            let arms = variants.iter().filter(|v| v.style != Style::Unit).map(|v| {
-                let vid = &v.ident;
-                let vname = &v.json_name;
-                let vpath = format_ident!("variant_path", span = Span::mixed_site());
-                let binds: Vec<_> = v
-                    .fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| {
-                        f.ident
-                            .clone()
-                            .unwrap_or_else(|| format_ident!("f{}", i, span = Span::mixed_site()))
-                    })
-                    .collect();
-                let checks = v
-                    .fields
-                    .iter()
-                    .zip(&binds)
-                    .map(|(f, b)| field_checks(f, quote!(#b), &quote!(#vpath), &errors, &p));
-                let pat = match v.style {
-                    Style::Tuple => quote!(Self::#vid(#(#binds),*)),
-                    _ => quote!(Self::#vid { #(#binds),* }),
-                };
-                quote!(#pat => { let #vpath = #path.field(#vname); #(#checks)* })
-            });
+            let arms = variants
+                .iter()
+                .filter(|v| v.style != Style::Unit)
+                .map(|v| variant_checks(v, p, path, errors));
             quote! {
                 #[allow(unreachable_patterns, unused_variables)]
                 match self {
@@ -200,8 +206,101 @@ fn expand(o: &Output) -> TokenStream {
                 }
             }
         }
-    };
+    }
+}
 
+fn variant_checks(v: &Variant, p: &TokenStream, path: &Ident, errors: &Ident) -> TokenStream {
+    let vid = &v.ident;
+    let vname = &v.json_name;
+    let vpath = format_ident!("variant_path", span = Span::mixed_site());
+    let binds = bindings(v);
+    let checks = v
+        .fields
+        .iter()
+        .zip(&binds)
+        .map(|(f, b)| field_checks(f, quote!(#b), &quote!(#vpath), errors, p));
+    let pat = match v.style {
+        Style::Tuple => quote!(Self::#vid(#(#binds),*)),
+        _ => quote!(Self::#vid { #(#binds),* }),
+    };
+    quote!(#pat => { let #vpath = #path.field(#vname); #(#checks)* })
+}
+
+/// `impl Deserialize` and `impl JsonSchema` (through the shadow), `impl LlmOutput`,
+/// `impl Nested` and the confidence marker.
+fn impls(o: &Output, p: &TokenStream) -> TokenStream {
+    let ident = &o.input.ident;
+    let shadow = format_ident!("__HarnessShadow");
+    let allows = allows();
+    let generics = &o.input.generics;
+    let (impl_g, ty_g, where_clause) = generics.split_for_impl();
+    let mut de_generics = generics.clone();
+    de_generics.params.insert(0, syn::parse_quote!('de));
+    let (de_impl_g, _, _) = de_generics.split_for_impl();
+    let where_preds = where_clause.map(|w| {
+        let preds = &w.predicates;
+        quote!(#preds,)
+    });
+    let shadow_value = format_ident!("shadow", span = Span::mixed_site());
+    let convert = convert(o, &shadow, &shadow_value);
+    let output = llm_output_impl(o, p, where_preds.as_ref());
+    let marker = if o.confidence.is_some() {
+        quote!(#p::HasConfidenceField)
+    } else {
+        quote!(#p::LacksConfidenceField)
+    };
+    quote! {
+        #[automatically_derived]
+        #allows
+        impl #de_impl_g #p::serde::Deserialize<'de> for #ident #ty_g
+        where
+            #where_preds
+            #shadow #ty_g: #p::serde::Deserialize<'de>,
+        {
+            fn deserialize<D: #p::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
+                let #shadow_value = <#shadow #ty_g as #p::serde::Deserialize<'de>>::deserialize(deserializer)?;
+                ::core::result::Result::Ok(#convert)
+            }
+        }
+
+        #[automatically_derived]
+        #allows
+        impl #impl_g #p::schemars::JsonSchema for #ident #ty_g
+        where
+            #where_preds
+            #shadow #ty_g: #p::schemars::JsonSchema,
+        {
+            fn inline_schema() -> bool {
+                <#shadow #ty_g as #p::schemars::JsonSchema>::inline_schema()
+            }
+            fn schema_name() -> #p::std::borrow::Cow<'static, str> {
+                <#shadow #ty_g as #p::schemars::JsonSchema>::schema_name()
+            }
+            fn schema_id() -> #p::std::borrow::Cow<'static, str> {
+                <#shadow #ty_g as #p::schemars::JsonSchema>::schema_id()
+            }
+            fn json_schema(generator: &mut #p::schemars::SchemaGenerator) -> #p::schemars::Schema {
+                <#shadow #ty_g as #p::schemars::JsonSchema>::json_schema(generator)
+            }
+        }
+
+        #output
+
+        #[automatically_derived]
+        impl #impl_g #marker for #ident #ty_g #where_clause {}
+    }
+}
+
+/// `impl LlmOutput` (the rules as `validate`, the confidence) and `impl rules::Nested`.
+fn llm_output_impl(o: &Output, p: &TokenStream, where_preds: Option<&TokenStream>) -> TokenStream {
+    let ident = &o.input.ident;
+    let name = ident.to_string();
+    let allows = allows();
+    let generics = &o.input.generics;
+    let (impl_g, ty_g, _) = generics.split_for_impl();
+    let path = format_ident!("path", span = Span::mixed_site());
+    let errors = format_ident!("errors", span = Span::mixed_site());
+    let validate_body = validate_body(o, p, &path, &errors);
     let has_conf = o.confidence.is_some();
     let confidence_fn = o.confidence.as_ref().map(|(id, _)| {
         quote! {
@@ -210,11 +309,6 @@ fn expand(o: &Output) -> TokenStream {
             }
         }
     });
-    let marker = if has_conf {
-        quote!(#p::HasConfidenceField)
-    } else {
-        quote!(#p::LacksConfidenceField)
-    };
     // A generic output validates its type parameters' values only if it knows they are `Nested`
     // (outputs, containers of outputs, or leaves such as `String`); say so in the bounds.
     let type_bounds = if generics.params.is_empty() {
@@ -226,87 +320,37 @@ fn expand(o: &Output) -> TokenStream {
             #(#params: #p::rules::Nested,)*
         }
     };
-
     quote! {
-        #[doc(hidden)]
-        const _: () = {
-            #[derive(#p::serde::Deserialize, #p::schemars::JsonSchema)]
-            #[serde(crate = #serde_crate)]
-            #[schemars(crate = #schemars_crate)]
-            #rename
-            #expecting
-            #(#container_attrs)*
-            #allows
-            #shadow_def
+        #[automatically_derived]
+        #allows
+        impl #impl_g #p::LlmOutput for #ident #ty_g
+        where
+            #where_preds
+            #type_bounds
+        {
+            const TYPE_NAME: &'static str = #name;
+            const HAS_CONFIDENCE: bool = #has_conf;
 
-            #[automatically_derived]
-            #allows
-            impl #de_impl_g #p::serde::Deserialize<'de> for #ident #ty_g
-            where
-                #where_preds
-                #shadow #ty_g: #p::serde::Deserialize<'de>,
-            {
-                fn deserialize<D: #p::serde::Deserializer<'de>>(deserializer: D) -> ::core::result::Result<Self, D::Error> {
-                    let #shadow_value = <#shadow #ty_g as #p::serde::Deserialize<'de>>::deserialize(deserializer)?;
-                    ::core::result::Result::Ok(#convert)
-                }
+            fn validate(&self, #path: &#p::FieldPath, #errors: &mut #p::ValidationErrors) {
+                #[allow(unused_imports)]
+                use #p::{ValidateNested as _, ValidateNothing as _};
+                #validate_body
             }
 
-            #[automatically_derived]
-            #allows
-            impl #impl_g #p::schemars::JsonSchema for #ident #ty_g
-            where
-                #where_preds
-                #shadow #ty_g: #p::schemars::JsonSchema,
-            {
-                fn inline_schema() -> bool {
-                    <#shadow #ty_g as #p::schemars::JsonSchema>::inline_schema()
-                }
-                fn schema_name() -> #p::std::borrow::Cow<'static, str> {
-                    <#shadow #ty_g as #p::schemars::JsonSchema>::schema_name()
-                }
-                fn schema_id() -> #p::std::borrow::Cow<'static, str> {
-                    <#shadow #ty_g as #p::schemars::JsonSchema>::schema_id()
-                }
-                fn json_schema(generator: &mut #p::schemars::SchemaGenerator) -> #p::schemars::Schema {
-                    <#shadow #ty_g as #p::schemars::JsonSchema>::json_schema(generator)
-                }
+            #confidence_fn
+        }
+
+        #[automatically_derived]
+        #allows
+        impl #impl_g #p::rules::Nested for #ident #ty_g
+        where
+            #where_preds
+            Self: #p::LlmOutput,
+        {
+            fn validate_nested(&self, #path: &#p::FieldPath, #errors: &mut #p::ValidationErrors) {
+                #p::rules::validate_output(self, #path, #errors);
             }
-
-            #[automatically_derived]
-            #allows
-            impl #impl_g #p::LlmOutput for #ident #ty_g
-            where
-                #where_preds
-                #type_bounds
-            {
-                const TYPE_NAME: &'static str = #name;
-                const HAS_CONFIDENCE: bool = #has_conf;
-
-                fn validate(&self, #path: &#p::FieldPath, #errors: &mut #p::ValidationErrors) {
-                    #[allow(unused_imports)]
-                    use #p::{ValidateNested as _, ValidateNothing as _};
-                    #validate_body
-                }
-
-                #confidence_fn
-            }
-
-            #[automatically_derived]
-            #allows
-            impl #impl_g #p::rules::Nested for #ident #ty_g
-            where
-                #where_preds
-                Self: #p::LlmOutput,
-            {
-                fn validate_nested(&self, #path: &#p::FieldPath, #errors: &mut #p::ValidationErrors) {
-                    #p::rules::validate_output(self, #path, #errors);
-                }
-            }
-
-            #[automatically_derived]
-            impl #impl_g #marker for #ident #ty_g #where_clause {}
-        };
+        }
     }
 }
 
@@ -365,14 +409,14 @@ fn field_checks(
         .map(|b| (b.min, b.max, b.span))
         .or_else(|| r.confidence.map(|s| (Some(0.0), Some(1.0), s)));
     if let Some((min, max, span)) = range {
-        let min = opt_f64(min);
-        let max = opt_f64(max);
+        let min = super::opt(min);
+        let max = super::opt(max);
         let value = value_at(span);
         checks.push(quote_spanned!(span=> #p::rules::range(#value, #min, #max, &#fpath, #errors);));
     }
     if let Some(b) = &r.length {
-        let min = opt_usize(b.min);
-        let max = opt_usize(b.max);
+        let min = super::opt(b.min);
+        let max = super::opt(b.max);
         let value = value_at(b.span);
         checks.push(
             quote_spanned!(b.span=> #p::rules::length(#value, #min, #max, &#fpath, #errors);),
@@ -405,20 +449,6 @@ fn field_checks(
             #(#checks)*
             (&#p::Probe(#value)).__harness_validate(&#fpath, #errors);
         }
-    }
-}
-
-fn opt_f64(v: Option<f64>) -> TokenStream {
-    match v {
-        Some(v) => quote!(::core::option::Option::Some(#v)),
-        None => quote!(::core::option::Option::None),
-    }
-}
-
-fn opt_usize(v: Option<usize>) -> TokenStream {
-    match v {
-        Some(v) => quote!(::core::option::Option::Some(#v)),
-        None => quote!(::core::option::Option::None),
     }
 }
 

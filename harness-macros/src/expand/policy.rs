@@ -3,20 +3,19 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{allows, chain, private};
-use crate::attr::{self, Site};
+use super::{allows, chain, private, with_error};
+use crate::ast::{self, Policy};
 use crate::check;
-use crate::ctxt::Ctxt;
+use crate::ctxt::{Ctxt, with_help};
 
 pub fn policy(args: TokenStream, item: TokenStream) -> TokenStream {
-    let cx = Ctxt::new();
-    let parsed: syn::Result<syn::DeriveInput> = syn::parse2(item.clone());
-    let input = match parsed {
+    let input: syn::DeriveInput = match syn::parse2(item.clone()) {
         Ok(i) => i,
+        Err(e) if syn::parse2::<syn::Item>(item.clone()).is_err() => return with_error(item, e),
         Err(_) => {
             let e = syn::Error::new_spanned(
                 &item,
-                crate::ctxt::with_help(
+                with_help(
                     "`#[llm_policy]` goes on a struct",
                     "declare the policy as a unit struct: `#[llm_policy(on_timeout = retry(2), ...)] pub struct Standard;`",
                 ),
@@ -25,27 +24,25 @@ pub fn policy(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#err #item);
         }
     };
-    if !input.generics.params.is_empty() {
-        cx.error_spanned_by(
-            &input.generics,
-            "a policy cannot be generic",
-            "declare it as a plain unit struct: `pub struct Standard;`",
-        );
-    }
-    let args = attr::parse_task_args(&cx, args, Site::Policy);
-    check::policy(&cx, &input.ident, &args);
+    let cx = Ctxt::new();
+    let policy = Policy::from_ast(&cx, &input, args);
+    check::policy(&cx, &policy);
     if let Err(e) = cx.check() {
         let err = e.into_compile_error();
         return quote!(#err #item);
     }
-    let p = private(args.krate.as_ref().map(|k| &k.value));
-    let ident = &input.ident;
+    expand(&policy, &item)
+}
+
+fn expand(policy: &Policy, item: &TokenStream) -> TokenStream {
+    let p = private(policy.krate.as_ref());
+    let ident = &policy.item.ident;
     let name = ident.to_string();
-    let chains = chain::chains(&p, &args.contracts);
-    let threshold = chain::threshold(&args.contracts);
-    let covers = chain::covers(&args.contracts);
+    let chains = chain::chains(&p, &policy.contracts);
+    let threshold = chain::threshold(&policy.contracts);
+    let covers = chain::covers(&policy.contracts);
     let allows = allows();
-    let cfgs = crate::ast::cfg_attrs(&input.attrs);
+    let cfgs = ast::cfg_attrs(&policy.item.attrs);
     quote! {
         #item
 

@@ -96,6 +96,20 @@ impl<'a> Walk<'a> {
         path: &FieldPath,
     ) {
         let properties = schema.get("properties").and_then(Value::as_object);
+        if let Some(known) = properties.filter(|_| is_closed(schema)) {
+            let unknown: Vec<String> = map
+                .keys()
+                .filter(|k| !known.contains_key(*k))
+                .cloned()
+                .collect();
+            for key in unknown {
+                map.remove(&key);
+                self.repairs.push(Repair::DroppedUnknownKey {
+                    path: path.as_str().to_owned(),
+                    key,
+                });
+            }
+        }
         let additional = schema.get("additionalProperties").filter(|s| s.is_object());
         for (key, v) in map.iter_mut() {
             let sub = properties.and_then(|p| p.get(key)).or(additional);
@@ -185,6 +199,11 @@ impl<'a> Walk<'a> {
 }
 
 /// The values an `enum` or `const` allows, if the schema is one.
+/// An object schema that allows no other keys than its `properties`.
+fn is_closed(schema: &Map<String, Value>) -> bool {
+    schema.get("additionalProperties") == Some(&Value::Bool(false))
+}
+
 fn enum_values(schema: &Map<String, Value>) -> Option<Vec<&Value>> {
     if let Some(Value::Array(values)) = schema.get("enum") {
         return Some(values.iter().collect());

@@ -92,6 +92,14 @@ pub enum Repair {
         /// Where.
         path: String,
     },
+    /// A key the schema does not allow (a closed object, `additionalProperties: false`) was
+    /// dropped with its value.
+    DroppedUnknownKey {
+        /// The object it was in.
+        path: String,
+        /// The key.
+        key: String,
+    },
 }
 
 /// `` `items[2]` `` or `the root`.
@@ -161,6 +169,11 @@ impl fmt::Display for Repair {
             Repair::WrappedInArray { path } => write!(
                 f,
                 "wrapped the single value at {} in a list, as the schema asks for an array",
+                At(path)
+            ),
+            Repair::DroppedUnknownKey { path, key } => write!(
+                f,
+                "dropped the key {key:?} from {}, which the schema does not have",
                 At(path)
             ),
         }

@@ -489,3 +489,59 @@ fn a_ref_cycle_does_not_loop() {
     let schema = SchemaValidator::new(json!({"$ref": "#"}));
     let _ = parse(r#"{"a": "1"}"#, &schema, &ParseLimits::default());
 }
+
+// Closed objects.
+
+fn closed() -> SchemaValidator {
+    SchemaValidator::new(json!({
+        "type": "object",
+        "properties": {
+            "label": {"type": "string"},
+            "inner": {"$ref": "#/$defs/Inner"}
+        },
+        "required": ["label"],
+        "additionalProperties": false,
+        "$defs": {"Inner": {
+            "type": "object",
+            "properties": {"n": {"type": "integer"}},
+            "additionalProperties": false
+        }}
+    }))
+}
+
+#[test]
+fn a_key_a_closed_object_does_not_have_is_dropped_and_recorded() {
+    let p = ok_with(
+        r#"{"label": "yes", "note": "extra", "inner": {"n": 1, "why": "x"}}"#,
+        &closed(),
+    );
+    assert_eq!(p.value, json!({"label": "yes", "inner": {"n": 1}}));
+    assert_eq!(
+        p.repairs,
+        [
+            Repair::DroppedUnknownKey {
+                path: path(""),
+                key: "note".into()
+            },
+            Repair::DroppedUnknownKey {
+                path: path("inner"),
+                key: "why".into()
+            },
+        ]
+    );
+    assert_eq!(
+        p.repairs[0].to_string(),
+        "dropped the key \"note\" from the root, which the schema does not have"
+    );
+}
+
+#[test]
+fn an_open_object_keeps_unknown_keys() {
+    let open = SchemaValidator::new(json!({
+        "type": "object",
+        "properties": {"label": {"type": "string"}}
+    }));
+    let p = ok_with(r#"{"label": "yes", "note": "extra"}"#, &open);
+    assert_eq!(p.value, json!({"label": "yes", "note": "extra"}));
+    assert!(p.repairs.is_empty());
+}
