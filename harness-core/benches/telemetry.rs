@@ -49,32 +49,27 @@ fn schema() -> serde_json::Value {
     Label::output_schema()
 }
 
-static CLASSIFY: TaskContract = TaskContract {
-    name: "classify",
-    module: "bench",
-    description: "Classifies a review.",
-    version: "v1",
-    model: Some("gpt-4o-mini"),
-    provider: None,
-    system: Some("You classify reviews."),
-    prompt: Some("Review: {review}"),
-    inputs: &[],
-    output: OutputSpec {
+static CLASSIFY: TaskContract = TaskContract::new(
+    "classify",
+    "bench",
+    OutputSpec {
         type_name: "Label",
         has_confidence: false,
         schema,
     },
-    timeout: Duration::from_secs(5),
-    deadline: None,
-    chains: &[] as &[Chain],
-    policy: None,
-    low_confidence_below: None,
-    params: Params {
-        temperature: Some(0.0),
-        max_tokens: Some(64),
-        seed: None,
-    },
-};
+)
+.with_description("Classifies a review.")
+.with_version("v1")
+.with_model("gpt-4o-mini")
+.with_system("You classify reviews.")
+.with_prompt("Review: {review}")
+.with_timeout(Duration::from_secs(5))
+.with_chains(&[] as &[Chain])
+.with_params(Params {
+    temperature: Some(0.0),
+    max_tokens: Some(64),
+    seed: None,
+});
 
 fn info() -> ProviderInfo {
     ProviderInfo {

@@ -86,66 +86,64 @@ const fn retry(times: u32) -> Action {
     }
 }
 
-static TRIAGE: TaskContract = TaskContract {
-    name: "triage",
-    module: "support",
-    description: "Triages one support ticket.",
-    version: "example",
-    model: Some("gpt-4o"),
-    provider: Some("openai"),
-    system: Some("You triage customer support tickets for an online shop."),
-    prompt: Some("Ticket:\n{ticket}"),
-    inputs: &[InputSpec {
-        name: "ticket",
-        rust_type: "&str",
-    }],
-    output: OutputSpec {
+static TRIAGE: TaskContract = TaskContract::new(
+    "triage",
+    "support",
+    OutputSpec {
         type_name: "Triage",
         has_confidence: true,
         schema: <Triage as LlmOutput>::output_schema,
     },
-    timeout: Duration::from_secs(20),
-    deadline: None,
-    chains: &[
-        Chain {
-            class: FailureClass::Timeout,
-            steps: &[retry(2), Action::Default],
-        },
-        Chain {
-            class: FailureClass::RateLimited,
-            steps: &[retry(5)],
-        },
-        Chain {
-            class: FailureClass::ProviderError,
-            steps: &[
-                retry(2),
-                Action::Fallback(FallbackTarget {
-                    model: "claude-haiku",
-                    provider: Some("anthropic"),
-                }),
-            ],
-        },
-        Chain {
-            class: FailureClass::InvalidOutput,
-            steps: &[Action::Reask { times: 2 }, Action::Fail],
-        },
-        Chain {
-            class: FailureClass::Refusal,
-            steps: &[Action::Escalate],
-        },
-        Chain {
-            class: FailureClass::LowConfidence,
-            steps: &[Action::Reask { times: 1 }, Action::Escalate],
-        },
-    ],
-    policy: None,
-    low_confidence_below: Some(0.7),
-    params: Params {
-        temperature: Some(0.0),
-        max_tokens: Some(300),
-        seed: None,
+)
+.with_description("Triages one support ticket.")
+.with_version("example")
+.with_model("gpt-4o")
+.with_provider("openai")
+.with_system("You triage customer support tickets for an online shop.")
+.with_prompt("Ticket:\n{ticket}")
+.with_inputs(&[InputSpec {
+    name: "ticket",
+    rust_type: "&str",
+}])
+.with_timeout(Duration::from_secs(20))
+.with_chains(&[
+    Chain {
+        class: FailureClass::Timeout,
+        steps: &[retry(2), Action::Default],
     },
-};
+    Chain {
+        class: FailureClass::RateLimited,
+        steps: &[retry(5)],
+    },
+    Chain {
+        class: FailureClass::ProviderError,
+        steps: &[
+            retry(2),
+            Action::Fallback(FallbackTarget {
+                model: "claude-haiku",
+                provider: Some("anthropic"),
+            }),
+        ],
+    },
+    Chain {
+        class: FailureClass::InvalidOutput,
+        steps: &[Action::Reask { times: 2 }, Action::Fail],
+    },
+    Chain {
+        class: FailureClass::Refusal,
+        steps: &[Action::Escalate],
+    },
+    Chain {
+        class: FailureClass::LowConfidence,
+        steps: &[Action::Reask { times: 1 }, Action::Escalate],
+    },
+])
+.with_low_confidence_below(0.7)
+.with_params(Params {
+    temperature: Some(0.0),
+    max_tokens: Some(300),
+    seed: None,
+});
 
 fn defaults(class: FailureClass) -> Option<Triage> {
     (class == FailureClass::Timeout).then(Triage::manual)

@@ -48,41 +48,36 @@ fn schema() -> serde_json::Value {
 }
 
 // What `#[llm_task]` generates; written out so the example needs no macros.
-static CLASSIFY: TaskContract = TaskContract {
-    name: "classify",
-    module: "otlp_example",
-    description: "Classifies the sentiment of a review.",
-    version: "example",
-    model: Some("smollm2-135m"),
-    provider: None,
-    system: Some("You classify customer reviews."),
-    prompt: Some("Review: {review}"),
-    inputs: &[],
-    output: OutputSpec {
+static CLASSIFY: TaskContract = TaskContract::new(
+    "classify",
+    "otlp_example",
+    OutputSpec {
         type_name: "Sentiment",
         has_confidence: false,
         schema,
     },
-    timeout: Duration::from_secs(20),
-    deadline: None,
-    chains: &[
-        Chain {
-            class: FailureClass::InvalidOutput,
-            steps: &[Action::Reask { times: 1 }, Action::Fail],
-        },
-        Chain {
-            class: FailureClass::ProviderError,
-            steps: &[Action::Fail],
-        },
-    ],
-    policy: None,
-    low_confidence_below: None,
-    params: Params {
-        temperature: Some(0.0),
-        max_tokens: Some(128),
-        seed: None,
+)
+.with_description("Classifies the sentiment of a review.")
+.with_version("example")
+.with_model("smollm2-135m")
+.with_system("You classify customer reviews.")
+.with_prompt("Review: {review}")
+.with_timeout(Duration::from_secs(20))
+.with_chains(&[
+    Chain {
+        class: FailureClass::InvalidOutput,
+        steps: &[Action::Reask { times: 1 }, Action::Fail],
     },
-};
+    Chain {
+        class: FailureClass::ProviderError,
+        steps: &[Action::Fail],
+    },
+])
+.with_params(Params {
+    temperature: Some(0.0),
+    max_tokens: Some(128),
+    seed: None,
+});
 
 /// Answers from a script: one invalid answer (so a reask shows up), then valid ones.
 struct Scripted(Mutex<VecDeque<&'static str>>);

@@ -33,35 +33,65 @@ pub fn no_schema() -> serde_json::Value {
     serde_json::Value::Bool(false)
 }
 
+/// Every field of a [`TaskContract`], for generated code: the contract itself is
+/// `#[non_exhaustive]`, so code outside harness-core cannot write it as a struct literal. A new
+/// contract field is added here and in the macro together.
+#[derive(Clone, Copy)]
+pub struct ContractFields {
+    pub name: &'static str,
+    pub module: &'static str,
+    pub description: &'static str,
+    pub version: &'static str,
+    pub model: Option<&'static str>,
+    pub provider: Option<&'static str>,
+    pub system: Option<&'static str>,
+    pub prompt: Option<&'static str>,
+    pub inputs: &'static [InputSpec],
+    pub output: OutputSpec,
+    pub timeout: core::time::Duration,
+    pub deadline: Option<core::time::Duration>,
+    pub chains: &'static [Chain],
+    pub policy: Option<&'static PolicySet>,
+    pub low_confidence_below: Option<f64>,
+    pub params: Params,
+}
+
+impl ContractFields {
+    /// The contract.
+    pub const fn build(self) -> TaskContract {
+        TaskContract {
+            name: self.name,
+            module: self.module,
+            description: self.description,
+            version: self.version,
+            model: self.model,
+            provider: self.provider,
+            system: self.system,
+            prompt: self.prompt,
+            inputs: self.inputs,
+            output: self.output,
+            timeout: self.timeout,
+            deadline: self.deadline,
+            chains: self.chains,
+            policy: self.policy,
+            low_confidence_below: self.low_confidence_below,
+            params: self.params,
+        }
+    }
+}
+
 /// The contract emitted when `#[llm_task]` reports errors, so code naming `task::CONTRACT` does not
 /// add errors of its own.
 pub const fn stub_contract(name: &'static str, module: &'static str) -> TaskContract {
-    TaskContract {
+    TaskContract::new(
         name,
         module,
-        description: "",
-        version: "",
-        model: None,
-        provider: None,
-        system: None,
-        prompt: None,
-        inputs: &[],
-        output: OutputSpec {
+        OutputSpec {
             type_name: "",
             has_confidence: false,
             schema: no_schema,
         },
-        timeout: core::time::Duration::from_millis(harness_spec::defaults::TIMEOUT_MS),
-        deadline: None,
-        chains: &[],
-        policy: None,
-        low_confidence_below: None,
-        params: Params {
-            temperature: None,
-            max_tokens: None,
-            seed: None,
-        },
-    }
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

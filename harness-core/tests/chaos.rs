@@ -446,62 +446,58 @@ mod through_the_engine {
         jitter: false,
     };
 
-    static CONTRACT: TaskContract = TaskContract {
-        name: "classify",
-        module: "chaos",
-        description: "Classifies a review.",
-        version: "test",
-        model: Some("chaos-model"),
-        provider: None,
-        system: Some("You classify reviews."),
-        prompt: Some("Review: {review}"),
-        inputs: &[InputSpec {
-            name: "review",
-            rust_type: "&str",
-        }],
-        output: OutputSpec {
+    static CONTRACT: TaskContract = TaskContract::new(
+        "classify",
+        "chaos",
+        OutputSpec {
             type_name: "Sentiment",
             has_confidence: false,
             schema: <Sentiment as LlmOutput>::output_schema,
         },
-        timeout: Duration::from_secs(5),
-        deadline: None,
-        chains: &[
-            Chain {
-                class: FailureClass::Timeout,
-                steps: &[Action::Fail],
-            },
-            Chain {
-                class: FailureClass::RateLimited,
-                steps: &[Action::Retry {
-                    times: 2,
-                    backoff: FAST,
-                }],
-            },
-            Chain {
-                class: FailureClass::ProviderError,
-                steps: &[Action::Retry {
-                    times: 2,
-                    backoff: FAST,
-                }],
-            },
-            Chain {
-                class: FailureClass::InvalidOutput,
-                steps: &[Action::Reask { times: 2 }],
-            },
-            Chain {
-                class: FailureClass::Refusal,
-                steps: &[Action::Escalate],
-            },
-        ],
-        policy: None,
-        low_confidence_below: None,
-        params: Params {
-            temperature: None,
-            max_tokens: None,
-            seed: None,
+    )
+    .with_description("Classifies a review.")
+    .with_version("test")
+    .with_model("chaos-model")
+    .with_system("You classify reviews.")
+    .with_prompt("Review: {review}")
+    .with_inputs(&[InputSpec {
+        name: "review",
+        rust_type: "&str",
+    }])
+    .with_timeout(Duration::from_secs(5))
+    .with_chains(&[
+        Chain {
+            class: FailureClass::Timeout,
+            steps: &[Action::Fail],
         },
-    };
+        Chain {
+            class: FailureClass::RateLimited,
+            steps: &[Action::Retry {
+                times: 2,
+                backoff: FAST,
+            }],
+        },
+        Chain {
+            class: FailureClass::ProviderError,
+            steps: &[Action::Retry {
+                times: 2,
+                backoff: FAST,
+            }],
+        },
+        Chain {
+            class: FailureClass::InvalidOutput,
+            steps: &[Action::Reask { times: 2 }],
+        },
+        Chain {
+            class: FailureClass::Refusal,
+            steps: &[Action::Escalate],
+        },
+    ])
+    .with_params(Params {
+        temperature: None,
+        max_tokens: None,
+        seed: None,
+    });
 
     fn harness(server: &ChaosServer) -> Harness {
         let vars = HashMap::from([("OPENAI_BASE_URL".to_owned(), server.base_url())]);

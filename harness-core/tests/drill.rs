@@ -43,66 +43,62 @@ const fn retry(times: u32) -> Action {
     }
 }
 
-static LABEL: TaskContract = TaskContract {
-    name: "label",
-    module: "drill_tests",
-    description: "Labels a message.",
-    version: "test",
-    model: Some("main-model"),
-    provider: None,
-    system: None,
-    prompt: Some("Message: {text}"),
-    inputs: &[InputSpec {
-        name: "text",
-        rust_type: "&str",
-    }],
-    output: OutputSpec {
+static LABEL: TaskContract = TaskContract::new(
+    "label",
+    "drill_tests",
+    OutputSpec {
         type_name: "Label",
         has_confidence: true,
         schema: <Label as LlmOutput>::output_schema,
     },
-    timeout: Duration::from_secs(10),
-    deadline: None,
-    chains: &[
-        Chain {
-            class: FailureClass::Timeout,
-            steps: &[Action::Escalate],
-        },
-        Chain {
-            class: FailureClass::RateLimited,
-            steps: &[retry(2)],
-        },
-        Chain {
-            class: FailureClass::ProviderError,
-            steps: &[
-                retry(1),
-                Action::Fallback(FallbackTarget {
-                    model: "backup-model",
-                    provider: Some("backup"),
-                }),
-            ],
-        },
-        Chain {
-            class: FailureClass::InvalidOutput,
-            steps: &[Action::Reask { times: 1 }, Action::Default],
-        },
-        Chain {
-            class: FailureClass::Refusal,
-            steps: &[Action::Fail],
-        },
-        Chain {
-            class: FailureClass::LowConfidence,
-            steps: &[Action::Reask { times: 1 }, Action::Escalate],
-        },
-    ],
-    policy: None,
-    low_confidence_below: Some(0.8),
-    params: Params {
-        temperature: None,
-        max_tokens: None,
-        seed: None,
+)
+.with_description("Labels a message.")
+.with_version("test")
+.with_model("main-model")
+.with_prompt("Message: {text}")
+.with_inputs(&[InputSpec {
+    name: "text",
+    rust_type: "&str",
+}])
+.with_timeout(Duration::from_secs(10))
+.with_chains(&[
+    Chain {
+        class: FailureClass::Timeout,
+        steps: &[Action::Escalate],
     },
-};
+    Chain {
+        class: FailureClass::RateLimited,
+        steps: &[retry(2)],
+    },
+    Chain {
+        class: FailureClass::ProviderError,
+        steps: &[
+            retry(1),
+            Action::Fallback(FallbackTarget {
+                model: "backup-model",
+                provider: Some("backup"),
+            }),
+        ],
+    },
+    Chain {
+        class: FailureClass::InvalidOutput,
+        steps: &[Action::Reask { times: 1 }, Action::Default],
+    },
+    Chain {
+        class: FailureClass::Refusal,
+        steps: &[Action::Fail],
+    },
+    Chain {
+        class: FailureClass::LowConfidence,
+        steps: &[Action::Reask { times: 1 }, Action::Escalate],
+    },
+])
+.with_low_confidence_below(0.8)
+.with_params(Params {
+    temperature: None,
+    max_tokens: None,
+    seed: None,
+});
 
 fn defaults(_: FailureClass) -> Option<Label> {
     Some(Label {

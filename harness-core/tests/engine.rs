@@ -57,34 +57,35 @@ const fn contract(
     timeout: Duration,
     deadline: Option<Duration>,
 ) -> TaskContract {
-    TaskContract {
-        name: "judge",
-        module: "engine_tests",
-        description: "Judges a claim.",
-        version: "test",
-        model: Some("primary"),
-        provider: None,
-        system: Some("You judge claims."),
-        prompt: Some("Claim: {claim}"),
-        inputs: &[InputSpec {
-            name: "claim",
-            rust_type: "&str",
-        }],
-        output: OutputSpec {
+    let contract = TaskContract::new(
+        "judge",
+        "engine_tests",
+        OutputSpec {
             type_name: "Verdict",
             has_confidence: true,
             schema: <Verdict as LlmOutput>::output_schema,
         },
-        timeout,
-        deadline,
-        chains,
-        policy: None,
-        low_confidence_below: Some(0.7),
-        params: Params {
-            temperature: Some(0.0),
-            max_tokens: None,
-            seed: Some(7),
-        },
+    )
+    .with_description("Judges a claim.")
+    .with_version("test")
+    .with_model("primary")
+    .with_system("You judge claims.")
+    .with_prompt("Claim: {claim}")
+    .with_inputs(&[InputSpec {
+        name: "claim",
+        rust_type: "&str",
+    }])
+    .with_timeout(timeout)
+    .with_chains(chains)
+    .with_low_confidence_below(0.7)
+    .with_params(Params {
+        temperature: Some(0.0),
+        max_tokens: None,
+        seed: Some(7),
+    });
+    match deadline {
+        Some(d) => contract.with_deadline(d),
+        None => contract,
     }
 }
 

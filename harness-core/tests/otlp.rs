@@ -170,35 +170,30 @@ fn label_schema() -> serde_json::Value {
     Label::output_schema()
 }
 
-static CLASSIFY: TaskContract = TaskContract {
-    name: "classify",
-    module: "tests::otlp",
-    description: "Classifies a review.",
-    version: "v1",
-    model: Some("smollm2-135m"),
-    provider: None,
-    system: Some("You classify reviews."),
-    prompt: Some("Review: {review}"),
-    inputs: &[],
-    output: OutputSpec {
+static CLASSIFY: TaskContract = TaskContract::new(
+    "classify",
+    "tests::otlp",
+    OutputSpec {
         type_name: "Label",
         has_confidence: false,
         schema: label_schema,
     },
-    timeout: Duration::from_secs(5),
-    deadline: None,
-    chains: &[Chain {
-        class: FailureClass::InvalidOutput,
-        steps: &[Action::Fail],
-    }],
-    policy: None,
-    low_confidence_below: None,
-    params: Params {
-        temperature: Some(0.0),
-        max_tokens: Some(64),
-        seed: None,
-    },
-};
+)
+.with_description("Classifies a review.")
+.with_version("v1")
+.with_model("smollm2-135m")
+.with_system("You classify reviews.")
+.with_prompt("Review: {review}")
+.with_timeout(Duration::from_secs(5))
+.with_chains(&[Chain {
+    class: FailureClass::InvalidOutput,
+    steps: &[Action::Fail],
+}])
+.with_params(Params {
+    temperature: Some(0.0),
+    max_tokens: Some(64),
+    seed: None,
+});
 
 struct Once;
 

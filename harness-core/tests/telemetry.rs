@@ -373,65 +373,60 @@ const NO_WAIT: Backoff = Backoff {
     jitter: false,
 };
 
-static CLASSIFY: TaskContract = TaskContract {
-    name: "classify",
-    module: "tests::telemetry",
-    description: "Classifies a review.",
-    version: "v1",
-    model: Some("smollm2-135m"),
-    provider: None,
-    system: Some("You classify reviews."),
-    prompt: Some("Review: {review}"),
-    inputs: &[],
-    output: OutputSpec {
+static CLASSIFY: TaskContract = TaskContract::new(
+    "classify",
+    "tests::telemetry",
+    OutputSpec {
         type_name: "Label",
         has_confidence: false,
         schema: label_schema,
     },
-    timeout: Duration::from_secs(5),
-    deadline: None,
-    chains: &[
-        Chain {
-            class: FailureClass::Timeout,
-            steps: &[Action::Retry {
+)
+.with_description("Classifies a review.")
+.with_version("v1")
+.with_model("smollm2-135m")
+.with_system("You classify reviews.")
+.with_prompt("Review: {review}")
+.with_timeout(Duration::from_secs(5))
+.with_chains(&[
+    Chain {
+        class: FailureClass::Timeout,
+        steps: &[Action::Retry {
+            times: 1,
+            backoff: NO_WAIT,
+        }],
+    },
+    Chain {
+        class: FailureClass::RateLimited,
+        steps: &[Action::Fail],
+    },
+    Chain {
+        class: FailureClass::ProviderError,
+        steps: &[
+            Action::Retry {
                 times: 1,
                 backoff: NO_WAIT,
-            }],
-        },
-        Chain {
-            class: FailureClass::RateLimited,
-            steps: &[Action::Fail],
-        },
-        Chain {
-            class: FailureClass::ProviderError,
-            steps: &[
-                Action::Retry {
-                    times: 1,
-                    backoff: NO_WAIT,
-                },
-                Action::Fallback(FallbackTarget {
-                    model: "big-model",
-                    provider: None,
-                }),
-            ],
-        },
-        Chain {
-            class: FailureClass::InvalidOutput,
-            steps: &[Action::Reask { times: 1 }, Action::Fail],
-        },
-        Chain {
-            class: FailureClass::Refusal,
-            steps: &[Action::Escalate],
-        },
-    ],
-    policy: None,
-    low_confidence_below: None,
-    params: Params {
-        temperature: None,
-        max_tokens: None,
-        seed: None,
+            },
+            Action::Fallback(FallbackTarget {
+                model: "big-model",
+                provider: None,
+            }),
+        ],
     },
-};
+    Chain {
+        class: FailureClass::InvalidOutput,
+        steps: &[Action::Reask { times: 1 }, Action::Fail],
+    },
+    Chain {
+        class: FailureClass::Refusal,
+        steps: &[Action::Escalate],
+    },
+])
+.with_params(Params {
+    temperature: None,
+    max_tokens: None,
+    seed: None,
+});
 
 /// Answers from a queue, in order.
 #[derive(Clone, Default)]

@@ -245,7 +245,32 @@ pub struct Params {
 }
 
 /// Everything `#[llm_task]` declares about a task, as data.
+///
+/// Fields are read directly; new ones will come, so a contract is built with
+/// [`TaskContract::new`] and the `with_*` setters, all `const`:
+///
+/// ```
+/// use std::time::Duration;
+/// use harness_core::contract::{Action, Chain, FailureClass, OutputSpec, TaskContract};
+///
+/// fn schema() -> serde_json::Value {
+///     serde_json::json!({"type": "string"})
+/// }
+///
+/// static SUMMARY: TaskContract = TaskContract::new(
+///     "summarize",
+///     module_path!(),
+///     OutputSpec { type_name: "String", has_confidence: false, schema },
+/// )
+/// .with_model("gpt-4o-mini")
+/// .with_prompt("Summarize: {text}")
+/// .with_timeout(Duration::from_secs(10))
+/// .with_chains(&[Chain { class: FailureClass::Timeout, steps: &[Action::Fail] }]);
+///
+/// assert_eq!(SUMMARY.model, Some("gpt-4o-mini"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TaskContract {
     /// The task's name (the function's name).
     pub name: &'static str,
@@ -282,6 +307,112 @@ pub struct TaskContract {
 }
 
 impl TaskContract {
+    /// A contract named `name` in `module` producing `output`, with nothing else declared: the
+    /// harness's default model, no system message or prompt, no inputs, the default per-attempt
+    /// timeout, a derived deadline, and no chains (every failure ends the call as an error).
+    pub const fn new(name: &'static str, module: &'static str, output: OutputSpec) -> Self {
+        TaskContract {
+            name,
+            module,
+            description: "",
+            version: "",
+            model: None,
+            provider: None,
+            system: None,
+            prompt: None,
+            inputs: &[],
+            output,
+            timeout: Duration::from_millis(harness_spec::defaults::TIMEOUT_MS),
+            deadline: None,
+            chains: &[],
+            policy: None,
+            low_confidence_below: None,
+            params: Params {
+                temperature: None,
+                max_tokens: None,
+                seed: None,
+            },
+        }
+    }
+
+    /// With this description (the first paragraph of the task's doc comment).
+    pub const fn with_description(mut self, description: &'static str) -> Self {
+        self.description = description;
+        self
+    }
+
+    /// With this version hash.
+    pub const fn with_version(mut self, version: &'static str) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Asking for this model.
+    pub const fn with_model(mut self, model: &'static str) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    /// Sent to the provider registered under this name.
+    pub const fn with_provider(mut self, provider: &'static str) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// With this system message.
+    pub const fn with_system(mut self, system: &'static str) -> Self {
+        self.system = Some(system);
+        self
+    }
+
+    /// With this prompt template (`{input}` placeholders name [`inputs`](Self::with_inputs)).
+    pub const fn with_prompt(mut self, prompt: &'static str) -> Self {
+        self.prompt = Some(prompt);
+        self
+    }
+
+    /// With these inputs.
+    pub const fn with_inputs(mut self, inputs: &'static [InputSpec]) -> Self {
+        self.inputs = inputs;
+        self
+    }
+
+    /// With this per-attempt timeout.
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// With this total deadline for a call.
+    pub const fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// With these chains, at most one per class.
+    pub const fn with_chains(mut self, chains: &'static [Chain]) -> Self {
+        self.chains = chains;
+        self
+    }
+
+    /// With this named policy for the classes the task does not declare.
+    pub const fn with_policy(mut self, policy: &'static PolicySet) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// With this low-confidence threshold of its own.
+    pub const fn with_low_confidence_below(mut self, below: f64) -> Self {
+        self.low_confidence_below = Some(below);
+        self
+    }
+
+    /// With these request parameters.
+    pub const fn with_params(mut self, params: Params) -> Self {
+        self.params = params;
+        self
+    }
+
     /// The chain that answers `class`: the task's own, else its policy's.
     pub fn chain(&self, class: FailureClass) -> Option<&'static Chain> {
         self.chains

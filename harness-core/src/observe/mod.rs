@@ -10,6 +10,7 @@ pub mod drift;
 pub mod names;
 mod spans;
 
+#[cfg(feature = "otel")]
 pub(crate) use spans::status_name;
 pub use spans::{
     attempt_span, record_attempt, record_call_end, record_error, record_response, task_span,

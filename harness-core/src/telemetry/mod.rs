@@ -7,7 +7,7 @@
 //! - [`Metrics`]: an [`Observer`](crate::observe::Observer) recording the GenAI client metrics and
 //!   harness's counters (attempts, retries, reasks, fallbacks, escalations, failures by class,
 //!   pass rate, tokens and cost by task), readable in memory with [`Metrics::snapshot`].
-//! - [`otlp`] (feature `otel`): export of both over OTLP/HTTP.
+//! - `otlp` (feature `otel`): export of both over OTLP/HTTP.
 //!
 //! Prompts and answers are recorded only with [`TelemetryConfig::capture_content`] on.
 

@@ -94,40 +94,41 @@ pub(crate) const fn triage(
     chains: &'static [Chain],
     deadline: Option<Duration>,
 ) -> TaskContract {
-    TaskContract {
+    let contract = TaskContract::new(
         name,
-        module: "fault_matrix",
-        description: "Triages a support ticket.",
-        version: "matrix",
-        model: Some("primary-model"),
-        provider: None,
-        system: Some("You triage customer support tickets."),
-        prompt: Some("Ticket #{id}: {body}"),
-        inputs: &[
-            InputSpec {
-                name: "id",
-                rust_type: "u64",
-            },
-            InputSpec {
-                name: "body",
-                rust_type: "&str",
-            },
-        ],
-        output: OutputSpec {
+        "fault_matrix",
+        OutputSpec {
             type_name: "Triage",
             has_confidence: true,
             schema: <Triage as LlmOutput>::output_schema,
         },
-        timeout: TIMEOUT,
-        deadline,
-        chains,
-        policy: None,
-        low_confidence_below: Some(THRESHOLD),
-        params: Params {
-            temperature: Some(0.0),
-            max_tokens: None,
-            seed: None,
+    )
+    .with_description("Triages a support ticket.")
+    .with_version("matrix")
+    .with_model("primary-model")
+    .with_system("You triage customer support tickets.")
+    .with_prompt("Ticket #{id}: {body}")
+    .with_inputs(&[
+        InputSpec {
+            name: "id",
+            rust_type: "u64",
         },
+        InputSpec {
+            name: "body",
+            rust_type: "&str",
+        },
+    ])
+    .with_timeout(TIMEOUT)
+    .with_chains(chains)
+    .with_low_confidence_below(THRESHOLD)
+    .with_params(Params {
+        temperature: Some(0.0),
+        max_tokens: None,
+        seed: None,
+    });
+    match deadline {
+        Some(d) => contract.with_deadline(d),
+        None => contract,
     }
 }
 

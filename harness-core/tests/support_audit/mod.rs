@@ -66,66 +66,63 @@ const QUICK: Backoff = Backoff {
 };
 
 /// What `#[llm_task]` would generate for a `triage(text: &str) -> TaskResult<Ticket>` task.
-pub static TRIAGE: TaskContract = TaskContract {
-    name: "triage",
-    module: "support",
-    description: "Triages one support ticket.",
-    version: "test-v1",
-    model: Some("test-model"),
-    provider: None,
-    system: Some("You triage support tickets."),
-    prompt: Some("Ticket: {text}"),
-    inputs: &[InputSpec {
-        name: "text",
-        rust_type: "&str",
-    }],
-    output: OutputSpec {
+pub static TRIAGE: TaskContract = TaskContract::new(
+    "triage",
+    "support",
+    OutputSpec {
         type_name: "Ticket",
         has_confidence: true,
         schema: ticket_schema,
     },
-    timeout: Duration::from_secs(5),
-    deadline: None,
-    chains: &[
-        Chain {
-            class: FailureClass::Timeout,
-            steps: &[Action::Fail],
-        },
-        Chain {
-            class: FailureClass::RateLimited,
-            steps: &[Action::Fail],
-        },
-        Chain {
-            class: FailureClass::ProviderError,
-            steps: &[
-                Action::Retry {
-                    times: 1,
-                    backoff: QUICK,
-                },
-                Action::Fail,
-            ],
-        },
-        Chain {
-            class: FailureClass::InvalidOutput,
-            steps: &[Action::Reask { times: 1 }, Action::Fail],
-        },
-        Chain {
-            class: FailureClass::Refusal,
-            steps: &[Action::Escalate],
-        },
-        Chain {
-            class: FailureClass::LowConfidence,
-            steps: &[Action::Escalate],
-        },
-    ],
-    policy: None,
-    low_confidence_below: Some(0.5),
-    params: Params {
-        temperature: Some(0.0),
-        max_tokens: Some(200),
-        seed: Some(7),
+)
+.with_description("Triages one support ticket.")
+.with_version("test-v1")
+.with_model("test-model")
+.with_system("You triage support tickets.")
+.with_prompt("Ticket: {text}")
+.with_inputs(&[InputSpec {
+    name: "text",
+    rust_type: "&str",
+}])
+.with_timeout(Duration::from_secs(5))
+.with_chains(&[
+    Chain {
+        class: FailureClass::Timeout,
+        steps: &[Action::Fail],
     },
-};
+    Chain {
+        class: FailureClass::RateLimited,
+        steps: &[Action::Fail],
+    },
+    Chain {
+        class: FailureClass::ProviderError,
+        steps: &[
+            Action::Retry {
+                times: 1,
+                backoff: QUICK,
+            },
+            Action::Fail,
+        ],
+    },
+    Chain {
+        class: FailureClass::InvalidOutput,
+        steps: &[Action::Reask { times: 1 }, Action::Fail],
+    },
+    Chain {
+        class: FailureClass::Refusal,
+        steps: &[Action::Escalate],
+    },
+    Chain {
+        class: FailureClass::LowConfidence,
+        steps: &[Action::Escalate],
+    },
+])
+.with_low_confidence_below(0.5)
+.with_params(Params {
+    temperature: Some(0.0),
+    max_tokens: Some(200),
+    seed: Some(7),
+});
 
 /// Runs the triage task.
 pub async fn triage(harness: &Harness, text: &str) -> TaskResult<Ticket> {

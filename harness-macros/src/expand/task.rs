@@ -248,7 +248,7 @@ fn companion(t: &Task, p: &TokenStream, version: &str, defaults_arg: &TokenStrea
     }
 }
 
-/// The `TaskContract { .. }` value.
+/// The `TaskContract` value, through `__private::ContractFields` (the contract is non-exhaustive).
 fn contract(t: &Task, p: &TokenStream, version: &str) -> TokenStream {
     let name_str = t.name().to_string();
     let description = &t.description;
@@ -278,7 +278,7 @@ fn contract(t: &Task, p: &TokenStream, version: &str) -> TokenStream {
     let max_tokens = opt(t.params.max_tokens);
     let seed = opt(t.params.seed);
     quote! {
-        #p::TaskContract {
+        #p::ContractFields {
             name: #name_str,
             module: ::core::module_path!(),
             description: #description,
@@ -300,6 +300,7 @@ fn contract(t: &Task, p: &TokenStream, version: &str) -> TokenStream {
                 seed: #seed,
             },
         }
+        .build()
     }
 }
 

@@ -179,6 +179,12 @@ impl Breaker {
         &self.key
     }
 
+    /// The failure and slow-call rates that opened it last (what its state-change events report).
+    #[cfg(test)]
+    fn opened_by(&self) -> (f64, f64) {
+        self.lock().opened_by
+    }
+
     /// The current state (an open breaker whose time is up still reads `Open` until the next
     /// [`acquire`](Self::acquire)).
     pub fn state(&self) -> BreakerState {

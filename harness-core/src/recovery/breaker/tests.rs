@@ -215,3 +215,109 @@ async fn results_of_calls_admitted_before_a_transition_are_ignored() {
     probe.record(CallOutcome::Failure(FAST));
     assert_eq!(b.state(), BreakerState::Open);
 }
+
+/// Trips `b`, waits out the open period and closes it again with two good probes.
+async fn trip_and_close(b: &Arc<Breaker>) {
+    trip(b);
+    advance(Duration::from_secs(5)).await;
+    let (p1, p2) = (b.acquire().unwrap(), b.acquire().unwrap());
+    p1.record(CallOutcome::Success(FAST));
+    p2.record(CallOutcome::Success(FAST));
+    assert_eq!(b.state(), BreakerState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_closed_again_counts_calls_and_trips_again() {
+    let b = breaker();
+    trip_and_close(&b).await;
+    let ticket = b.acquire().unwrap();
+    assert!(
+        !ticket.is_probe(),
+        "a closed breaker's calls are not probes"
+    );
+    ticket.record(CallOutcome::Failure(FAST));
+    for _ in 0..3 {
+        call(&b, CallOutcome::Failure(FAST));
+    }
+    assert_eq!(
+        b.state(),
+        BreakerState::Open,
+        "4 of 4 failed after reclosing"
+    );
+    trip_and_close_again(&b).await;
+}
+
+async fn trip_and_close_again(b: &Arc<Breaker>) {
+    advance(Duration::from_secs(5)).await;
+    let (p1, p2) = (b.acquire().unwrap(), b.acquire().unwrap());
+    p1.record(CallOutcome::Success(FAST));
+    p2.record(CallOutcome::Success(FAST));
+    for _ in 0..4 {
+        call(b, CallOutcome::Failure(FAST));
+    }
+    assert_eq!(
+        b.state(),
+        BreakerState::Open,
+        "and again, at a later generation"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_admitted_before_it_opened_does_not_count_after_it_closes() {
+    let b = breaker();
+    let old = b.acquire().unwrap();
+    trip_and_close(&b).await;
+    old.record(CallOutcome::Failure(FAST));
+    for _ in 0..3 {
+        call(&b, CallOutcome::Failure(FAST));
+    }
+    assert_eq!(
+        b.state(),
+        BreakerState::Closed,
+        "3 fresh failures: the old one belongs to a past window"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_from_an_earlier_half_open_period_gives_back_no_slot() {
+    let b = breaker();
+    trip(&b);
+    advance(Duration::from_secs(5)).await;
+    let old = b.acquire().unwrap();
+    b.acquire().unwrap().record(CallOutcome::Failure(FAST));
+    advance(Duration::from_secs(5)).await;
+    let (_q1, _q2) = (b.acquire().unwrap(), b.acquire().unwrap());
+    drop(old);
+    assert!(
+        b.acquire().is_err(),
+        "the old probe's slot was in a period that has ended"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_probe_reports_the_rates_of_the_probes_so_far() {
+    let b = breaker();
+    trip(&b);
+    assert_eq!(b.opened_by(), (1.0, 0.0), "4 of 4 failed, none slow");
+    advance(Duration::from_secs(5)).await;
+    let (p1, p2) = (b.acquire().unwrap(), b.acquire().unwrap());
+    p1.record(CallOutcome::Success(FAST));
+    p2.record(CallOutcome::Failure(FAST));
+    assert_eq!(b.opened_by(), (0.5, 0.0), "one of two probes failed");
+    advance(Duration::from_secs(5)).await;
+    let (p1, p2) = (b.acquire().unwrap(), b.acquire().unwrap());
+    p1.record(CallOutcome::Success(FAST));
+    p2.record(CallOutcome::Success(SLOW));
+    assert_eq!(b.opened_by(), (0.0, 0.5), "one of two probes was slow");
+    advance(Duration::from_secs(5)).await;
+    b.acquire().unwrap().record(CallOutcome::Failure(FAST));
+    assert_eq!(b.opened_by(), (1.0, 0.0), "the first probe failed");
+}
+
+#[test]
+fn states_and_keys_read_as_they_are_recorded() {
+    assert_eq!(BreakerState::Closed.as_str(), "closed");
+    assert_eq!(BreakerState::Open.as_str(), "open");
+    assert_eq!(BreakerState::HalfOpen.as_str(), "half_open");
+    assert_eq!(breaker().key(), "openai/gpt-4o-mini");
+}
