@@ -1,5 +1,4 @@
 //! Failure drills: every fault class is drilled, and each scenario ends as the contract says.
-#![cfg(feature = "testing")]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

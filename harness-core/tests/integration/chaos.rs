@@ -1,6 +1,5 @@
 //! The chaos server itself: every fault class by name, the script, seeded injection, recording,
 //! robustness against bad clients, and shutdown.
-#![cfg(feature = "testing")]
 
 use std::time::{Duration, Instant};
 

@@ -12,7 +12,6 @@
 //! Timing: per-attempt timeouts are 300 ms, stalls last 2 s (so they time out) and slow first
 //! bytes 60 ms (so they answer late but in time). Retry backoffs are short and without jitter, so
 //! the oracle knows every delay; a `Retry-After: 1` still costs a real second.
-#![cfg(feature = "testing")]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -31,9 +30,7 @@ use harness_core::testing::{ChaosServer, Fault, RecordedRequest};
 use harness_core::{ErrorKind, Harness, Resolution, TaskResult};
 use serde_json::json;
 
-#[path = "fault_matrix/oracle.rs"]
 mod oracle;
-#[path = "fault_matrix/task.rs"]
 mod task;
 
 use oracle::*;
