@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use harness_core::ErrorKind;
 use harness_core::contract::{
-    Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params,
-    TaskContract,
+    Action, Backoff, FailureClass, FallbackTarget, InputSpec, TaskContract,
 };
 use harness_core::observe::{CallEnd, Observer};
 use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
 use harness_core::testing::Fault;
 use harness_core::testing::drill::{self, DrillOptions};
+use harness_core::testing::fixtures::{self, ContractBuilder, chain, output};
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 struct Label {
@@ -36,72 +36,44 @@ impl LlmOutput for Label {
 }
 
 const fn retry(times: u32) -> Action {
-    Action::Retry {
-        times,
-        backoff: Backoff::DEFAULT,
-    }
+    fixtures::retry(times, Backoff::DEFAULT)
 }
 
-static LABEL: TaskContract = TaskContract {
-    name: "label",
-    module: "drill_tests",
-    description: "Labels a message.",
-    version: "test",
-    model: Some("main-model"),
-    provider: None,
-    system: None,
-    prompt: Some("Message: {text}"),
-    inputs: &[InputSpec {
+static LABEL: TaskContract = ContractBuilder::new("label", output::<Label>())
+    .module("drill_tests")
+    .description("Labels a message.")
+    .model(Some("main-model"))
+    .prompt("Message: {text}")
+    .inputs(&[InputSpec {
         name: "text",
         rust_type: "&str",
-    }],
-    output: OutputSpec {
-        type_name: "Label",
-        has_confidence: true,
-        schema: <Label as LlmOutput>::output_schema,
-    },
-    timeout: Duration::from_secs(10),
-    deadline: None,
-    chains: &[
-        Chain {
-            class: FailureClass::Timeout,
-            steps: &[Action::Escalate],
-        },
-        Chain {
-            class: FailureClass::RateLimited,
-            steps: &[retry(2)],
-        },
-        Chain {
-            class: FailureClass::ProviderError,
-            steps: &[
+    }])
+    .timeout(Duration::from_secs(10))
+    .chains(&[
+        chain(FailureClass::Timeout, &[Action::Escalate]),
+        chain(FailureClass::RateLimited, &[retry(2)]),
+        chain(
+            FailureClass::ProviderError,
+            &[
                 retry(1),
                 Action::Fallback(FallbackTarget {
                     model: "backup-model",
                     provider: Some("backup"),
                 }),
             ],
-        },
-        Chain {
-            class: FailureClass::InvalidOutput,
-            steps: &[Action::Reask { times: 1 }, Action::Default],
-        },
-        Chain {
-            class: FailureClass::Refusal,
-            steps: &[Action::Fail],
-        },
-        Chain {
-            class: FailureClass::LowConfidence,
-            steps: &[Action::Reask { times: 1 }, Action::Escalate],
-        },
-    ],
-    policy: None,
-    low_confidence_below: Some(0.8),
-    params: Params {
-        temperature: None,
-        max_tokens: None,
-        seed: None,
-    },
-};
+        ),
+        chain(
+            FailureClass::InvalidOutput,
+            &[Action::Reask { times: 1 }, Action::Default],
+        ),
+        chain(FailureClass::Refusal, &[Action::Fail]),
+        chain(
+            FailureClass::LowConfidence,
+            &[Action::Reask { times: 1 }, Action::Escalate],
+        ),
+    ])
+    .low_confidence_below(0.8)
+    .build();
 
 fn defaults(_: FailureClass) -> Option<Label> {
     Some(Label {

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use harness_core::contract::{
-    Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params,
-    TaskContract,
+    Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, TaskContract,
 };
 use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
 use harness_core::provider::scripted::{Scripted, Step};
 use harness_core::provider::{ChatResponse, FinishReason, ProviderError, Role};
+use harness_core::testing::fixtures::{ContractBuilder, output};
 use harness_core::{ErrorKind, Harness, Resolution};
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
@@ -57,34 +57,23 @@ const fn contract(
     timeout: Duration,
     deadline: Option<Duration>,
 ) -> TaskContract {
-    TaskContract {
-        name: "judge",
-        module: "engine_tests",
-        description: "Judges a claim.",
-        version: "test",
-        model: Some("primary"),
-        provider: None,
-        system: Some("You judge claims."),
-        prompt: Some("Claim: {claim}"),
-        inputs: &[InputSpec {
+    let builder = ContractBuilder::new("judge", output::<Verdict>())
+        .module("engine_tests")
+        .description("Judges a claim.")
+        .model(Some("primary"))
+        .system("You judge claims.")
+        .prompt("Claim: {claim}")
+        .inputs(&[InputSpec {
             name: "claim",
             rust_type: "&str",
-        }],
-        output: OutputSpec {
-            type_name: "Verdict",
-            has_confidence: true,
-            schema: <Verdict as LlmOutput>::output_schema,
-        },
-        timeout,
-        deadline,
-        chains,
-        policy: None,
-        low_confidence_below: Some(0.7),
-        params: Params {
-            temperature: Some(0.0),
-            max_tokens: None,
-            seed: Some(7),
-        },
+        }])
+        .timeout(timeout)
+        .chains(chains)
+        .low_confidence_below(0.7)
+        .params(Some(0.0), None, Some(7));
+    match deadline {
+        Some(deadline) => builder.deadline(deadline).build(),
+        None => builder.build(),
     }
 }
 

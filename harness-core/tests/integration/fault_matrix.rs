@@ -396,21 +396,7 @@ fn run_matrix(mode: Mode) {
         assert!(table.contains_key(fault.name()), "no call met {fault}");
     }
     let all = &table["~ all calls"];
-    for outcome in [
-        "first try",
-        "repaired",
-        "after retry",
-        "after reask",
-        "fallback",
-        "default",
-        "escalated",
-        "err:timeout",
-        "err:invalid_output",
-        "err:provider_error",
-        "err:refusal",
-        "err:low_confidence",
-        "err:rate_limited",
-    ] {
+    for outcome in COLUMNS {
         assert!(
             all.get(outcome).copied().unwrap_or(0) > 0,
             "no call ended `{outcome}`"

@@ -4,7 +4,6 @@
 //! `spans` binary, apart from these, which run the engine on many threads with none.
 
 mod architecture;
-mod engine;
 mod parse;
 
 #[cfg(feature = "testing")]
@@ -17,6 +16,8 @@ mod chaos;
 mod drift;
 #[cfg(feature = "testing")]
 mod drill;
+#[cfg(feature = "testing")]
+mod engine;
 #[cfg(feature = "testing")]
 mod fault_matrix;
 #[cfg(feature = "testing")]
