@@ -68,8 +68,17 @@ fn report<T: std::fmt::Debug>(
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Every call is written to a hash-chained audit trail; `harness audit verify` checks it.
-    let audit_path = std::path::Path::new("target/quickstart-audit.jsonl");
+    // Every call is written to a hash-chained audit trail; `harness audit verify` checks it. It
+    // goes under the system temp dir, not `./target/`: the build directory may be anywhere
+    // (`CARGO_TARGET_DIR`), or not exist where the example is run.
+    let audit_dir = std::env::temp_dir().join("harness-quickstart");
+    let audit_path = audit_dir.join("audit.jsonl");
+    if let Err(e) = std::fs::create_dir_all(&audit_dir) {
+        eprintln!("cannot create {}: {e}", audit_dir.display());
+        return ExitCode::FAILURE;
+    }
+    println!("audit trail: {}\n", audit_path.display());
+    let audit_path = audit_path.as_path();
     let sink = match JsonlSink::open(audit_path) {
         Ok(s) => s,
         Err(e) => {
@@ -107,7 +116,11 @@ async fn main() -> ExitCode {
         answers += report(&format!("triage({email:?})"), &result, t.elapsed()) as usize;
     }
     match audit::verify_jsonl(audit_path) {
-        Ok(report) => println!("\naudit trail {}: {report}", audit_path.display()),
+        Ok(report) => println!(
+            "\naudit trail {}: {report}\n(check it again with `harness audit verify {}`)",
+            audit_path.display(),
+            audit_path.display()
+        ),
         Err(e) => eprintln!("cannot verify {}: {e}", audit_path.display()),
     }
     if answers == 0 {

@@ -3,15 +3,12 @@
 //!
 //! `cargo bench -p harness-core --bench audit` (add `--features sqlite` for the SQLite sink).
 
-#[path = "../tests/support_audit/mod.rs"]
-mod support_audit;
-
 use std::sync::Arc;
 
 use harness_core::Harness;
 use harness_core::audit::{AuditRecord, JsonlSink, MessagePolicy, SinkOptions};
 use harness_core::observe::drift::{DriftAlarm, DriftConfig};
-use support_audit::{FnProvider, good, temp_path, triage};
+use harness_core::testing::fixtures::{FnProvider, temp_path, ticket_json, triage};
 
 fn main() {
     divan::main();
@@ -25,8 +22,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn harness(observers: Vec<Arc<dyn harness_core::observe::Observer>>) -> Harness {
-    let mut b =
-        Harness::builder().provider("fn", FnProvider::new(|_, _| Ok(good("billing", 2, 0.9))));
+    let mut b = Harness::builder().provider(
+        "fn",
+        FnProvider::new(|_, _| Ok(ticket_json("billing", 2, 0.9))),
+    );
     for o in observers {
         b = b.observer(o);
     }
@@ -94,7 +93,10 @@ fn seal_and_write_one_record(bencher: divan::Bencher) {
     let path = temp_path("one.jsonl");
     let rt = runtime();
     let h = Harness::builder()
-        .provider("fn", FnProvider::new(|_, _| Ok(good("billing", 2, 0.9))))
+        .provider(
+            "fn",
+            FnProvider::new(|_, _| Ok(ticket_json("billing", 2, 0.9))),
+        )
         .observer(JsonlSink::open(&path).unwrap())
         .build()
         .unwrap();
@@ -116,7 +118,10 @@ mod parts {
         let path = temp_path("parts.jsonl");
         let rt = runtime();
         let h = Harness::builder()
-            .provider("fn", FnProvider::new(|_, _| Ok(good("billing", 2, 0.9))))
+            .provider(
+                "fn",
+                FnProvider::new(|_, _| Ok(ticket_json("billing", 2, 0.9))),
+            )
             .observer(JsonlSink::open(&path).unwrap())
             .build()
             .unwrap();

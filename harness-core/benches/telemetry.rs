@@ -16,60 +16,27 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use divan::{Bencher, black_box};
-use harness_core::contract::{Chain, OutputSpec, Params, TaskContract};
+use harness_core::contract::TaskContract;
 use harness_core::observe::{CallEnd, Observer};
 use harness_core::outcome::CallReport;
-use harness_core::output::FieldPath;
-use harness_core::provider::{BoxFuture, FinishReason, ProviderInfo};
+use harness_core::provider::{FinishReason, ProviderInfo};
 use harness_core::telemetry::{self, Metrics};
-use harness_core::{
-    ChatRequest, ChatResponse, Harness, LlmOutput, Provider, ProviderError, Usage, ValidationErrors,
-};
+use harness_core::testing::fixtures::{ContractBuilder, FnProvider, Label, output};
+use harness_core::{ChatRequest, ChatResponse, Harness, Usage};
 
 fn main() {
     divan::main();
 }
 
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct Label {
-    label: String,
-}
-
-impl LlmOutput for Label {
-    const TYPE_NAME: &'static str = "Label";
-    const HAS_CONFIDENCE: bool = false;
-    fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
-        if self.label.is_empty() {
-            errors.push(&path.field("label"), "non_empty", "must not be empty");
-        }
-    }
-}
-
-fn schema() -> serde_json::Value {
-    Label::output_schema()
-}
-
-static CLASSIFY: TaskContract = TaskContract::new(
-    "classify",
-    "bench",
-    OutputSpec {
-        type_name: "Label",
-        has_confidence: false,
-        schema,
-    },
-)
-.with_description("Classifies a review.")
-.with_version("v1")
-.with_model("gpt-4o-mini")
-.with_system("You classify reviews.")
-.with_prompt("Review: {review}")
-.with_timeout(Duration::from_secs(5))
-.with_chains(&[] as &[Chain])
-.with_params(Params {
-    temperature: Some(0.0),
-    max_tokens: Some(64),
-    seed: None,
-});
+static CLASSIFY: TaskContract = ContractBuilder::new("classify", output::<Label>())
+    .module("bench")
+    .description("Classifies a review.")
+    .version("v1")
+    .model(Some("gpt-4o-mini"))
+    .system("You classify reviews.")
+    .prompt("Review: {review}")
+    .params(Some(0.0), Some(64), None)
+    .build();
 
 fn info() -> ProviderInfo {
     ProviderInfo {
@@ -93,18 +60,9 @@ fn response() -> ChatResponse {
     }
 }
 
-struct Answer;
-
-impl Provider for Answer {
-    fn info(&self) -> ProviderInfo {
-        info()
-    }
-    fn chat<'a>(
-        &'a self,
-        _: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(async { Ok(response()) })
-    }
+/// Answers every request with [`response`], instantly.
+fn answer() -> FnProvider {
+    FnProvider::responses(|_, _| Ok(response())).with_info(info())
 }
 
 /// One real finished call, kept so a `CallEnd` can be rebuilt for every iteration.
@@ -138,7 +96,7 @@ impl Sample {
         let stash = Stash::default();
         let slot = stash.0.clone();
         let harness = Harness::builder()
-            .provider("openai", Answer)
+            .provider("openai", answer())
             .observer(stash)
             .build()
             .unwrap();

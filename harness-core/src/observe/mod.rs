@@ -62,6 +62,7 @@ pub struct CallEnd<'a> {
 /// How a call ended, without its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "status", content = "class")]
+#[non_exhaustive]
 pub enum EndStatus {
     /// A model answer.
     Answer,

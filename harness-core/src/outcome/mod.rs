@@ -19,6 +19,7 @@ pub type TaskResult<T> = Result<Outcome<T>, TaskError>;
 
 /// How the call ended, when it did not fail.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Resolution<T> {
     /// A model answer that passed every check.
     Answer(T),
@@ -109,6 +110,7 @@ impl fmt::Display for Provenance {
 /// The kind of attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AttemptKind {
     /// The first attempt of the call.
     First,
@@ -262,6 +264,7 @@ impl<T> Outcome<T> {
 /// What a call failed with, for `match`ing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Timed out (an attempt, or the whole call's deadline).
     Timeout,

@@ -29,7 +29,6 @@
 //! `harness_core` (at every level); they are not forwarded to the process's subscriber.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +43,7 @@ use crate::output::parse::ParseLimits;
 use crate::output::{Checked, LlmOutput, check_value};
 use crate::provider::OpenAiCompatible;
 use crate::testing::chaos::example_for;
+use crate::testing::fixtures::Capture;
 use crate::testing::{ChaosServer, Fault, Reply};
 
 /// The per-attempt timeout drills scale contracts to by default.
@@ -114,26 +114,7 @@ impl DrillOptions {
     }
 }
 
-/// One captured log event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLine {
-    /// Its level.
-    pub level: tracing::Level,
-    /// Its message (`harness decision`, `step skipped`, ...).
-    pub message: String,
-    /// Its other fields, rendered.
-    pub fields: Vec<(&'static str, String)>,
-}
-
-impl fmt::Display for LogLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:>5} {}", self.level, self.message)?;
-        for (k, v) in &self.fields {
-            write!(f, " {k}={v}")?;
-        }
-        Ok(())
-    }
-}
+pub use super::fixtures::LogLine;
 
 /// How one scenario went.
 #[derive(Clone, Debug)]
@@ -465,8 +446,9 @@ async fn scenario<T: LlmOutput>(
         }
     };
 
-    let capture = Arc::new(Capture::default());
-    let dispatch = tracing::Dispatch::new(CaptureSubscriber(capture.clone()));
+    // Only the engine's own events.
+    let capture = Capture::targets("harness_core");
+    let dispatch = tracing::Dispatch::new(capture.clone());
     let started = tokio::time::Instant::now();
     let result: TaskResult<T> = harness
         .run::<T>(contract, inputs.clone(), None, defaults)
@@ -474,7 +456,7 @@ async fn scenario<T: LlmOutput>(
         .await;
     out.elapsed = started.elapsed();
     out.status = lock(&seen.0).take();
-    out.logs = std::mem::take(&mut *lock(&capture.events));
+    out.logs = capture.take_events();
     drop(servers);
 
     describe(&mut out, &result);
@@ -646,74 +628,6 @@ impl Observer for SeenStatus {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-#[derive(Default)]
-struct Capture {
-    events: Mutex<Vec<LogLine>>,
-    next_span: AtomicU64,
-}
-
-/// A subscriber that records `harness_core` events and nothing else.
-struct CaptureSubscriber(Arc<Capture>);
-
-impl tracing::Subscriber for CaptureSubscriber {
-    fn register_callsite(
-        &self,
-        _: &'static tracing::Metadata<'static>,
-    ) -> tracing::subscriber::Interest {
-        tracing::subscriber::Interest::sometimes()
-    }
-
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        metadata.target().starts_with("harness_core")
-    }
-
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(self.0.next_span.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut visitor = Fields::default();
-        event.record(&mut visitor);
-        lock(&self.0.events).push(LogLine {
-            level: *event.metadata().level(),
-            message: visitor.message,
-            fields: visitor.fields,
-        });
-    }
-
-    fn enter(&self, _: &tracing::span::Id) {}
-
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-#[derive(Default)]
-struct Fields {
-    message: String,
-    fields: Vec<(&'static str, String)>,
-}
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            self.message = format!("{value:?}");
-        } else {
-            self.fields.push((field.name(), format!("{value:?}")));
-        }
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "message" {
-            self.message = value.to_owned();
-        } else {
-            self.fields.push((field.name(), value.to_owned()));
-        }
-    }
 }
 
 #[cfg(test)]

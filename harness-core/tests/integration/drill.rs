@@ -1,18 +1,17 @@
 //! Failure drills: every fault class is drilled, and each scenario ends as the contract says.
-#![cfg(feature = "testing")]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness_core::ErrorKind;
 use harness_core::contract::{
-    Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params,
-    TaskContract,
+    Action, Backoff, FailureClass, FallbackTarget, InputSpec, TaskContract,
 };
 use harness_core::observe::{CallEnd, Observer};
 use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
 use harness_core::testing::Fault;
 use harness_core::testing::drill::{self, DrillOptions};
+use harness_core::testing::fixtures::{self, ContractBuilder, chain, output};
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 struct Label {
@@ -37,68 +36,44 @@ impl LlmOutput for Label {
 }
 
 const fn retry(times: u32) -> Action {
-    Action::Retry {
-        times,
-        backoff: Backoff::DEFAULT,
-    }
+    fixtures::retry(times, Backoff::DEFAULT)
 }
 
-static LABEL: TaskContract = TaskContract::new(
-    "label",
-    "drill_tests",
-    OutputSpec {
-        type_name: "Label",
-        has_confidence: true,
-        schema: <Label as LlmOutput>::output_schema,
-    },
-)
-.with_description("Labels a message.")
-.with_version("test")
-.with_model("main-model")
-.with_prompt("Message: {text}")
-.with_inputs(&[InputSpec {
-    name: "text",
-    rust_type: "&str",
-}])
-.with_timeout(Duration::from_secs(10))
-.with_chains(&[
-    Chain {
-        class: FailureClass::Timeout,
-        steps: &[Action::Escalate],
-    },
-    Chain {
-        class: FailureClass::RateLimited,
-        steps: &[retry(2)],
-    },
-    Chain {
-        class: FailureClass::ProviderError,
-        steps: &[
-            retry(1),
-            Action::Fallback(FallbackTarget {
-                model: "backup-model",
-                provider: Some("backup"),
-            }),
-        ],
-    },
-    Chain {
-        class: FailureClass::InvalidOutput,
-        steps: &[Action::Reask { times: 1 }, Action::Default],
-    },
-    Chain {
-        class: FailureClass::Refusal,
-        steps: &[Action::Fail],
-    },
-    Chain {
-        class: FailureClass::LowConfidence,
-        steps: &[Action::Reask { times: 1 }, Action::Escalate],
-    },
-])
-.with_low_confidence_below(0.8)
-.with_params(Params {
-    temperature: None,
-    max_tokens: None,
-    seed: None,
-});
+static LABEL: TaskContract = ContractBuilder::new("label", output::<Label>())
+    .module("drill_tests")
+    .description("Labels a message.")
+    .model(Some("main-model"))
+    .prompt("Message: {text}")
+    .inputs(&[InputSpec {
+        name: "text",
+        rust_type: "&str",
+    }])
+    .timeout(Duration::from_secs(10))
+    .chains(&[
+        chain(FailureClass::Timeout, &[Action::Escalate]),
+        chain(FailureClass::RateLimited, &[retry(2)]),
+        chain(
+            FailureClass::ProviderError,
+            &[
+                retry(1),
+                Action::Fallback(FallbackTarget {
+                    model: "backup-model",
+                    provider: Some("backup"),
+                }),
+            ],
+        ),
+        chain(
+            FailureClass::InvalidOutput,
+            &[Action::Reask { times: 1 }, Action::Default],
+        ),
+        chain(FailureClass::Refusal, &[Action::Fail]),
+        chain(
+            FailureClass::LowConfidence,
+            &[Action::Reask { times: 1 }, Action::Escalate],
+        ),
+    ])
+    .low_confidence_below(0.8)
+    .build();
 
 fn defaults(_: FailureClass) -> Option<Label> {
     Some(Label {

@@ -9,10 +9,18 @@
 //! make more than `contract.max_attempts()` attempts, and never run past
 //! `contract.effective_deadline()` plus [`DEADLINE_SLACK`].
 //!
+//! It runs twice. With recovery off, the oracle is the chain walk alone. With the default recovery
+//! (`Harness::builder()`'s: retry budget and circuit breaker on, `Retry-After` pauses the
+//! provider), the oracle also knows the rules of `docs/contracts.md` § "Retry budget and circuit
+//! breaker": an attempt refused by an open breaker or shed by a pause sends no request (checked
+//! against the servers' records), an open breaker skips `retry` and `reask` and goes to the next
+//! step, and a retry step may be skipped for a spent budget only when the withdrawals of every
+//! call on that provider in the last 10 s can have spent it; the next step then decides. Two
+//! extra phases make the budget run out (a storm of 429s) and a breaker open (an outage of 503s).
+//!
 //! Timing: per-attempt timeouts are 300 ms, stalls last 2 s (so they time out) and slow first
 //! bytes 60 ms (so they answer late but in time). Retry backoffs are short and without jitter, so
 //! the oracle knows every delay; a `Retry-After: 1` still costs a real second.
-#![cfg(feature = "testing")]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,20 +28,16 @@ use std::time::{Duration, Instant};
 
 use FailureClass::{InvalidOutput, LowConfidence, ProviderError, RateLimited, Refusal, Timeout};
 use harness_core::contract::{
-    Action, ActionKind, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec,
-    Params, TaskContract,
+    Action, ActionKind, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, TaskContract,
 };
 use harness_core::outcome::{AttemptKind, CallReport};
-use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
 use harness_core::provider::OpenAiCompatible;
 use harness_core::recovery::RecoveryConfig;
 use harness_core::testing::{ChaosServer, Fault, RecordedRequest};
 use harness_core::{ErrorKind, Harness, Resolution, TaskResult};
 use serde_json::json;
 
-#[path = "fault_matrix/oracle.rs"]
 mod oracle;
-#[path = "fault_matrix/task.rs"]
 mod task;
 
 use oracle::*;
@@ -43,6 +47,8 @@ use task::*;
 const CALLS_PER_CONTRACT: u64 = 500;
 /// Calls made one at a time, with `huge_content` among the faults.
 const SEQUENTIAL_CALLS: u64 = 250;
+/// Calls in each of the two phases that run only with the default recovery.
+const STORM_CALLS: u64 = 300;
 /// Calls in flight at once.
 const CONCURRENCY: usize = 16;
 /// Share of responses (after scripts) that are injected faults, on both servers.
@@ -64,14 +70,35 @@ const DECISION_LAG: Duration = Duration::from_millis(100);
 /// The confidence threshold of every contract.
 const THRESHOLD: f64 = 0.7;
 
-/// Runs every call on a two-worker client runtime; returns them in id order.
+/// Which recovery configuration the harness under test has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `RecoveryConfig::off()`: the contract alone.
+    Off,
+    /// What `Harness::builder()` sets: breaker and retry budget on, `Retry-After` pauses.
+    Defaults,
+}
+
+/// One phase: its own pair of servers and its own harness (fresh breakers and budgets).
+struct Phase {
+    name: &'static str,
+    primary: (f64, Vec<Fault>),
+    secondary: (f64, Vec<Fault>),
+    calls: u64,
+    concurrency: usize,
+    seeds: (u64, u64),
+}
+
+/// Runs every call of a phase on a two-worker client runtime; returns them in id order.
 async fn run_calls(
+    mode: Mode,
+    phase: usize,
     primary_url: String,
     secondary_url: String,
     ids: std::ops::Range<u64>,
     concurrency: usize,
 ) -> Vec<Call> {
-    let harness = Harness::builder()
+    let builder = Harness::builder()
         .provider(
             "primary",
             OpenAiCompatible::builder(primary_url).build().unwrap(),
@@ -80,12 +107,13 @@ async fn run_calls(
             "secondary",
             OpenAiCompatible::builder(secondary_url).build().unwrap(),
         )
-        .seed(7)
-        // The oracle is docs/contracts.md alone: breakers and the retry budget, which change
-        // outcomes with load across calls, are proven by their own tests (engine.rs, recovery/).
-        .recovery(RecoveryConfig::off())
-        .build()
-        .unwrap();
+        .seed(7);
+    let harness = match mode {
+        // The oracle is the chain walk of docs/contracts.md alone.
+        Mode::Off => builder.recovery(RecoveryConfig::off()).build(),
+        Mode::Defaults => builder.build(),
+    }
+    .unwrap();
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut handles = Vec::new();
     for id in ids {
@@ -107,6 +135,7 @@ async fn run_calls(
                 .await;
             Call {
                 id,
+                phase,
                 contract,
                 result,
                 elapsed: t.elapsed(),
@@ -121,8 +150,63 @@ async fn run_calls(
     calls
 }
 
-#[test]
-fn every_call_ends_as_its_contract_prescribes() {
+fn phases(mode: Mode) -> Vec<Phase> {
+    // Phase 1: every fault class but `huge_content`, sixteen calls at a time.
+    let crowd: Vec<Fault> = Fault::ALL
+        .iter()
+        .copied()
+        .filter(|f| *f != Fault::HugeContent)
+        .collect();
+    // Phase 2: every fault class, `huge_content` four times as likely, one call at a time. A
+    // 10 MiB answer is parsed, and echoed back in a reask, by synchronous code that no timer can
+    // interrupt; on two cores that would stall the other calls in flight past their deadlines.
+    let mut all_faults = Fault::ALL.to_vec();
+    all_faults.extend([Fault::HugeContent; 3]);
+    let mut phases = vec![
+        Phase {
+            name: "crowd",
+            primary: (FAULT_RATE, crowd.clone()),
+            secondary: (FAULT_RATE, crowd.clone()),
+            calls: CALLS_PER_CONTRACT * CONTRACTS.len() as u64,
+            concurrency: CONCURRENCY,
+            seeds: (0x5eed, 0xbac_c0de),
+        },
+        Phase {
+            name: "one at a time",
+            primary: (FAULT_RATE, all_faults.clone()),
+            secondary: (FAULT_RATE, all_faults),
+            calls: SEQUENTIAL_CALLS,
+            concurrency: 1,
+            seeds: (0x0dd, 0xfeed),
+        },
+    ];
+    if mode == Mode::Defaults {
+        // A storm of 429s (no `Retry-After`) on the primary: breakers ignore them, every retry
+        // withdraws from the primary's budget, and the budget runs out.
+        phases.push(Phase {
+            name: "429 storm",
+            primary: (0.85, vec![Fault::RateLimited]),
+            secondary: (FAULT_RATE, crowd.clone()),
+            calls: STORM_CALLS,
+            concurrency: CONCURRENCY,
+            seeds: (0x429, 0x4290),
+        });
+        // An outage of the primary: 503s open its breaker; calls then fall back, degrade or end
+        // without sending a request there.
+        phases.push(Phase {
+            name: "503 outage",
+            primary: (0.9, vec![Fault::Http503, Fault::ConnectionReset]),
+            secondary: (FAULT_RATE, crowd),
+            calls: STORM_CALLS,
+            concurrency: CONCURRENCY,
+            seeds: (0x503, 0x5030),
+        });
+    }
+    phases
+}
+
+/// Runs the matrix under `mode`: every phase, then the oracle over every call.
+fn run_matrix(mode: Mode) {
     // The servers get their own runtime (one worker), as a remote server would: their CPU work
     // (10 MiB bodies) must not hold up the clients' timers on the client runtime.
     let servers = tokio::runtime::Builder::new_multi_thread()
@@ -137,47 +221,34 @@ fn every_call_ends_as_its_contract_prescribes() {
         .unwrap();
     let started = Instant::now();
 
-    // Phase 1: every fault class but `huge_content`, sixteen calls at a time.
-    let crowd: Vec<Fault> = Fault::ALL
-        .iter()
-        .copied()
-        .filter(|f| *f != Fault::HugeContent)
-        .collect();
-    let (p1, s1) =
-        servers.block_on(async { (chaos(0x5eed, &crowd).await, chaos(0xbac_c0de, &crowd).await) });
-    let crowd_calls = CALLS_PER_CONTRACT * CONTRACTS.len() as u64;
-    let mut calls = clients.block_on(run_calls(
-        p1.base_url(),
-        s1.base_url(),
-        0..crowd_calls,
-        CONCURRENCY,
-    ));
-
-    // Phase 2: every fault class, `huge_content` four times as likely, one call at a time. A
-    // 10 MiB answer is parsed, and echoed back in a reask, by synchronous code that no timer can
-    // interrupt; on two cores that would stall the other calls in flight past their deadlines.
-    let mut all_faults = Fault::ALL.to_vec();
-    all_faults.extend([Fault::HugeContent; 3]);
-    let (p2, s2) = servers.block_on(async {
-        (
-            chaos(0x0dd, &all_faults).await,
-            chaos(0xfeed, &all_faults).await,
-        )
-    });
-    calls.extend(clients.block_on(run_calls(
-        p2.base_url(),
-        s2.base_url(),
-        crowd_calls..crowd_calls + SEQUENTIAL_CALLS,
-        1,
-    )));
+    let phases = phases(mode);
+    let mut calls = Vec::new();
+    let mut primary_requests: Vec<RecordedRequest> = Vec::new();
+    let mut secondary_requests: Vec<RecordedRequest> = Vec::new();
+    let mut next_id = 0;
+    for (n, phase) in phases.iter().enumerate() {
+        let (p, s) = servers.block_on(async {
+            (
+                chaos(phase.seeds.0, phase.primary.0, &phase.primary.1).await,
+                chaos(phase.seeds.1, phase.secondary.0, &phase.secondary.1).await,
+            )
+        });
+        calls.extend(clients.block_on(run_calls(
+            mode,
+            n,
+            p.base_url(),
+            s.base_url(),
+            next_id..next_id + phase.calls,
+            phase.concurrency,
+        )));
+        next_id += phase.calls;
+        // Ticket ids are unique across the phases.
+        primary_requests.extend(p.requests());
+        secondary_requests.extend(s.requests());
+    }
     let run_time = started.elapsed();
 
-    // Requests per ticket, per server role, in the order served (ticket ids are unique across
-    // the phases).
-    let primary_requests: Vec<RecordedRequest> =
-        p1.requests().into_iter().chain(p2.requests()).collect();
-    let secondary_requests: Vec<RecordedRequest> =
-        s1.requests().into_iter().chain(s2.requests()).collect();
+    // Requests per ticket, per server role, in the order served.
     let by_ticket = |reqs: &[RecordedRequest]| {
         let mut m: HashMap<u64, Vec<usize>> = HashMap::new();
         for (i, r) in reqs.iter().enumerate() {
@@ -190,6 +261,7 @@ fn every_call_ends_as_its_contract_prescribes() {
     let p_idx = by_ticket(&primary_requests);
     let s_idx = by_ticket(&secondary_requests);
 
+    let world = World::new(mode, &calls);
     let mut stats = Stats {
         latest_end: f64::NEG_INFINITY,
         ..Stats::default()
@@ -197,6 +269,7 @@ fn every_call_ends_as_its_contract_prescribes() {
     let mut problems = Vec::new();
     let mut table: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     let mut per_contract: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut per_phase: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for call in &calls {
         let p: Vec<&RecordedRequest> = p_idx
             .get(&call.id)
@@ -207,7 +280,7 @@ fn every_call_ends_as_its_contract_prescribes() {
             .map(|v| v.iter().map(|&i| &secondary_requests[i]).collect())
             .unwrap_or_default();
         problems.extend(
-            check_call(call, &p, &s, &mut stats)
+            check_call(call, &p, &s, &world, &mut stats)
                 .into_iter()
                 .map(|m| format!("ticket {}: {m}", call.id)),
         );
@@ -223,6 +296,17 @@ fn every_call_ends_as_its_contract_prescribes() {
             .any(|r| low_confidence(r) && r.fault.is_none())
         {
             rows.push("(low confidence answer)".into());
+        }
+        let report = match &call.result {
+            Ok(o) => &o.report,
+            Err(e) => e.report(),
+        };
+        for a in &report.attempts {
+            match not_sent(a) {
+                Some(NotSent::CircuitOpen) => rows.push("(circuit open)".into()),
+                Some(NotSent::Shed(_)) => rows.push("(shed: provider paused)".into()),
+                None => {}
+            }
         }
         if rows.is_empty() {
             rows.push("(no fault)".into());
@@ -241,6 +325,11 @@ fn every_call_ends_as_its_contract_prescribes() {
             .or_default()
             .entry(col.clone())
             .or_default() += 1;
+        *per_phase
+            .entry(format!("{} {}", call.phase + 1, phases[call.phase].name))
+            .or_default()
+            .entry(col.clone())
+            .or_default() += 1;
         *per_contract
             .entry(call.contract.name)
             .or_default()
@@ -248,6 +337,7 @@ fn every_call_ends_as_its_contract_prescribes() {
             .or_default() += 1;
     }
 
+    println!("\n=== recovery {mode:?} ===");
     print_table(
         "fault met → how the call ended (a call counts once per distinct fault it met)",
         &table,
@@ -257,6 +347,7 @@ fn every_call_ends_as_its_contract_prescribes() {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
     print_table("contract → how the call ended", &per_contract);
+    print_table("phase → how the call ended", &per_phase);
     let served = primary_requests.len() + secondary_requests.len();
     let faulty = primary_requests
         .iter()
@@ -266,7 +357,9 @@ fn every_call_ends_as_its_contract_prescribes() {
     println!(
         "{} calls, {} attempts, {served} requests served, {faulty} faults ({:.1}%), \
          {} timeouts without a stall, {} calls not aligned with the server's record, \
-         {} time-dependent forks, {} calls whose deadline ran out between a step and its attempt; the latest call ended {:+.0} ms from its deadline; in {run_time:?}",
+         {} time-dependent forks, {} calls whose deadline ran out between a step and its attempt; \
+         {} attempts refused by an open breaker, {} shed while the provider was paused, \
+         {} calls explained only by a retry step skipped for a spent budget; the latest call ended {:+.0} ms from its deadline; in {run_time:?}",
         calls.len(),
         stats.attempts,
         100.0 * faulty as f64 / served as f64,
@@ -274,6 +367,9 @@ fn every_call_ends_as_its_contract_prescribes() {
         stats.unaligned_calls,
         stats.deadline_forks,
         stats.spent_between_steps,
+        stats.circuit_open,
+        stats.shed,
+        stats.budget_skips,
         stats.latest_end * 1000.0,
     );
 
@@ -301,21 +397,7 @@ fn every_call_ends_as_its_contract_prescribes() {
         assert!(table.contains_key(fault.name()), "no call met {fault}");
     }
     let all = &table["~ all calls"];
-    for outcome in [
-        "first try",
-        "repaired",
-        "after retry",
-        "after reask",
-        "fallback",
-        "default",
-        "escalated",
-        "err:timeout",
-        "err:invalid_output",
-        "err:provider_error",
-        "err:refusal",
-        "err:low_confidence",
-        "err:rate_limited",
-    ] {
+    for outcome in COLUMNS {
         assert!(
             all.get(outcome).copied().unwrap_or(0) > 0,
             "no call ended `{outcome}`"
@@ -327,6 +409,29 @@ fn every_call_ends_as_its_contract_prescribes() {
         stats.spurious_timeouts,
         stats.attempts
     );
+    match mode {
+        Mode::Off => assert_eq!(
+            (stats.circuit_open, stats.shed, stats.budget_skips),
+            (0, 0, 0),
+            "recovery is off"
+        ),
+        Mode::Defaults => {
+            // The rules were exercised, not only allowed.
+            assert!(stats.circuit_open > 0, "no breaker opened");
+            assert!(stats.budget_skips > 0, "no retry budget ran out");
+            assert!(stats.shed > 0, "no attempt waited out a paused provider");
+        }
+    }
+}
+
+#[test]
+fn every_call_ends_as_its_contract_prescribes() {
+    run_matrix(Mode::Off);
+}
+
+#[test]
+fn every_call_ends_as_its_contract_and_the_default_recovery_prescribe() {
+    run_matrix(Mode::Defaults);
 }
 
 fn print_table(title: &str, table: &BTreeMap<String, BTreeMap<String, usize>>) {

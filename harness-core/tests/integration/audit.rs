@@ -1,7 +1,5 @@
 //! The audit trail end to end: records, chain, verifier, message policies, I/O errors, replay.
 
-mod support_audit;
-
 use std::io::Write;
 use std::sync::Arc;
 
@@ -9,8 +7,8 @@ use harness_core::audit::ReplayProvider;
 use harness_core::audit::{
     self, BreakKind, Difference, JsonlSink, MessagePolicy, SinkOptions, verify_jsonl,
 };
+use harness_core::testing::fixtures::{FnProvider, temp_path, ticket_json, triage};
 use harness_core::{ChatRequest, ErrorKind, Harness, ProviderError, Resolution};
-use support_audit::{FnProvider, good, temp_path, triage};
 
 /// The ticket text of a request (its first user message is `Ticket: <text>`).
 fn ticket(request: &ChatRequest) -> String {
@@ -28,17 +26,17 @@ fn model(request: &ChatRequest, _n: u64) -> Result<String, ProviderError> {
     let reask = request.messages.len() > 2;
     match ticket(request).as_str() {
         "fixme" if !reask => Ok(r#"{"category":"bug","priority":7,"confidence":0.8}"#.into()),
-        "fixme" => Ok(good("bug", 1, 0.8)),
-        "unsure" => Ok(good("other", 3, 0.2)),
+        "fixme" => Ok(ticket_json("bug", 1, 0.8)),
+        "unsure" => Ok(ticket_json("other", 3, 0.2)),
         "down" => Err(ProviderError::Status {
             status: 503,
             message: "overloaded".into(),
         }),
         "fenced" => Ok(format!(
             "Here you go:\n```json\n{}\n```",
-            good("billing", 3, 0.95)
+            ticket_json("billing", 3, 0.95)
         )),
-        _ => Ok(good("billing", 2, 0.9)),
+        _ => Ok(ticket_json("billing", 2, 0.9)),
     }
 }
 
@@ -541,7 +539,7 @@ async fn the_same_request_recorded_twice_is_served_in_recorded_order() {
     let harness = Harness::builder()
         .provider(
             "fn",
-            FnProvider::new(move |_, n| Ok(good(answers[n as usize % 2], 2, 0.9))),
+            FnProvider::new(move |_, n| Ok(ticket_json(answers[n as usize % 2], 2, 0.9))),
         )
         .observer(JsonlSink::open(&path).unwrap())
         .build()

@@ -1,6 +1,5 @@
 //! The chaos server itself: every fault class by name, the script, seeded injection, recording,
 //! robustness against bad clients, and shutdown.
-#![cfg(feature = "testing")]
 
 use std::time::{Duration, Instant};
 
@@ -416,28 +415,10 @@ mod through_the_engine {
     use std::collections::HashMap;
     use std::time::Duration;
 
-    use harness_core::contract::{Backoff, Chain, InputSpec, OutputSpec, Params};
-    use harness_core::output::FieldPath;
+    use harness_core::contract::{Backoff, InputSpec};
+    use harness_core::testing::fixtures::{ContractBuilder, Sentiment, chain, output, retry};
     use harness_core::testing::{ChaosServer, Fault, Reply};
-    use harness_core::{
-        Action, FailureClass, Harness, LlmOutput, Resolution, TaskContract, ValidationErrors,
-    };
-
-    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-    struct Sentiment {
-        label: String,
-        score: f64,
-    }
-
-    impl LlmOutput for Sentiment {
-        const TYPE_NAME: &'static str = "Sentiment";
-        const HAS_CONFIDENCE: bool = false;
-        fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
-            if !(0.0..=1.0).contains(&self.score) {
-                errors.push(&path.field("score"), "range", "must be between 0 and 1");
-            }
-        }
-    }
+    use harness_core::{Action, FailureClass, Harness, LlmOutput, Resolution, TaskContract};
 
     const FAST: Backoff = Backoff {
         initial: Duration::from_millis(1),
@@ -446,58 +427,24 @@ mod through_the_engine {
         jitter: false,
     };
 
-    static CONTRACT: TaskContract = TaskContract::new(
-        "classify",
-        "chaos",
-        OutputSpec {
-            type_name: "Sentiment",
-            has_confidence: false,
-            schema: <Sentiment as LlmOutput>::output_schema,
-        },
-    )
-    .with_description("Classifies a review.")
-    .with_version("test")
-    .with_model("chaos-model")
-    .with_system("You classify reviews.")
-    .with_prompt("Review: {review}")
-    .with_inputs(&[InputSpec {
-        name: "review",
-        rust_type: "&str",
-    }])
-    .with_timeout(Duration::from_secs(5))
-    .with_chains(&[
-        Chain {
-            class: FailureClass::Timeout,
-            steps: &[Action::Fail],
-        },
-        Chain {
-            class: FailureClass::RateLimited,
-            steps: &[Action::Retry {
-                times: 2,
-                backoff: FAST,
-            }],
-        },
-        Chain {
-            class: FailureClass::ProviderError,
-            steps: &[Action::Retry {
-                times: 2,
-                backoff: FAST,
-            }],
-        },
-        Chain {
-            class: FailureClass::InvalidOutput,
-            steps: &[Action::Reask { times: 2 }],
-        },
-        Chain {
-            class: FailureClass::Refusal,
-            steps: &[Action::Escalate],
-        },
-    ])
-    .with_params(Params {
-        temperature: None,
-        max_tokens: None,
-        seed: None,
-    });
+    static CONTRACT: TaskContract = ContractBuilder::new("classify", output::<Sentiment>())
+        .module("chaos")
+        .description("Classifies a review.")
+        .model(Some("chaos-model"))
+        .system("You classify reviews.")
+        .prompt("Review: {review}")
+        .inputs(&[InputSpec {
+            name: "review",
+            rust_type: "&str",
+        }])
+        .chains(&[
+            chain(FailureClass::Timeout, &[Action::Fail]),
+            chain(FailureClass::RateLimited, &[retry(2, FAST)]),
+            chain(FailureClass::ProviderError, &[retry(2, FAST)]),
+            chain(FailureClass::InvalidOutput, &[Action::Reask { times: 2 }]),
+            chain(FailureClass::Refusal, &[Action::Escalate]),
+        ])
+        .build();
 
     fn harness(server: &ChaosServer) -> Harness {
         let vars = HashMap::from([("OPENAI_BASE_URL".to_owned(), server.base_url())]);

@@ -6,13 +6,15 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness_core::contract::{Action, Chain, OutputSpec, Params, TaskContract};
-use harness_core::output::FieldPath;
-use harness_core::provider::{BoxFuture, FinishReason, ProviderInfo, ResponseFormat};
+use harness_core::contract::{Action, TaskContract};
+use harness_core::provider::{FinishReason, ProviderInfo, ResponseFormat};
 use harness_core::telemetry::{self, names, otlp};
+use harness_core::testing::fixtures::{
+    ContractBuilder, FnProvider, Label, chain, local_info, output, subscriber_turn,
+};
 use harness_core::{
-    ChatRequest, ChatResponse, FailureClass, Harness, LlmOutput, Message, Provider, ProviderError,
-    Usage, ValidationErrors,
+    ChatRequest, ChatResponse, FailureClass, Harness, Message, ProviderError, Usage,
+    ValidationErrors,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -151,70 +153,24 @@ fn int_attr(attrs: &[KeyValue], key: &str) -> Option<i64> {
 // ---------------------------------------------------------------------------------------------
 // A task and a provider that answers once.
 
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct Label {
-    label: String,
-}
+static CLASSIFY: TaskContract = ContractBuilder::new("classify", output::<Label>())
+    .module("tests::otlp")
+    .description("Classifies a review.")
+    .version("v1")
+    .model(Some("smollm2-135m"))
+    .system("You classify reviews.")
+    .prompt("Review: {review}")
+    .chains(&[chain(FailureClass::InvalidOutput, &[Action::Fail])])
+    .params(Some(0.0), Some(64), None)
+    .build();
 
-impl LlmOutput for Label {
-    const TYPE_NAME: &'static str = "Label";
-    const HAS_CONFIDENCE: bool = false;
-    fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
-        if self.label.is_empty() {
-            errors.push(&path.field("label"), "non_empty", "must not be empty");
-        }
-    }
-}
-
-fn label_schema() -> serde_json::Value {
-    Label::output_schema()
-}
-
-static CLASSIFY: TaskContract = TaskContract::new(
-    "classify",
-    "tests::otlp",
-    OutputSpec {
-        type_name: "Label",
-        has_confidence: false,
-        schema: label_schema,
-    },
-)
-.with_description("Classifies a review.")
-.with_version("v1")
-.with_model("smollm2-135m")
-.with_system("You classify reviews.")
-.with_prompt("Review: {review}")
-.with_timeout(Duration::from_secs(5))
-.with_chains(&[Chain {
-    class: FailureClass::InvalidOutput,
-    steps: &[Action::Fail],
-}])
-.with_params(Params {
-    temperature: Some(0.0),
-    max_tokens: Some(64),
-    seed: None,
-});
-
-struct Once;
-
-impl Provider for Once {
-    fn info(&self) -> ProviderInfo {
-        info()
-    }
-    fn chat<'a>(
-        &'a self,
-        _: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(async { Ok(response()) })
-    }
+/// Answers every request with [`response`].
+fn once() -> FnProvider {
+    FnProvider::responses(|_, _| Ok(response())).with_info(info())
 }
 
 fn info() -> ProviderInfo {
-    ProviderInfo {
-        name: "openai".into(),
-        address: Some("127.0.0.1".into()),
-        port: Some(8089),
-    }
+    local_info()
 }
 
 fn request() -> ChatRequest {
@@ -270,6 +226,7 @@ fn judged(n: u32, failure: Option<FailureClass>) -> harness_core::outcome::Attem
 
 #[test]
 fn spans_and_metrics_arrive_over_otlp_http() {
+    let _turn = subscriber_turn().blocking_lock();
     let (receiver, url) = Receiver::start();
     let pipeline = otlp::builder(url)
         .service_name("otlp-test")
@@ -299,7 +256,7 @@ fn spans_and_metrics_arrive_over_otlp_http() {
     // Metrics: one real call through the engine, observed by the exported Metrics.
     let metrics = pipeline.metrics();
     let harness = Harness::builder()
-        .provider("local", Once)
+        .provider("local", once())
         .observer(metrics.clone())
         .build()
         .unwrap();

@@ -2,146 +2,31 @@
 //! add up. Spans are captured in-process with a `tracing_subscriber` layer; metrics come from
 //! real calls through the engine with a scripted provider.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness_core::contract::{
-    Action, Backoff, Chain, FallbackTarget, OutputSpec, Params, TaskContract,
-};
-use harness_core::output::FieldPath;
-use harness_core::provider::{BoxFuture, FinishReason, ProviderInfo, ResponseFormat};
+use harness_core::contract::{Action, FallbackTarget, TaskContract};
+use harness_core::provider::{FinishReason, ProviderInfo, ResponseFormat};
 use harness_core::telemetry::pricing::{Price, PriceTable};
 use harness_core::telemetry::{self, Metrics, TelemetryConfig, names};
-use harness_core::{
-    ChatRequest, ChatResponse, FailureClass, Harness, LlmOutput, Message, Provider, ProviderError,
-    Usage, ValidationErrors,
+use harness_core::testing::fixtures::{
+    Capture, CapturedSpan as Captured, ContractBuilder, FieldValue as V, Label, NO_WAIT, Queue,
+    chain, local_info, output, retry, subscriber_turn,
 };
-use tracing::Subscriber;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
-
-// ---------------------------------------------------------------------------------------------
-// A layer that keeps every span's name, parent and fields.
-
-#[derive(Clone, Debug, PartialEq)]
-enum V {
-    Str(String),
-    I64(i64),
-    U64(u64),
-    F64(f64),
-    Bool(bool),
-}
-
-#[derive(Clone, Debug, Default)]
-struct Captured {
-    name: &'static str,
-    parent: Option<u64>,
-    id: u64,
-    declared: Vec<&'static str>,
-    fields: BTreeMap<String, V>,
-    /// Fields recorded more than once (tracing-opentelemetry would export each recording).
-    rerecorded: Vec<String>,
-}
-
-impl Captured {
-    fn str(&self, k: &str) -> Option<&str> {
-        match self.fields.get(k) {
-            Some(V::Str(s)) => Some(s),
-            _ => None,
-        }
-    }
-    fn int(&self, k: &str) -> Option<i64> {
-        match self.fields.get(k) {
-            Some(V::I64(i)) => Some(*i),
-            Some(V::U64(u)) => Some(*u as i64),
-            _ => None,
-        }
-    }
-}
-
-struct Fields<'a>(&'a mut BTreeMap<String, V>);
-
-impl Visit for Fields<'_> {
-    fn record_str(&mut self, f: &Field, v: &str) {
-        self.0.insert(f.name().into(), V::Str(v.into()));
-    }
-    fn record_i64(&mut self, f: &Field, v: i64) {
-        self.0.insert(f.name().into(), V::I64(v));
-    }
-    fn record_u64(&mut self, f: &Field, v: u64) {
-        self.0.insert(f.name().into(), V::U64(v));
-    }
-    fn record_f64(&mut self, f: &Field, v: f64) {
-        self.0.insert(f.name().into(), V::F64(v));
-    }
-    fn record_bool(&mut self, f: &Field, v: bool) {
-        self.0.insert(f.name().into(), V::Bool(v));
-    }
-    fn record_debug(&mut self, f: &Field, v: &dyn std::fmt::Debug) {
-        self.0.insert(f.name().into(), V::Str(format!("{v:?}")));
-    }
-}
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Capture {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let mut c = Captured {
-            name: attrs.metadata().name(),
-            id: id.into_u64(),
-            parent: ctx
-                .span(id)
-                .and_then(|s| s.parent())
-                .map(|p| p.id().into_u64()),
-            declared: attrs.metadata().fields().iter().map(|f| f.name()).collect(),
-            ..Captured::default()
-        };
-        attrs.record(&mut Fields(&mut c.fields));
-        self.0.lock().unwrap().push(c);
-    }
-    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
-        let mut spans = self.0.lock().unwrap();
-        if let Some(c) = spans.iter_mut().rev().find(|c| c.id == id.into_u64()) {
-            let mut new = BTreeMap::new();
-            values.record(&mut Fields(&mut new));
-            for (k, v) in new {
-                if c.fields.insert(k.clone(), v).is_some() {
-                    c.rerecorded.push(k);
-                }
-            }
-        }
-    }
-}
-
-/// Every test in this binary takes its turn: while one thread swaps thread-local subscribers or
-/// runs the engine with none, tracing may cache a callsite's interest as "never" for another
-/// thread's subscriber, and that test then sees no spans at all (seen in CI, ~1 run in 10).
-static SUBSCRIBER_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use harness_core::{
+    ChatRequest, ChatResponse, FailureClass, Harness, Message, ProviderError, Usage,
+    ValidationErrors,
+};
 
 /// Runs `f` with a capturing subscriber and returns the spans it made.
 fn capture(f: impl FnOnce()) -> Vec<Captured> {
-    let layer = Capture::default();
-    let subscriber = tracing_subscriber::registry().with(layer.clone());
-    tracing::subscriber::with_default(subscriber, || {
-        tracing::callsite::rebuild_interest_cache();
-        f()
-    });
-    layer.0.lock().unwrap().clone()
+    Capture::spans_of(f)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures.
 
 fn info() -> ProviderInfo {
-    ProviderInfo {
-        name: "openai".into(),
-        address: Some("127.0.0.1".into()),
-        port: Some(8089),
-    }
+    local_info()
 }
 
 const SECRET_PROMPT: &str = "Review: my card number is 4111 1111 1111 1111";
@@ -183,7 +68,7 @@ fn response() -> ChatResponse {
 
 #[test]
 fn attempt_span_is_a_client_span_with_request_attributes() {
-    let _turn = SUBSCRIBER_TURN.blocking_lock();
+    let _turn = subscriber_turn().blocking_lock();
     let spans = capture(|| {
         let span = telemetry::attempt_span(&info(), &request());
         telemetry::record_response(&span, &response());
@@ -225,7 +110,7 @@ fn attempt_span_is_a_client_span_with_request_attributes() {
 
 #[test]
 fn failed_attempts_carry_error_type() {
-    let _turn = SUBSCRIBER_TURN.blocking_lock();
+    let _turn = subscriber_turn().blocking_lock();
     let spans = capture(|| {
         let a = telemetry::attempt_span(&info(), &request());
         telemetry::record_error(
@@ -280,7 +165,7 @@ fn all_text(spans: &[Captured]) -> String {
 
 #[test]
 fn content_is_absent_unless_opted_in() {
-    let _turn = SUBSCRIBER_TURN.blocking_lock();
+    let _turn = subscriber_turn().blocking_lock();
     let spans = capture(|| {
         let span = telemetry::attempt_span(&info(), &request());
         telemetry::record_response(&span, &response());
@@ -305,7 +190,7 @@ fn content_is_absent_unless_opted_in() {
 
 #[test]
 fn content_is_recorded_when_opted_in() {
-    let _turn = SUBSCRIBER_TURN.blocking_lock();
+    let _turn = subscriber_turn().blocking_lock();
     let spans = capture(|| {
         let span = TelemetryConfig::with_content().attempt_span(&info(), &request());
         telemetry::record_response(&span, &response());
@@ -332,7 +217,7 @@ fn content_is_recorded_when_opted_in() {
 
 #[test]
 fn helpers_work_without_a_subscriber() {
-    let _turn = SUBSCRIBER_TURN.blocking_lock();
+    let _turn = subscriber_turn().blocking_lock();
     // No subscriber on this thread (other tests' scoped ones may have cached callsite interest,
     // so the span may or may not be disabled): recording must be harmless either way.
     let span = telemetry::attempt_span(&info(), &request());
@@ -343,129 +228,33 @@ fn helpers_work_without_a_subscriber() {
 // ---------------------------------------------------------------------------------------------
 // A task run through the real engine, with a scripted provider.
 
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-struct Label {
-    label: String,
-}
-
-impl LlmOutput for Label {
-    const TYPE_NAME: &'static str = "Label";
-    const HAS_CONFIDENCE: bool = false;
-    fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
-        if !["positive", "negative"].contains(&self.label.as_str()) {
-            errors.push(
-                &path.field("label"),
-                "one_of",
-                "must be positive or negative",
-            );
-        }
-    }
-}
-
-fn label_schema() -> serde_json::Value {
-    Label::output_schema()
-}
-
-const NO_WAIT: Backoff = Backoff {
-    initial: Duration::ZERO,
-    max: Duration::ZERO,
-    multiplier: 1.0,
-    jitter: false,
-};
-
-static CLASSIFY: TaskContract = TaskContract::new(
-    "classify",
-    "tests::telemetry",
-    OutputSpec {
-        type_name: "Label",
-        has_confidence: false,
-        schema: label_schema,
-    },
-)
-.with_description("Classifies a review.")
-.with_version("v1")
-.with_model("smollm2-135m")
-.with_system("You classify reviews.")
-.with_prompt("Review: {review}")
-.with_timeout(Duration::from_secs(5))
-.with_chains(&[
-    Chain {
-        class: FailureClass::Timeout,
-        steps: &[Action::Retry {
-            times: 1,
-            backoff: NO_WAIT,
-        }],
-    },
-    Chain {
-        class: FailureClass::RateLimited,
-        steps: &[Action::Fail],
-    },
-    Chain {
-        class: FailureClass::ProviderError,
-        steps: &[
-            Action::Retry {
-                times: 1,
-                backoff: NO_WAIT,
-            },
-            Action::Fallback(FallbackTarget {
-                model: "big-model",
-                provider: None,
-            }),
-        ],
-    },
-    Chain {
-        class: FailureClass::InvalidOutput,
-        steps: &[Action::Reask { times: 1 }, Action::Fail],
-    },
-    Chain {
-        class: FailureClass::Refusal,
-        steps: &[Action::Escalate],
-    },
-])
-.with_params(Params {
-    temperature: None,
-    max_tokens: None,
-    seed: None,
-});
-
-/// Answers from a queue, in order.
-#[derive(Clone, Default)]
-struct Scripted(Arc<Mutex<VecDeque<Result<ChatResponse, ProviderError>>>>);
-
-impl Scripted {
-    fn push_ok(&self, content: &str, model: &str, input: u64, output: u64) -> &Self {
-        self.0.lock().unwrap().push_back(Ok(ChatResponse {
-            content: content.into(),
-            finish_reason: Some(FinishReason::Stop),
-            model: Some(model.into()),
-            usage: Usage {
-                input_tokens: input,
-                output_tokens: output,
-            },
-            ..ChatResponse::default()
-        }));
-        self
-    }
-    fn push_err(&self, e: ProviderError) -> &Self {
-        self.0.lock().unwrap().push_back(Err(e));
-        self
-    }
-}
-
-impl Provider for Scripted {
-    fn info(&self) -> ProviderInfo {
-        info()
-    }
-    fn chat<'a>(
-        &'a self,
-        _request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        let next = self.0.lock().unwrap().pop_front();
-        Box::pin(async move {
-            next.unwrap_or_else(|| Err(ProviderError::Connection("script exhausted".into())))
-        })
-    }
-}
+static CLASSIFY: TaskContract = ContractBuilder::new("classify", output::<Label>())
+    .module("tests::telemetry")
+    .description("Classifies a review.")
+    .version("v1")
+    .model(Some("smollm2-135m"))
+    .system("You classify reviews.")
+    .prompt("Review: {review}")
+    .chains(&[
+        chain(FailureClass::Timeout, &[retry(1, NO_WAIT)]),
+        chain(FailureClass::RateLimited, &[Action::Fail]),
+        chain(
+            FailureClass::ProviderError,
+            &[
+                retry(1, NO_WAIT),
+                Action::Fallback(FallbackTarget {
+                    model: "big-model",
+                    provider: None,
+                }),
+            ],
+        ),
+        chain(
+            FailureClass::InvalidOutput,
+            &[Action::Reask { times: 1 }, Action::Fail],
+        ),
+        chain(FailureClass::Refusal, &[Action::Escalate]),
+    ])
+    .build();
 
 async fn classify(harness: &Harness) -> Result<String, String> {
     harness
@@ -485,8 +274,8 @@ fn prices() -> PriceTable {
 
 #[tokio::test]
 async fn metrics_count_calls_attempts_and_actions() {
-    let _turn = SUBSCRIBER_TURN.lock().await;
-    let script = Scripted::default();
+    let _turn = subscriber_turn().lock().await;
+    let script = Queue::default();
     let metrics = Metrics::with_prices(prices());
     let harness = Harness::builder()
         .provider("local", script.clone())
@@ -582,8 +371,8 @@ async fn metrics_count_calls_attempts_and_actions() {
 
 #[tokio::test]
 async fn unknown_prices_leave_cost_unknown() {
-    let _turn = SUBSCRIBER_TURN.lock().await;
-    let script = Scripted::default();
+    let _turn = subscriber_turn().lock().await;
+    let script = Queue::default();
     let metrics = Metrics::with_prices(PriceTable::empty());
     let harness = Harness::builder()
         .provider("local", script.clone())
@@ -633,7 +422,7 @@ fn attempt(
 
 #[test]
 fn cost_is_usd_per_million_tokens() {
-    let _turn = SUBSCRIBER_TURN.blocking_lock();
+    let _turn = subscriber_turn().blocking_lock();
     let t = PriceTable::empty().with("m", Price::per_million(0.15, 0.60));
     let usage = Usage {
         input_tokens: 2_000,
@@ -646,7 +435,7 @@ fn cost_is_usd_per_million_tokens() {
 
 #[test]
 fn call_cost_sums_attempts_and_needs_every_price() {
-    let _turn = SUBSCRIBER_TURN.blocking_lock();
+    let _turn = subscriber_turn().blocking_lock();
     let t = prices();
     let attempts = [
         attempt("smollm2-135m", None, 1_000_000, 0),
@@ -665,7 +454,7 @@ fn call_cost_sums_attempts_and_needs_every_price() {
 
 #[test]
 fn defaults_are_dated_and_overridable() {
-    let _turn = SUBSCRIBER_TURN.blocking_lock();
+    let _turn = subscriber_turn().blocking_lock();
     assert!(!harness_core::telemetry::pricing::DEFAULTS_AS_OF.is_empty());
     let mut t = PriceTable::with_defaults();
     let usage = Usage {
@@ -680,7 +469,7 @@ fn defaults_are_dated_and_overridable() {
 
 #[test]
 fn task_span_records_how_the_call_ended() {
-    let _turn = SUBSCRIBER_TURN.blocking_lock();
+    let _turn = subscriber_turn().blocking_lock();
     // Built by hand, as the engine will: the task span, an attempt span inside it, the end.
     let spans = capture(|| {
         let task = telemetry::task_span(&CLASSIFY);
@@ -720,12 +509,11 @@ impl harness_core::observe::Observer for EndRecorder {
 
 #[tokio::test]
 async fn record_call_end_sums_up_the_call() {
-    let _turn = SUBSCRIBER_TURN.lock().await;
-    let layer = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(layer.clone()));
+    let _turn = subscriber_turn().lock().await;
+    let layer = Capture::new();
+    let _guard = tracing::subscriber::set_default(layer.clone());
     tracing::callsite::rebuild_interest_cache();
-    let script = Scripted::default();
+    let script = Queue::default();
     let harness = Harness::builder()
         .provider("local", script.clone())
         .observer(EndRecorder)
@@ -738,7 +526,7 @@ async fn record_call_end_sums_up_the_call() {
     script.push_ok(r#"{"label":"positive"}"#, "smollm2-135m", 7, 3);
     classify(&harness).await.unwrap();
 
-    let spans = layer.0.lock().unwrap().clone();
+    let spans = layer.spans();
     let mut ends: Vec<_> = spans
         .iter()
         .filter(|s| s.fields.contains_key(names::HARNESS_STATUS))
@@ -772,12 +560,11 @@ async fn record_call_end_sums_up_the_call() {
 
 #[tokio::test]
 async fn the_engine_emits_genai_spans() {
-    let _turn = SUBSCRIBER_TURN.lock().await;
-    let layer = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(layer.clone()));
+    let _turn = subscriber_turn().lock().await;
+    let layer = Capture::new();
+    let _guard = tracing::subscriber::set_default(layer.clone());
     tracing::callsite::rebuild_interest_cache();
-    let script = Scripted::default();
+    let script = Queue::default();
     let harness = Harness::builder()
         .provider("local", script.clone())
         .build()
@@ -787,7 +574,7 @@ async fn the_engine_emits_genai_spans() {
         .push_ok(r#"{"label":"positive"}"#, "smollm2-135m", 150, 12);
     assert_eq!(classify(&harness).await.unwrap(), "after 1 reask");
 
-    let spans = layer.0.lock().unwrap().clone();
+    let spans = layer.spans();
     let task = spans
         .iter()
         .find(|s| s.name == names::SPAN_TASK)

@@ -7,15 +7,13 @@
 //! that every printed id is in the file and that the chain verifies. Three rounds on one file:
 //! each reopen must resume the chain (moving a torn tail aside if the kill cut a write).
 
-mod support_audit;
-
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use harness_core::Harness;
 use harness_core::audit::{self, JsonlSink, verify_jsonl};
-use support_audit::{FnProvider, good, temp_path, triage};
+use harness_core::testing::fixtures::{FnProvider, temp_path, ticket_json, triage};
 
 const CHILD_ENV: &str = "HARNESS_KILL_TEST_AUDIT_FILE";
 
@@ -32,7 +30,7 @@ fn child() {
         let harness = Harness::builder()
             .provider(
                 "fn",
-                FnProvider::new(|_, n| Ok(good("billing", (n % 3 + 1) as u8, 0.9))),
+                FnProvider::new(|_, n| Ok(ticket_json("billing", (n % 3 + 1) as u8, 0.9))),
             )
             .observer(JsonlSink::open(&path).unwrap())
             .build()
@@ -57,7 +55,7 @@ fn sigkill_mid_run_loses_no_completed_call() {
     let mut printed = Vec::new();
     for round in 0..3 {
         let mut child = Command::new(&exe)
-            .args(["child", "--exact", "--nocapture", "--test-threads=1"])
+            .args(["kill::child", "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,6 +1,9 @@
 //! The oracle: `docs/contracts.md` rewritten as a chain walk, and the checks of one call.
 
 use super::*;
+use std::time::SystemTime;
+
+use harness_core::outcome::Attempt;
 use harness_core::output::parse::Repair;
 
 /// What a chain step does next, as the oracle sees it.
@@ -46,15 +49,32 @@ impl TimeLeft {
     }
 }
 
+/// What recovery says about one decision (all `false` with recovery off).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Gate {
+    /// The attempt was refused by an open breaker: `retry` and `reask` steps are skipped, as for
+    /// any error that is not retryable (no request was sent, so neither could help).
+    pub(crate) circuit_open: bool,
+    /// The provider's retry budget may be spent now: a retry step that would be taken may be
+    /// skipped instead, and the chain's next step decides.
+    pub(crate) budget_may_be_spent: bool,
+}
+
+/// A decision the contract allows, the cursors after it, and whether the path to it skipped a
+/// retry step for a spent budget.
+pub(crate) type Branch = (Next, Cursors, bool);
+
 /// Every decision `docs/contracts.md` allows for a failure of `class`, with the cursors after it.
-/// Time-dependent steps fork when the time left is too close to call.
+/// Time-dependent steps fork when the time left is too close to call; so does a retry when the
+/// budget may be spent.
 pub(crate) fn decisions(
     contract: &TaskContract,
     class: FailureClass,
     cursors: Cursors,
     retry_after: Option<Duration>,
     left: TimeLeft,
-    out: &mut Vec<(Next, Cursors)>,
+    gate: Gate,
+    out: &mut Vec<Branch>,
 ) {
     let i = class.index();
     let c = cursors[i];
@@ -66,11 +86,13 @@ pub(crate) fn decisions(
     };
     let mut used_one = cursors;
     used_one[i].used += 1;
+    let next =
+        |out: &mut Vec<Branch>| decisions(contract, class, advanced, retry_after, left, gate, out);
     match steps.get(c.step) {
-        None => out.push((Next::Fail, cursors)),
+        None => out.push((Next::Fail, cursors, false)),
         Some(Action::Retry { times, backoff }) => {
-            if c.used >= *times {
-                return decisions(contract, class, advanced, retry_after, left, out);
+            if c.used >= *times || gate.circuit_open {
+                return next(out);
             }
             assert!(!backoff.jitter, "the oracle needs known delays");
             // The n-th retry of this step waits initial × multiplier^(n-1), capped; a
@@ -80,36 +102,238 @@ pub(crate) fn decisions(
             if let Some(after) = retry_after {
                 delay = delay.max(after.as_secs_f64());
             }
-            // A retry needs time left and a backoff that ends before the deadline.
+            // A retry needs time left and a backoff that ends before the deadline; then a
+            // withdrawal from the budget.
             if left.max() > delay && left.may_have_time() {
-                out.push((Next::Retry, used_one));
+                out.push((Next::Retry, used_one, false));
+                if gate.budget_may_be_spent {
+                    let mut skipped = Vec::new();
+                    next(&mut skipped);
+                    out.extend(skipped.into_iter().map(|(n, c, _)| (n, c, true)));
+                }
             }
             if left.min() <= delay {
-                decisions(contract, class, advanced, retry_after, left, out);
+                next(out);
             }
         }
         Some(Action::Reask { times }) => {
-            if c.used >= *times {
-                return decisions(contract, class, advanced, retry_after, left, out);
+            if c.used >= *times || gate.circuit_open {
+                return next(out);
             }
             if left.may_have_time() {
-                out.push((Next::Reask, used_one));
+                out.push((Next::Reask, used_one, false));
             }
             if left.may_be_spent() {
-                decisions(contract, class, advanced, retry_after, left, out);
+                next(out);
             }
         }
         Some(Action::Fallback(target)) => {
             if left.may_have_time() {
-                out.push((Next::Fallback(target.model), advanced));
+                out.push((Next::Fallback(target.model), advanced, false));
             }
             if left.may_be_spent() {
-                decisions(contract, class, advanced, retry_after, left, out);
+                next(out);
             }
         }
-        Some(Action::Escalate) => out.push((Next::Escalate, cursors)),
-        Some(Action::Default) => out.push((Next::Default, cursors)),
-        Some(Action::Fail) => out.push((Next::Fail, cursors)),
+        Some(Action::Escalate) => out.push((Next::Escalate, cursors, false)),
+        Some(Action::Default) => out.push((Next::Default, cursors, false)),
+        Some(Action::Fail) => out.push((Next::Fail, cursors, false)),
+    }
+}
+
+/// An attempt the harness refused to send.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum NotSent {
+    /// The breaker for its provider and model was open.
+    CircuitOpen,
+    /// The provider was paused (a `Retry-After`) past the deadline; it would have fit after this.
+    Shed(Duration),
+}
+
+/// Whether the attempt was refused before a request was sent, from its recorded error.
+pub(crate) fn not_sent(a: &Attempt) -> Option<NotSent> {
+    let e = a.error.as_deref()?;
+    if e.starts_with("the circuit breaker for ") && e.ends_with(" is open; no request was sent") {
+        return Some(NotSent::CircuitOpen);
+    }
+    let rest = e.strip_prefix("shed by the harness's ")?;
+    let wait = rest
+        .split_once("; it fits in ")
+        .and_then(|(_, d)| parse_debug_duration(d))
+        .unwrap_or(Duration::MAX);
+    Some(NotSent::Shed(wait))
+}
+
+/// Reads a `Duration`'s `Debug` form (`1s`, `812.5ms`, `20µs`, `7ns`).
+pub(crate) fn parse_debug_duration(s: &str) -> Option<Duration> {
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "ms" => n / 1e3,
+        "µs" => n / 1e6,
+        "ns" => n / 1e9,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// Seconds since the epoch.
+fn secs(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+/// When an attempt ended, in seconds since the epoch.
+pub(crate) fn end_of(a: &Attempt) -> f64 {
+    secs(a.started_at) + a.latency.as_secs_f64()
+}
+
+/// How far apart two clocks' readings of one moment may be (wall clock of a start plus tokio's
+/// latency, against the budget's own instants), in seconds.
+const CLOCK_SLACK: f64 = 0.1;
+
+/// What every call of a phase did on one provider, in time order: what the recovery state a
+/// decision saw is made of.
+#[derive(Default)]
+struct Line {
+    /// Retries taken (each withdrew one from the budget).
+    withdrawals: Vec<f64>,
+    /// Calls started here, first attempts and fallbacks (each deposited 20% of a retry).
+    deposits: Vec<f64>,
+    /// Ends of sent attempts that count against a breaker (timeouts and provider errors), by
+    /// model.
+    failures: HashMap<String, Vec<f64>>,
+    /// Ends of attempts answered 429 with a `Retry-After` (each paused the provider).
+    pauses: Vec<f64>,
+}
+
+fn line<'a>(
+    lines: &'a mut HashMap<(usize, String), Line>,
+    phase: usize,
+    provider: &str,
+) -> &'a mut Line {
+    lines.entry((phase, provider.to_owned())).or_default()
+}
+
+fn count(sorted: &[f64], from: f64, to: f64) -> usize {
+    sorted.partition_point(|t| *t <= to) - sorted.partition_point(|t| *t <= from)
+}
+
+/// The recovery rules of `docs/contracts.md`, as the oracle applies them across calls.
+pub(crate) struct World {
+    mode: Mode,
+    lines: HashMap<(usize, String), Line>,
+}
+
+impl World {
+    /// Reconstructs each provider's deposits, withdrawals, breaker failures and pauses from the
+    /// calls' reports.
+    pub(crate) fn new(mode: Mode, calls: &[Call]) -> World {
+        let mut lines: HashMap<(usize, String), Line> = HashMap::new();
+        for call in calls {
+            let report = match &call.result {
+                Ok(o) => &o.report,
+                Err(e) => e.report(),
+            };
+            let attempts = &report.attempts;
+            let Some(first) = attempts.first() else {
+                continue;
+            };
+            line(&mut lines, call.phase, &first.provider)
+                .deposits
+                .push(secs(report.started_at));
+            for act in &report.actions {
+                let Some(a) = attempts
+                    .get(act.after_attempt as usize - 1)
+                    .or(attempts.last())
+                else {
+                    continue;
+                };
+                match act.action {
+                    ActionKind::Retry => line(&mut lines, call.phase, &a.provider)
+                        .withdrawals
+                        .push(end_of(a)),
+                    ActionKind::Fallback => {
+                        let to = attempts
+                            .get(act.after_attempt as usize)
+                            .map_or("secondary", |b| b.provider.as_str());
+                        line(&mut lines, call.phase, to).deposits.push(end_of(a));
+                    }
+                    _ => {}
+                }
+            }
+            for a in attempts {
+                let sent = not_sent(a).is_none();
+                if sent && matches!(a.failure, Some(Timeout | ProviderError)) {
+                    line(&mut lines, call.phase, &a.provider)
+                        .failures
+                        .entry(a.model.clone())
+                        .or_default()
+                        .push(end_of(a));
+                }
+                if a.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("; retry after "))
+                {
+                    line(&mut lines, call.phase, &a.provider)
+                        .pauses
+                        .push(end_of(a));
+                }
+            }
+        }
+        for line in lines.values_mut() {
+            let sort = |v: &mut Vec<f64>| v.sort_by(f64::total_cmp);
+            sort(&mut line.withdrawals);
+            sort(&mut line.deposits);
+            sort(&mut line.pauses);
+            line.failures.values_mut().for_each(sort);
+        }
+        World { mode, lines }
+    }
+
+    fn line(&self, phase: usize, provider: &str) -> Option<&Line> {
+        self.lines.get(&(phase, provider.to_owned()))
+    }
+
+    /// Whether `provider`'s retry budget can be spent at `t`: a 10 s window of 1 s slots, so a
+    /// withdrawal counts for 9 to 10 s; 10 retries a second of reserve (100) plus 20% of the
+    /// calls deposited; refused when fewer than one retry is left.
+    pub(crate) fn budget_may_be_spent(&self, phase: usize, provider: &str, t: f64) -> bool {
+        if self.mode == Mode::Off {
+            return false;
+        }
+        let Some(line) = self.line(phase, provider) else {
+            return false;
+        };
+        let most_withdrawn = count(&line.withdrawals, t - 10.0 - CLOCK_SLACK, t + CLOCK_SLACK);
+        let fewest_deposits = count(&line.deposits, t - 9.0 + CLOCK_SLACK, t - CLOCK_SLACK);
+        most_withdrawn as f64 > 99.0 + 0.2 * fewest_deposits as f64
+    }
+
+    /// Whether the breaker for `provider`/`model` can have been open at `t`: it opens when at
+    /// least half of at least 10 calls in its 60 s window failed (so at least 5 failures), stays
+    /// open 30 s, and re-opens from half-open on a failed probe; the window has 6 s slots.
+    pub(crate) fn breaker_may_be_open(
+        &self,
+        phase: usize,
+        provider: &str,
+        model: &str,
+        t: f64,
+    ) -> bool {
+        let failures = self
+            .line(phase, provider)
+            .and_then(|l| l.failures.get(model))
+            .map_or(0, |f| count(f, t - 96.0, t + CLOCK_SLACK));
+        failures >= 5
+    }
+
+    /// Whether `provider` can have been paused at `t` by a `Retry-After` of 1 s.
+    pub(crate) fn may_be_paused(&self, phase: usize, provider: &str, t: f64) -> bool {
+        self.line(phase, provider)
+            .is_some_and(|l| count(&l.pauses, t - 1.0 - CLOCK_SLACK, t + CLOCK_SLACK) > 0)
     }
 }
 
@@ -159,6 +383,7 @@ pub(crate) fn column(result: &TaskResult<Triage>) -> String {
             Resolution::Answer(_) => "first try".into(),
             Resolution::Default { .. } => "default".into(),
             Resolution::Escalated(_) => "escalated".into(),
+            other => panic!("an end the oracle does not know: {other:?}"),
         },
         Err(e) => format!("err:{}", kind_name(e.kind())),
     }
@@ -173,6 +398,7 @@ pub(crate) fn kind_name(k: ErrorKind) -> &'static str {
         ErrorKind::Refusal => "refusal",
         ErrorKind::LowConfidence => "low_confidence",
         ErrorKind::Config => "config",
+        other => panic!("an error kind the oracle does not know: {other:?}"),
     }
 }
 
@@ -194,6 +420,8 @@ pub(crate) const COLUMNS: [&str; 13] = [
 
 pub(crate) struct Call {
     pub(crate) id: u64,
+    /// Which phase (and so which harness and servers) it ran in.
+    pub(crate) phase: usize,
     pub(crate) contract: &'static TaskContract,
     pub(crate) result: TaskResult<Triage>,
     pub(crate) elapsed: Duration,
@@ -209,6 +437,12 @@ pub(crate) struct Stats {
     pub(crate) spent_between_steps: usize,
     /// The latest any checked call ended relative to its deadline, in seconds (negative: early).
     pub(crate) latest_end: f64,
+    /// Attempts refused by an open breaker.
+    pub(crate) circuit_open: usize,
+    /// Attempts shed while the provider was paused.
+    pub(crate) shed: usize,
+    /// Calls whose only path through the contract skipped a retry for a spent budget.
+    pub(crate) budget_skips: usize,
 }
 
 /// Checks one call; returns what is wrong with it.
@@ -216,6 +450,7 @@ pub(crate) fn check_call(
     call: &Call,
     primary: &[&RecordedRequest],
     secondary: &[&RecordedRequest],
+    world: &World,
     stats: &mut Stats,
 ) -> Vec<String> {
     let mut problems = Vec::new();
@@ -246,14 +481,69 @@ pub(crate) fn check_call(
     }
 
     // Each attempt against the request the server recorded for it and the fault it served.
+    // An attempt refused by an open breaker or shed by a paused provider sends no request: the
+    // servers' records must hold exactly the other attempts.
+    let refused: Vec<Option<NotSent>> = attempts.iter().map(not_sent).collect();
+    for (a, r) in attempts.iter().zip(&refused) {
+        let Some(r) = r else { continue };
+        if world.mode == Mode::Off {
+            fail(format!(
+                "attempt {} was refused ({r:?}) with recovery off",
+                a.n
+            ));
+            continue;
+        }
+        let start = end_of(a) - a.latency.as_secs_f64();
+        match r {
+            NotSent::CircuitOpen => {
+                stats.circuit_open += 1;
+                if a.failure != Some(ProviderError) {
+                    fail(format!(
+                        "attempt {} met an open breaker, classed {:?}",
+                        a.n, a.failure
+                    ));
+                }
+                if !world.breaker_may_be_open(call.phase, &a.provider, &a.model, start) {
+                    fail(format!(
+                        "attempt {} met an open breaker for {}/{} that too few failures can \
+                         have opened",
+                        a.n, a.provider, a.model
+                    ));
+                }
+            }
+            NotSent::Shed(wait) => {
+                stats.shed += 1;
+                if a.failure != Some(RateLimited) {
+                    fail(format!("attempt {} was shed, classed {:?}", a.n, a.failure));
+                }
+                if *wait > Duration::from_secs(1)
+                    || !world.may_be_paused(call.phase, &a.provider, start)
+                {
+                    fail(format!(
+                        "attempt {} was shed for {wait:?} while no Retry-After can have paused {}",
+                        a.n, a.provider
+                    ));
+                }
+            }
+        }
+    }
     let aligned = {
-        let on = |p: &str| attempts.iter().filter(|a| a.provider == p).count();
+        let on = |p: &str| {
+            attempts
+                .iter()
+                .zip(&refused)
+                .filter(|(a, r)| a.provider == p && r.is_none())
+                .count()
+        };
         on("primary") == primary.len() && on("secondary") == secondary.len()
     };
     let mut served: Vec<Option<&RecordedRequest>> = vec![None; k];
     if aligned {
         let (mut p, mut s) = (primary.iter(), secondary.iter());
-        for (slot, a) in served.iter_mut().zip(attempts) {
+        for ((slot, a), r) in served.iter_mut().zip(attempts).zip(&refused) {
+            if r.is_some() {
+                continue;
+            }
             *slot = if a.provider == "primary" {
                 p.next()
             } else {
@@ -391,6 +681,7 @@ pub(crate) fn check_call(
                     _ => {}
                 }
             }
+            other => fail(format!("an end the oracle does not know: {other:?}")),
         },
         Err(e) => {
             if e.kind() == ErrorKind::Config {
@@ -431,12 +722,14 @@ pub(crate) fn check_call(
                 Resolution::Answer(_) => None,
                 Resolution::Default { class: c, .. } => (*c == class).then_some(Next::Default),
                 Resolution::Escalated(e) => (e.class == class).then_some(Next::Escalate),
+                _ => None,
             },
             Err(e) => (e.kind() == ErrorKind::from(class)).then_some(Next::Fail),
         }
     };
     let deadline = contract.effective_deadline().as_secs_f64();
-    let mut states: Vec<Cursors> = vec![Cursors::default()];
+    // Each state: the cursors, and whether the path to them skipped a retry for a spent budget.
+    let mut states: Vec<(Cursors, bool)> = vec![(Cursors::default(), false)];
     for (i, a) in attempts.iter().enumerate() {
         let Some(class) = a.failure else { break };
         let end = a.started_at + a.latency;
@@ -447,19 +740,26 @@ pub(crate) fn check_call(
         let left = TimeLeft {
             estimate: deadline - elapsed,
         };
-        let retry_after = served[i]
-            .and_then(|r| r.fault)
-            .filter(|f| *f == Fault::RateLimitedRetryAfter)
-            .map(|_| Duration::from_secs(1));
+        let retry_after = match refused[i] {
+            Some(NotSent::Shed(wait)) => Some(wait),
+            _ => served[i]
+                .and_then(|r| r.fault)
+                .filter(|f| *f == Fault::RateLimitedRetryAfter)
+                .map(|_| Duration::from_secs(1)),
+        };
+        let gate = Gate {
+            circuit_open: refused[i] == Some(NotSent::CircuitOpen),
+            budget_may_be_spent: world.budget_may_be_spent(call.phase, &a.provider, end_of(a)),
+        };
         let mut next_states = Vec::new();
         let mut allowed = Vec::new();
-        for s in &states {
+        for (s, skipped_before) in &states {
             let mut ds = Vec::new();
-            decisions(contract, class, *s, retry_after, left, &mut ds);
+            decisions(contract, class, *s, retry_after, left, gate, &mut ds);
             if ds.len() > 1 {
                 stats.deadline_forks += 1;
             }
-            for (next, cursors) in ds {
+            for (next, cursors, budget_skip) in ds {
                 allowed.push(next);
                 let ok = match attempts.get(i + 1) {
                     Some(b) => match (next, b.kind) {
@@ -487,29 +787,33 @@ pub(crate) fn check_call(
                             cursors,
                             None,
                             TimeLeft::SPENT,
+                            Gate::default(),
                             &mut after,
                         );
-                        kind_ok && after.iter().any(|(n, _)| Some(*n) == terminal(Timeout))
+                        kind_ok && after.iter().any(|(n, ..)| Some(*n) == terminal(Timeout))
                     }
                     None => Some(next) == terminal(class),
                 };
                 if ok {
-                    next_states.push(cursors);
+                    next_states.push((cursors, *skipped_before || budget_skip));
                 }
             }
         }
         if next_states.is_empty() {
             fail(format!(
-                "after attempt {} ({class}, {:.3}s left) the contract allows {allowed:?}, \
-                 but the engine went on with {:?} / {}",
+                "after attempt {} ({class}, {:.3}s left, {gate:?}) the contract allows \
+                 {allowed:?}, but the engine went on with {:?} / {}",
                 a.n,
                 left.estimate,
                 attempts.get(i + 1).map(|b| (b.kind, &b.model)),
                 column(&call.result)
             ));
-            break;
+            return problems;
         }
         states = next_states;
+    }
+    if states.iter().all(|(_, skipped)| *skipped) {
+        stats.budget_skips += 1;
     }
     problems
 }

@@ -1,6 +1,5 @@
 //! The Anthropic provider against a real HTTP server on 127.0.0.1 (the chaos server, which answers
 //! `/v1/messages` in the Messages format).
-#![cfg(feature = "testing")]
 
 use std::time::Duration;
 

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use harness_core::contract::{
-    Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params,
-    TaskContract,
+    Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, TaskContract,
 };
 use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
 use harness_core::provider::scripted::{Scripted, Step};
 use harness_core::provider::{ChatResponse, FinishReason, ProviderError, Role};
+use harness_core::testing::fixtures::{ContractBuilder, output};
 use harness_core::{ErrorKind, Harness, Resolution};
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
@@ -57,35 +57,23 @@ const fn contract(
     timeout: Duration,
     deadline: Option<Duration>,
 ) -> TaskContract {
-    let contract = TaskContract::new(
-        "judge",
-        "engine_tests",
-        OutputSpec {
-            type_name: "Verdict",
-            has_confidence: true,
-            schema: <Verdict as LlmOutput>::output_schema,
-        },
-    )
-    .with_description("Judges a claim.")
-    .with_version("test")
-    .with_model("primary")
-    .with_system("You judge claims.")
-    .with_prompt("Claim: {claim}")
-    .with_inputs(&[InputSpec {
-        name: "claim",
-        rust_type: "&str",
-    }])
-    .with_timeout(timeout)
-    .with_chains(chains)
-    .with_low_confidence_below(0.7)
-    .with_params(Params {
-        temperature: Some(0.0),
-        max_tokens: None,
-        seed: Some(7),
-    });
+    let builder = ContractBuilder::new("judge", output::<Verdict>())
+        .module("engine_tests")
+        .description("Judges a claim.")
+        .model(Some("primary"))
+        .system("You judge claims.")
+        .prompt("Claim: {claim}")
+        .inputs(&[InputSpec {
+            name: "claim",
+            rust_type: "&str",
+        }])
+        .timeout(timeout)
+        .chains(chains)
+        .low_confidence_below(0.7)
+        .params(Some(0.0), None, Some(7));
     match deadline {
-        Some(d) => contract.with_deadline(d),
-        None => contract,
+        Some(deadline) => builder.deadline(deadline).build(),
+        None => builder.build(),
     }
 }
 

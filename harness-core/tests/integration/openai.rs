@@ -1,5 +1,4 @@
 //! The OpenAI-compatible provider against a real HTTP server on 127.0.0.1 (the chaos server).
-#![cfg(feature = "testing")]
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -675,7 +674,7 @@ fn bad_base_urls_and_keys_are_config_errors() {
 }
 
 /// Against the real local model that `scripts/local-model.sh` starts (llama-server on
-/// 127.0.0.1:8089): run with `cargo test --features testing --test openai -- --ignored`.
+/// 127.0.0.1:8089): run with `cargo test -p harness-core --features testing --test integration -- --ignored openai::`.
 #[tokio::test]
 #[ignore = "needs the local model from scripts/local-model.sh"]
 async fn the_local_model_answers_with_json_following_the_schema() {

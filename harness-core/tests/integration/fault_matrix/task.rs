@@ -2,43 +2,7 @@
 
 use super::*;
 
-pub(crate) const CATEGORIES: [&str; 4] = ["billing", "outage", "account", "other"];
-
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
-pub(crate) struct Triage {
-    pub(crate) category: String,
-    pub(crate) priority: u8,
-    pub(crate) summary: String,
-    pub(crate) confidence: f64,
-}
-
-impl LlmOutput for Triage {
-    const TYPE_NAME: &'static str = "Triage";
-    const HAS_CONFIDENCE: bool = true;
-
-    fn validate(&self, path: &FieldPath, errors: &mut ValidationErrors) {
-        if !CATEGORIES.contains(&self.category.as_str()) {
-            errors.push(
-                &path.field("category"),
-                "one_of",
-                "must be a known category",
-            );
-        }
-        if !(1..=4).contains(&self.priority) {
-            errors.push(&path.field("priority"), "range", "must be 1 to 4");
-        }
-        if self.summary.is_empty() || self.summary.chars().count() > 200 {
-            errors.push(&path.field("summary"), "length", "1 to 200 characters");
-        }
-        if !(0.0..=1.0).contains(&self.confidence) {
-            errors.push(&path.field("confidence"), "range", "must be 0 to 1");
-        }
-    }
-
-    fn confidence(&self) -> Option<f64> {
-        Some(self.confidence)
-    }
-}
+pub(crate) use harness_core::testing::fixtures::{ContractBuilder, Triage, chain, output};
 
 /// The rules again, written separately from `validate`, for re-checking returned answers.
 pub(crate) fn acceptable(t: &Triage) -> bool {
@@ -46,7 +10,7 @@ pub(crate) fn acceptable(t: &Triage) -> bool {
         t.category.as_str(),
         "billing" | "outage" | "account" | "other"
     ) && (1..=4).contains(&t.priority)
-        && (1..=200).contains(&t.summary.chars().count())
+        && (1..=280).contains(&t.summary.chars().count())
         && (THRESHOLD..=1.0).contains(&t.confidence)
 }
 
@@ -85,50 +49,35 @@ pub(crate) const BACKUP: Action = Action::Fallback(FallbackTarget {
     provider: Some("secondary"),
 });
 
-pub(crate) const fn chain(class: FailureClass, steps: &'static [Action]) -> Chain {
-    Chain { class, steps }
-}
-
 pub(crate) const fn triage(
     name: &'static str,
     chains: &'static [Chain],
     deadline: Option<Duration>,
 ) -> TaskContract {
-    let contract = TaskContract::new(
-        name,
-        "fault_matrix",
-        OutputSpec {
-            type_name: "Triage",
-            has_confidence: true,
-            schema: <Triage as LlmOutput>::output_schema,
-        },
-    )
-    .with_description("Triages a support ticket.")
-    .with_version("matrix")
-    .with_model("primary-model")
-    .with_system("You triage customer support tickets.")
-    .with_prompt("Ticket #{id}: {body}")
-    .with_inputs(&[
-        InputSpec {
-            name: "id",
-            rust_type: "u64",
-        },
-        InputSpec {
-            name: "body",
-            rust_type: "&str",
-        },
-    ])
-    .with_timeout(TIMEOUT)
-    .with_chains(chains)
-    .with_low_confidence_below(THRESHOLD)
-    .with_params(Params {
-        temperature: Some(0.0),
-        max_tokens: None,
-        seed: None,
-    });
+    let builder = ContractBuilder::new(name, output::<Triage>())
+        .module("fault_matrix")
+        .description("Triages a support ticket.")
+        .version("matrix")
+        .model(Some("primary-model"))
+        .system("You triage customer support tickets.")
+        .prompt("Ticket #{id}: {body}")
+        .inputs(&[
+            InputSpec {
+                name: "id",
+                rust_type: "u64",
+            },
+            InputSpec {
+                name: "body",
+                rust_type: "&str",
+            },
+        ])
+        .timeout(TIMEOUT)
+        .chains(chains)
+        .low_confidence_below(THRESHOLD)
+        .params(Some(0.0), None, None);
     match deadline {
-        Some(d) => contract.with_deadline(d),
-        None => contract,
+        Some(d) => builder.deadline(d).build(),
+        None => builder.build(),
     }
 }
 
@@ -265,10 +214,10 @@ pub(crate) fn good_answer(req: &RecordedRequest) -> String {
     .to_string()
 }
 
-pub(crate) async fn chaos(seed: u64, faults: &[Fault]) -> ChaosServer {
+pub(crate) async fn chaos(seed: u64, rate: f64, faults: &[Fault]) -> ChaosServer {
     ChaosServer::builder()
         .answer(good_answer)
-        .inject(FAULT_RATE, faults)
+        .inject(rate, faults)
         .seed(seed)
         .stall_for(STALL)
         .slow_first_byte(SLOW_FIRST_BYTE)

@@ -2,15 +2,13 @@
 //! within the window, validation stops every bad answer in the meantime, and the alarm re-arms
 //! once the model behaves again.
 
-mod support_audit;
-
 use std::sync::{Arc, Mutex};
 
 use harness_core::observe::drift::{
     DriftAlarm, DriftConfig, DriftEvent, DriftSignal, Threshold, Transition,
 };
+use harness_core::testing::fixtures::{FnProvider, ticket_json, triage};
 use harness_core::{ChatRequest, ErrorKind, Harness, Resolution};
-use support_audit::{FnProvider, good, triage};
 
 fn ticket_number(request: &ChatRequest) -> u32 {
     request
@@ -58,7 +56,7 @@ async fn renamed_fields_fire_the_alarm_and_never_pass_validation() {
         Ok(if (20..40).contains(&n) {
             r#"{"kind":"billing","priority":2,"confidence":0.9}"#.to_owned()
         } else {
-            good("billing", 2, 0.9)
+            ticket_json("billing", 2, 0.9)
         })
     });
     let (alarm, events, current) = alarm_with_log();
@@ -111,7 +109,7 @@ async fn renamed_fields_fire_the_alarm_and_never_pass_validation() {
 async fn falling_confidence_fires_its_own_alarm_and_is_escalated() {
     let model = FnProvider::new(|request: &ChatRequest, _| {
         let n = ticket_number(request);
-        Ok(good("bug", 1, if n >= 10 { 0.3 } else { 0.9 }))
+        Ok(ticket_json("bug", 1, if n >= 10 { 0.3 } else { 0.9 }))
     });
     let (alarm, events, current) = alarm_with_log();
     let harness = Harness::builder()

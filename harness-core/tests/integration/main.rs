@@ -1,0 +1,26 @@
+//! harness-core's integration tests, in one binary: one link step instead of one per file.
+//! Modules that need a feature are compiled only with it (`cargo test -p harness-core
+//! --all-features` runs them all). The tests that install `tracing` subscribers are in the
+//! `spans` binary, apart from these, which run the engine on many threads with none.
+
+mod architecture;
+mod parse;
+
+#[cfg(feature = "testing")]
+mod anthropic;
+#[cfg(feature = "testing")]
+mod audit;
+#[cfg(feature = "testing")]
+mod chaos;
+#[cfg(feature = "testing")]
+mod drift;
+#[cfg(feature = "testing")]
+mod drill;
+#[cfg(feature = "testing")]
+mod engine;
+#[cfg(feature = "testing")]
+mod fault_matrix;
+#[cfg(feature = "testing")]
+mod kill;
+#[cfg(feature = "testing")]
+mod openai;
