@@ -45,6 +45,8 @@
 //!     Resolution::Answer(s) => println!("{:?} ({}; {})", s.label, s.confidence, outcome.summary()),
 //!     Resolution::Default { value, class } => println!("default {value:?} after {class}"),
 //!     Resolution::Escalated(e) => println!("for a human: {e}"),
+//!     // Non-exhaustive: a later release may add ways for a call to end.
+//!     _ => println!("{}", outcome.summary()),
 //! }
 //! println!("{}", classify::CONTRACT.doc());
 //! # Ok(()) }

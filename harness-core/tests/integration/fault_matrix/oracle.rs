@@ -691,12 +691,15 @@ pub(crate) fn check_call(
     }
 
     // The chain walk.
-    let pseudo = report
-        .actions
-        .last()
-        .is_some_and(|a| a.after_attempt as usize == k + 1);
-    stats.spent_between_steps += usize::from(pseudo);
+    // A decision with no attempt of its own: the deadline ran out between a step and its
+    // attempt, so the timeout chain decided, recorded against the last real attempt.
     let failures = attempts.iter().filter(|a| a.failure.is_some()).count();
+    let pseudo = report.actions.len() == failures + 1
+        && report
+            .actions
+            .last()
+            .is_some_and(|a| a.after_attempt as usize == k && a.class == FailureClass::Timeout);
+    stats.spent_between_steps += usize::from(pseudo);
     if report.actions.len() != failures + usize::from(pseudo) {
         fail(format!(
             "{} actions recorded for {failures} failed attempts",
