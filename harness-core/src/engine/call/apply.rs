@@ -54,6 +54,7 @@ impl<T: LlmOutput> Call<'_, T> {
             confidence,
         )));
         self.request.messages = messages;
+        self.fingerprint = self.request.fingerprint();
         self.kind = AttemptKind::Reask;
     }
 
@@ -78,6 +79,7 @@ impl<T: LlmOutput> Call<'_, T> {
                     messages: self.base_messages.clone(),
                     ..self.frame.request.clone()
                 };
+                self.fingerprint = self.request.fingerprint();
                 self.kind = AttemptKind::Fallback;
                 None
             }

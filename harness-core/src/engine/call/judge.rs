@@ -87,7 +87,7 @@ impl<T: LlmOutput> Call<'_, T> {
             kind: self.kind,
             provider: self.route.provider_name.clone(),
             model: self.route.model.clone(),
-            fingerprint: self.request.fingerprint(),
+            fingerprint: self.fingerprint.clone(),
             started_at: exchange.started_at,
             latency: exchange.latency,
             ..attempt

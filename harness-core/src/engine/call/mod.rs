@@ -80,8 +80,9 @@ pub(crate) struct Call<'h, T> {
     pub(crate) route: Route,
     /// The first attempt's messages, which reasks and fallbacks start again from.
     pub(crate) base_messages: Vec<Message>,
-    /// What the next attempt sends.
+    /// What the next attempt sends, and its fingerprint (computed once per distinct request).
     pub(crate) request: ChatRequest,
+    pub(crate) fingerprint: String,
     /// What kind the next attempt is.
     pub(crate) kind: AttemptKind,
     pub(crate) cursors: [Cursor; FailureClass::ALL.len()],

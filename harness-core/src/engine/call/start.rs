@@ -60,6 +60,7 @@ impl<'h, T: LlmOutput> Call<'h, T> {
         harness.recovery().on_call(&route.provider_name);
         Ok(Call {
             request: frame.request.clone(),
+            fingerprint: frame.report.fingerprint.clone(),
             frame,
             defaults,
             route,
