@@ -22,5 +22,7 @@ mod engine;
 mod fault_matrix;
 #[cfg(feature = "testing")]
 mod kill;
+#[cfg(all(feature = "testing", feature = "sqlite"))]
+mod memory;
 #[cfg(feature = "testing")]
 mod openai;
