@@ -19,14 +19,18 @@
 //!
 //! Replay turns recorded calls into tests: [`replay`] sends a record's request again and diffs
 //! the answers; [`ReplayProvider`] answers requests from records,
-//! offline.
+//! offline. [`reproduce`] rebuilds every attempt's exact request from a record, checks it
+//! against the recorded fingerprint, re-runs the call and compares the outputs field by field;
+//! [`find`] picks records by task, time, input hash and outcome.
 
 mod canonical;
 mod chain;
+mod find;
 mod jsonl;
 mod record;
 mod replay;
 mod replay_provider;
+pub mod reproduce;
 mod sink;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -34,6 +38,7 @@ mod store;
 mod verify;
 
 pub use canonical::{canonical_json, hash_hex};
+pub use find::{BadTime, Filter, Found, FoundTable, MIN_HASH_PREFIX, TimeBound, find};
 pub use jsonl::{JsonlSink, JsonlStore};
 pub use record::{
     AuditRecord, GENESIS_HASH, MessagePolicy, RECORD_VERSION, RecordedAction, RecordedAttempt,

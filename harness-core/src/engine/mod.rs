@@ -5,6 +5,7 @@
 //! plain `task(...)` form.
 
 mod call;
+pub(crate) use call::looks_like_refusal;
 mod env;
 
 use std::sync::{Arc, OnceLock};

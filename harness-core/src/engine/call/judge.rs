@@ -273,7 +273,7 @@ fn blank_attempt() -> Attempt {
 }
 
 /// Refusal phrasing, checked only when the answer holds no JSON at all.
-fn looks_like_refusal(text: &str) -> bool {
+pub(crate) fn looks_like_refusal(text: &str) -> bool {
     const MARKERS: [&str; 10] = [
         "i can't help",
         "i cannot help",

@@ -13,6 +13,7 @@ mod attempt;
 mod decide;
 mod finish;
 mod judge;
+pub(crate) use judge::looks_like_refusal;
 mod start;
 
 use std::sync::Arc;
