@@ -41,6 +41,8 @@ pub enum AuditCommand {
         #[arg(long)]
         id: String,
     },
+    /// Lists the records that match filters (task, time range, input hash, outcome).
+    Find(crate::find::FindArgs),
 }
 
 /// Runs `harness audit`.
@@ -48,6 +50,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
     match args.command {
         AuditCommand::Verify { file, json } => verify(&file, json),
         AuditCommand::Show { file, id } => show(&file, &id),
+        AuditCommand::Find(args) => crate::find::run(&args),
     }
 }
 

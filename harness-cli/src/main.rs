@@ -9,8 +9,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod find;
 mod parse;
 mod replay;
+mod reproduce;
 
 /// Tools for harness outputs.
 #[derive(Debug, Parser)]
@@ -28,6 +30,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Re-runs a recorded call and shows how the new output differs.
     Replay(replay::ReplayArgs),
+    /// Rebuilds a recorded call's requests, re-runs it and compares the outputs field by field.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +39,6 @@ fn main() -> ExitCode {
         Command::Parse(args) => parse::run(&args),
         Command::Audit(args) => audit::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Reproduce(args) => reproduce::run(&args),
     }
 }

@@ -84,7 +84,7 @@ pub fn run(args: ReplayArgs) -> ExitCode {
 }
 
 /// The harness from the environment, pointed at `base_url` when given.
-fn harness(base_url: Option<&str>) -> Result<Harness, harness_core::ConfigError> {
+pub(crate) fn harness(base_url: Option<&str>) -> Result<Harness, harness_core::ConfigError> {
     let mut vars: std::collections::HashMap<String, String> = harness_core::engine::VARIABLES
         .iter()
         .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::record::{AuditRecord, MessagePolicy};
 use super::canonical::hash_hex;
+use super::record::{AuditRecord, MessagePolicy};
 
 /// The shortest hash prefix `--input-hash` accepts: shorter ones match too much by chance.
 pub const MIN_HASH_PREFIX: usize = 6;
@@ -105,8 +105,7 @@ pub(crate) fn parse_rfc3339(text: &str) -> Result<SystemTime, &'static str> {
     let mut secs = days_from_civil(year, month, day) * 86_400;
     let mut nanos = 0u32;
     if b.len() > 10 {
-        if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':'
-        {
+        if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 19 || b[13] != b':' || b[16] != b':' {
             return Err("the time must be THH:MM:SS");
         }
         let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -140,8 +139,12 @@ fn offset(text: &str, i: usize) -> Result<i64, &'static str> {
     match rest.as_bytes().first() {
         Some(b'Z' | b'z') if rest.len() == 1 => Ok(0),
         Some(sign @ (b'+' | b'-')) if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
-            let h: i64 = rest[1..3].parse().map_err(|_| "the offset must be ±HH:MM")?;
-            let m: i64 = rest[4..6].parse().map_err(|_| "the offset must be ±HH:MM")?;
+            let h: i64 = rest[1..3]
+                .parse()
+                .map_err(|_| "the offset must be ±HH:MM")?;
+            let m: i64 = rest[4..6]
+                .parse()
+                .map_err(|_| "the offset must be ±HH:MM")?;
             let secs = h * 3600 + m * 60;
             Ok(if *sign == b'-' { -secs } else { secs })
         }
@@ -232,9 +235,10 @@ impl Filter {
 
     /// Whether `record` passes, with ages counted back from `now`.
     pub fn matches(&self, record: &AuditRecord, now: SystemTime) -> bool {
-        let task_ok = self.task.as_deref().is_none_or(|t| {
-            t == record.task || t == format!("{}::{}", record.module, record.task)
-        });
+        let task_ok = self
+            .task
+            .as_deref()
+            .is_none_or(|t| t == record.task || t == format!("{}::{}", record.module, record.task));
         let started = parse_rfc3339(&record.started_at).ok();
         let since_ok = self
             .since
@@ -327,7 +331,14 @@ pub struct FoundTable<'a>(pub &'a [Found]);
 impl fmt::Display for FoundTable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header = [
-            "ID", "STARTED", "TASK", "STATUS", "ATTEMPTS", "MODEL", "FINGERPRINT", "EXACT",
+            "ID",
+            "STARTED",
+            "TASK",
+            "STATUS",
+            "ATTEMPTS",
+            "MODEL",
+            "FINGERPRINT",
+            "EXACT",
         ];
         let rows: Vec<[String; 8]> = self
             .0

@@ -26,3 +26,5 @@ mod kill;
 mod memory;
 #[cfg(feature = "testing")]
 mod openai;
+#[cfg(feature = "testing")]
+mod reproduce;

@@ -118,13 +118,23 @@ pub(super) async fn drive(
             kind: kind.to_owned(),
             model: request.model.clone(),
             fingerprint: request.fingerprint(),
-            verdict: judged.failure.map_or("accepted", FailureClass::as_str).to_owned(),
+            verdict: judged
+                .failure
+                .map_or("accepted", FailureClass::as_str)
+                .to_owned(),
         });
         let Some(class) = judged.failure else {
             return Ok(run.ended("answer", None, judged.value));
         };
-        let slot = &mut used[FailureClass::ALL.iter().position(|c| *c == class).unwrap_or(0)];
-        let action = record.actions.iter().filter(|a| a.class == class).nth(*slot);
+        let slot = &mut used[FailureClass::ALL
+            .iter()
+            .position(|c| *c == class)
+            .unwrap_or(0)];
+        let action = record
+            .actions
+            .iter()
+            .filter(|a| a.class == class)
+            .nth(*slot);
         *slot += 1;
         let Some(action) = action else {
             notes.push(format!(
@@ -144,7 +154,9 @@ pub(super) async fn drive(
             ActionKind::Retry => "retry",
             ActionKind::Reask => "reask",
             ActionKind::Fallback => "fallback",
-            ActionKind::Escalate => return Ok(run.ended("escalated", Some(class.as_str().into()), None)),
+            ActionKind::Escalate => {
+                return Ok(run.ended("escalated", Some(class.as_str().into()), None));
+            }
             ActionKind::Fail => return Ok(run.ended("failed", Some(class.as_str().into()), None)),
             ActionKind::Default => return Ok(default(record, run, class, notes)),
         };

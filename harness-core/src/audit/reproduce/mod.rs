@@ -278,6 +278,9 @@ impl fmt::Display for Reproduction {
         )?;
         writeln!(f)?;
         table::write_rows(f, &self.rows)?;
+        if !self.notes.is_empty() {
+            writeln!(f)?;
+        }
         for note in &self.notes {
             write!(f, "\nnote: {note}")?;
         }

@@ -192,7 +192,15 @@ pub(super) fn recorded_errors(
 /// `&'static str`. Bounded, so a hostile file cannot grow it without end.
 fn intern(rule: &str) -> Option<&'static str> {
     const KNOWN: [&str; 10] = [
-        "schema", "json", "range", "length", "pattern", "one_of", "custom", "required", "type",
+        "schema",
+        "json",
+        "range",
+        "length",
+        "pattern",
+        "one_of",
+        "custom",
+        "required",
+        "type",
         "confidence",
     ];
     const MAX_INTERNED: usize = 256;

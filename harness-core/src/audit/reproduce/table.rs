@@ -89,7 +89,11 @@ pub(super) fn rows(requests: &[RequestCheck], recorded: &Run, reproduced: &Run) 
         opt(&recorded.class),
         opt(&reproduced.class),
     ));
-    value_rows(&mut rows, recorded.value.as_ref(), reproduced.value.as_ref());
+    value_rows(
+        &mut rows,
+        recorded.value.as_ref(),
+        reproduced.value.as_ref(),
+    );
     rows
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Mode, Reproduction, ReproduceError, Run, RunAttempt, check_record, rebuild};
+use super::{Mode, ReproduceError, Reproduction, Run, RunAttempt, check_record, rebuild};
 use crate::audit::record::AuditRecord;
 use crate::audit::replay_provider::ReplayProvider;
 use crate::context::Context;
@@ -119,7 +119,11 @@ fn body_context<T: LlmOutput>(record: &AuditRecord) -> Context {
 /// uses, with recovery off (a reproduction must not be shed by a breaker).
 fn offline_harness(record: &AuditRecord, contract: &TaskContract) -> Harness {
     let replay = std::sync::Arc::new(ReplayProvider::from_records([record.clone()]));
-    let mut names: BTreeSet<&str> = record.attempts.iter().map(|a| a.provider.as_str()).collect();
+    let mut names: BTreeSet<&str> = record
+        .attempts
+        .iter()
+        .map(|a| a.provider.as_str())
+        .collect();
     names.extend(contract.provider);
     let mut builder = Harness::builder()
         .provider("replay", replay.clone())
@@ -129,9 +133,11 @@ fn offline_harness(record: &AuditRecord, contract: &TaskContract) -> Harness {
         builder = builder.provider(name, replay.clone());
     }
     // Every name registered is a provider, so the check in `build` passes.
-    builder
-        .build()
-        .unwrap_or_else(|_| Harness::builder().build().unwrap_or_else(|_| unreachable!()))
+    builder.build().unwrap_or_else(|_| {
+        Harness::builder()
+            .build()
+            .unwrap_or_else(|_| unreachable!())
+    })
 }
 
 /// The reproduced path and output from the engine's result.
@@ -181,7 +187,10 @@ fn run_of<T: LlmOutput>(
 }
 
 /// The JSON the engine accepted: the last attempt's answer, checked again the same way.
-fn accepted_json<T: LlmOutput>(report: &CallReport, limits: &ParseLimits) -> Option<serde_json::Value> {
+fn accepted_json<T: LlmOutput>(
+    report: &CallReport,
+    limits: &ParseLimits,
+) -> Option<serde_json::Value> {
     let raw = report.attempts.last()?.raw.as_deref()?;
     match check_value::<T>(raw, None, limits) {
         Checked::Valid { json, .. } | Checked::LowConfidence { json, .. } => Some(json),
