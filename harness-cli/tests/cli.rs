@@ -167,3 +167,6 @@ fn help_lists_the_parse_command() {
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("parse"), "{help}");
 }
+
+#[path = "cli/reproduce.rs"]
+mod reproduce;
