@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+
+use crate::reproduce::line;
 use harness_core::audit::{self, Filter, Found, FoundTable, TimeBound};
 
 /// Exit status when no record matches.
@@ -49,14 +51,11 @@ pub fn run(args: &FindArgs) -> ExitCode {
     match find(args) {
         Ok(found) => {
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&found).unwrap_or_default()
-                );
+                line(&serde_json::to_string_pretty(&found).unwrap_or_default());
             } else if found.is_empty() {
                 eprintln!("no record matches");
             } else {
-                println!("{}", FoundTable(&found));
+                line(&FoundTable(&found));
             }
             if found.is_empty() {
                 ExitCode::from(EXIT_NONE)

@@ -31,6 +31,9 @@ enum Command {
     /// Re-runs a recorded call and shows how the new output differs.
     Replay(replay::ReplayArgs),
     /// Rebuilds a recorded call's requests, re-runs it and compares the outputs field by field.
+    ///
+    /// Exits 0 when the output is identical, 1 when it differs, 2 when the record cannot be
+    /// reproduced (with the reason). See docs/reproduce.md.
     Reproduce(reproduce::ReproduceArgs),
 }
 

@@ -28,9 +28,9 @@ pub struct ReproduceArgs {
     /// The record (call) id (`harness audit find` lists them).
     #[arg(long)]
     pub id: String,
-    /// Send the rebuilt requests to the configured provider (the harness from the environment:
-    /// `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `HARNESS_MODEL`) instead of
-    /// answering them from the record.
+    /// Send the rebuilt requests (to the recorded model) through the harness from the
+    /// environment (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`; the local model
+    /// otherwise) instead of answering them from the record.
     #[arg(long)]
     pub live: bool,
     /// With `--live`: an OpenAI-compatible endpoint instead of `OPENAI_BASE_URL`.
@@ -49,12 +49,9 @@ pub fn run(args: &ReproduceArgs) -> ExitCode {
                 let mut value = serde_json::to_value(&report).unwrap_or_default();
                 value["identical"] = report.is_identical().into();
                 value["exit"] = report.exit_code().into();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).unwrap_or_default()
-                );
+                line(&serde_json::to_string_pretty(&value).unwrap_or_default());
             } else {
-                println!("{report}");
+                line(&report);
             }
             ExitCode::from(report.exit_code())
         }
@@ -62,10 +59,7 @@ pub fn run(args: &ReproduceArgs) -> ExitCode {
             if args.json {
                 let value =
                     serde_json::json!({"id": args.id, "exit": EXIT_CANNOT, "error": reason});
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).unwrap_or_default()
-                );
+                line(&serde_json::to_string_pretty(&value).unwrap_or_default());
             }
             eprintln!("harness reproduce: cannot reproduce: {reason}");
             ExitCode::from(EXIT_CANNOT)
@@ -111,4 +105,10 @@ fn load(file: &Path, id: &str) -> Result<AuditRecord, String> {
         ),
         None => format!("no record {id} in {shown} (`harness audit find {shown}` lists them)"),
     })
+}
+
+/// Prints `text` and a newline on stdout; a closed pipe (`| head`) is not worth a panic.
+pub(crate) fn line(text: &dyn std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
