@@ -7,8 +7,8 @@ use std::process::Command;
 use harness_core::Harness;
 use harness_core::audit::{self, JsonlSink};
 use harness_core::provider::OpenAiCompatible;
-use harness_core::testing::fixtures::{temp_path, ticket_json, triage};
-use harness_core::testing::{ChaosServer, Fault, Reply};
+use harness_core::testing::ChaosServer;
+use harness_core::testing::fixtures::{temp_path, ticket_json, triage, triage_replies};
 
 /// Runs the binary with `args` (and `envs`), returning (exit code, stdout, stderr).
 fn run(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
@@ -29,13 +29,7 @@ fn run(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
 /// Three triage calls (`ok`, `fixme` with a reask, `flaky` with a retry) recorded to a JSONL file.
 async fn audit_file() -> (PathBuf, Vec<String>) {
     let server = ChaosServer::builder()
-        .script([
-            Reply::json_content(ticket_json("billing", 2, 0.9)),
-            Reply::json_content(ticket_json("bug", 7, 0.8)),
-            Reply::json_content(ticket_json("bug", 1, 0.8)),
-            Reply::fault(Fault::Http503),
-            Reply::json_content(ticket_json("other", 3, 0.7)),
-        ])
+        .script(triage_replies())
         .start()
         .await
         .unwrap();

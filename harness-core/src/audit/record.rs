@@ -470,7 +470,7 @@ pub(crate) fn extract_json(text: &str) -> Option<Value> {
         .ok()
 }
 
-fn attempt_kind(kind: AttemptKind) -> &'static str {
+pub(crate) fn attempt_kind(kind: AttemptKind) -> &'static str {
     match kind {
         AttemptKind::First => "first",
         AttemptKind::Retry => "retry",

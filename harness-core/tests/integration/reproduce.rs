@@ -7,10 +7,10 @@ use harness_core::audit::{
 };
 use harness_core::contract::InputSpec;
 use harness_core::provider::OpenAiCompatible;
+use harness_core::testing::ChaosServer;
 use harness_core::testing::fixtures::{
-    ContractBuilder, TRIAGE, Ticket, chain, output, temp_path, ticket_json, triage,
+    ContractBuilder, TRIAGE, Ticket, chain, output, temp_path, ticket_json, triage, triage_replies,
 };
-use harness_core::testing::{ChaosServer, Fault, Reply};
 use harness_core::{Action, FailureClass, Harness, TaskContract};
 
 /// A harness sending to `url` under the provider name `openai`, recording to `path`.
@@ -31,13 +31,7 @@ fn harness(url: &str, path: Option<(&std::path::Path, MessagePolicy)>) -> Harnes
 /// the range rule; the reask fixes it) and `flaky` (a 503, then a retry that answers).
 async fn recorded(policy: MessagePolicy) -> (std::path::PathBuf, Vec<AuditRecord>) {
     let server = ChaosServer::builder()
-        .script([
-            Reply::json_content(ticket_json("billing", 2, 0.9)),
-            Reply::json_content(ticket_json("bug", 7, 0.8)),
-            Reply::json_content(ticket_json("bug", 1, 0.8)),
-            Reply::fault(Fault::Http503),
-            Reply::json_content(ticket_json("other", 3, 0.7)),
-        ])
+        .script(triage_replies())
         .start()
         .await
         .unwrap();

@@ -3,12 +3,12 @@
 use std::collections::BTreeSet;
 
 use super::{Mode, ReproduceError, Reproduction, Run, RunAttempt, check_record, rebuild};
-use crate::audit::record::AuditRecord;
+use crate::audit::record::{AuditRecord, attempt_kind};
 use crate::audit::replay_provider::ReplayProvider;
 use crate::context::Context;
 use crate::contract::TaskContract;
 use crate::engine::{DefaultFn, Harness, Inputs};
-use crate::outcome::{AttemptKind, CallReport, Resolution, TaskResult};
+use crate::outcome::{CallReport, Resolution, TaskResult};
 use crate::output::parse::ParseLimits;
 use crate::output::{Checked, LlmOutput, SchemaValidator, check_value};
 use crate::provider::{Message, Role};
@@ -174,7 +174,7 @@ fn run_of<T: LlmOutput>(
             .iter()
             .map(|a| RunAttempt {
                 n: a.n,
-                kind: kind(a.kind).to_owned(),
+                kind: attempt_kind(a.kind).to_owned(),
                 model: a.model.clone(),
                 fingerprint: a.fingerprint.clone(),
                 verdict: a.failure.map_or("accepted", |c| c.as_str()).to_owned(),
@@ -195,14 +195,5 @@ fn accepted_json<T: LlmOutput>(
     match check_value::<T>(raw, None, limits) {
         Checked::Valid { json, .. } | Checked::LowConfidence { json, .. } => Some(json),
         Checked::Invalid { .. } => None,
-    }
-}
-
-fn kind(kind: AttemptKind) -> &'static str {
-    match kind {
-        AttemptKind::First => "first",
-        AttemptKind::Retry => "retry",
-        AttemptKind::Reask => "reask",
-        AttemptKind::Fallback => "fallback",
     }
 }
