@@ -8,7 +8,9 @@
 
 pub mod drift;
 pub mod names;
+mod otel;
 mod spans;
+pub mod status;
 
 #[cfg(feature = "otel")]
 pub(crate) use spans::status_name;

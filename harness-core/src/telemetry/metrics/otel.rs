@@ -24,6 +24,7 @@ pub(super) struct Instruments {
     failures: Counter<u64>,
     task_tokens: Counter<u64>,
     cost: Counter<f64>,
+    unpriced: Counter<u64>,
     _pass_rate: ObservableGauge<f64>,
 }
 
@@ -101,6 +102,11 @@ impl Instruments {
                 .with_unit(n::UNIT_USD)
                 .with_description("Cost in US dollars of calls whose prices are known.")
                 .build(),
+            unpriced: counter(
+                n::HARNESS_TASK_UNPRICED_CALLS,
+                "{call}",
+                "Calls whose cost is unknown: a model without a price. They add nothing to harness.task.cost.",
+            ),
             _pass_rate: meter
                 .f64_observable_gauge(n::HARNESS_TASK_PASS_RATE)
                 .with_unit("1")
@@ -189,8 +195,10 @@ impl Instruments {
                 ],
             );
         }
-        if let Some(c) = cost {
-            self.cost.add(c, std::slice::from_ref(&task));
+        // An unknown cost is not 0: it adds nothing to the cost counter, and is counted apart.
+        match cost {
+            Some(c) => self.cost.add(c, std::slice::from_ref(&task)),
+            None => self.unpriced.add(1, std::slice::from_ref(&task)),
         }
     }
 }
