@@ -359,5 +359,7 @@ fn per_call_with_otlp_export(bencher: Bencher) {
     let _guard = tracing::subscriber::set_default(subscriber);
     bencher.bench_local(|| one_call(black_box(&sample), &response, &metrics));
     drop(_guard);
-    pipeline.shutdown().expect("everything exported to the sink");
+    pipeline
+        .shutdown()
+        .expect("everything exported to the sink");
 }

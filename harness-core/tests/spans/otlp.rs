@@ -95,32 +95,28 @@ impl Receiver {
         }
     }
 
-    fn schema_urls(&self) -> Vec<String> {
+    fn trace_requests(&self) -> Vec<ExportTraceServiceRequest> {
         self.bodies
             .lock()
             .unwrap()
             .iter()
             .filter(|(p, _)| p == "/v1/traces")
-            .flat_map(|(_, b)| {
-                ExportTraceServiceRequest::decode(b.as_slice())
-                    .unwrap()
-                    .resource_spans
-            })
+            .map(|(_, b)| ExportTraceServiceRequest::decode(b.as_slice()).unwrap())
+            .collect()
+    }
+
+    fn schema_urls(&self) -> Vec<String> {
+        self.trace_requests()
+            .into_iter()
+            .flat_map(|r| r.resource_spans)
             .map(|r| r.schema_url)
             .collect()
     }
 
     fn spans(&self) -> Vec<Span> {
-        self.bodies
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| p == "/v1/traces")
-            .flat_map(|(_, b)| {
-                ExportTraceServiceRequest::decode(b.as_slice())
-                    .unwrap()
-                    .resource_spans
-            })
+        self.trace_requests()
+            .into_iter()
+            .flat_map(|r| r.resource_spans)
             .flat_map(|r| r.scope_spans)
             .flat_map(|s| s.spans)
             .collect()
