@@ -1,9 +1,17 @@
 //! Context assembly: the messages of the first attempt, from the contract's template or the task
-//! body, and the text of a reask ([`reask`]).
+//! body; [`ContextPlan`]s that fill typed sections (system, instructions, documents, history,
+//! tool state, user input) within a token budget, counted by a [`TokenCounter`], and say what
+//! they kept and cut; and the text of a reask ([`reask`]).
 
+mod assemble;
+mod plan;
 pub mod reask;
+pub mod tokens;
 
+pub use assemble::{Assembled, AssemblyReport, ContextError, Cut, Document, Fill, SectionReport};
+pub use plan::{ContextPlan, Keep, Section, SectionKind, Truncate, known_window};
 pub use reask::{echo, reask_message};
+pub use tokens::{Estimator, TokenCounter};
 
 use crate::contract::{TaskContract, render_prompt};
 use crate::provider::{Message, Role};
