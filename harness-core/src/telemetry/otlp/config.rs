@@ -13,13 +13,14 @@
 //! - `OTEL_EXPORTER_OTLP_PROTOCOL` (and per signal) must be `http/protobuf`, the only one harness
 //!   speaks;
 //! - `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER` = `none` turn a signal off (`otlp`, the
-//!   default, keeps it);
+//!   default, keeps it); `OTEL_SDK_DISABLED=true` turns both off;
 //! - `OTEL_METRIC_EXPORT_INTERVAL` in milliseconds, default 60 000;
 //! - `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` name the service (read by the SDK's
 //!   resource detectors), `OTEL_BSP_*` tune the batch span processor (read by the SDK).
 //!
-//! What the code sets on the builder wins over every variable. Errors name the variable and the
-//! problem, never a header's value.
+//! What the code sets on the builder wins over every variable (an endpoint given in code wins over
+//! the signal endpoints of the variables too). Errors name the variable and the problem, never a
+//! header's value.
 
 use std::time::Duration;
 
@@ -34,7 +35,8 @@ pub const METRICS_PATH: &str = "/v1/metrics";
 
 /// The variables harness reads (the SDK reads `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`
 /// and `OTEL_BSP_*` itself).
-pub const VARIABLES: [&str; 15] = [
+pub const VARIABLES: [&str; 16] = [
+    "OTEL_SDK_DISABLED",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
@@ -140,11 +142,13 @@ pub(super) fn resolve(
         None => Vec::new(),
     };
     let common_timeout = millis(&get, "OTEL_EXPORTER_OTLP_TIMEOUT")?;
+    let disabled = get("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
     let signal = |signal: Signal, explicit_url: &Option<String>, on: Option<bool>| {
         let upper = signal.upper();
         let exporter = get(&format!("OTEL_{upper}_EXPORTER"));
         let enabled = match on {
             Some(on) => on,
+            None if disabled => false,
             None => match exporter.as_deref() {
                 None | Some("otlp") => true,
                 Some("none") => false,
@@ -156,11 +160,14 @@ pub(super) fn resolve(
                 }
             },
         };
+        // The code's URLs first (its signal URL, then its base), then the variables' (the
+        // signal's, then the base), as the specification orders the variables.
         let specific = format!("OTEL_EXPORTER_OTLP_{upper}_ENDPOINT");
-        let url = match (explicit_url, get(&specific)) {
-            (Some(u), _) => signal_url(u, "the OTLP endpoint")?,
-            (None, Some(u)) => signal_url(&u, &specific)?,
-            (None, None) => join(&base, signal.path()),
+        let url = match (explicit_url, &explicit.endpoint, get(&specific)) {
+            (Some(u), _, _) => signal_url(u, "the OTLP endpoint")?,
+            (None, Some(_), _) => join(&base, signal.path()),
+            (None, None, Some(u)) => signal_url(&u, &specific)?,
+            (None, None, None) => join(&base, signal.path()),
         };
         let specific = format!("OTEL_EXPORTER_OTLP_{upper}_HEADERS");
         let mut headers = common_headers.clone();
@@ -419,11 +426,21 @@ mod tests {
             explicit,
             &[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"),
+                (
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                    "http://env:4318/v1/traces",
+                ),
                 ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
             ],
         )
         .unwrap();
-        assert_eq!(urls(&r).0, Some("http://code:4318/v1/traces"));
+        assert_eq!(
+            urls(&r),
+            (
+                Some("http://code:4318/v1/traces"),
+                Some("http://code:4318/v1/metrics")
+            )
+        );
         assert_eq!(r.traces.timeout, Duration::from_secs(2));
         let r = resolve_with(Explicit::default(), &[]).unwrap();
         assert_eq!(urls(&r).0, Some("http://localhost:4318/v1/traces"));
@@ -498,5 +515,7 @@ mod tests {
         };
         let r = resolve_with(explicit, &[("OTEL_METRICS_EXPORTER", "none")]).unwrap();
         assert!(r.metrics.url.is_some(), "the code wins");
+        let r = resolve_with(Explicit::default(), &[("OTEL_SDK_DISABLED", "true")]).unwrap();
+        assert_eq!((r.traces.url, r.metrics.url), (None, None));
     }
 }

@@ -102,8 +102,9 @@ impl std::fmt::Debug for OtlpBuilder {
 /// A builder for a pipeline that sends to `endpoint`: the collector's base URL
 /// (`http://host:4318`; spans go to `{endpoint}/v1/traces`, metrics to `{endpoint}/v1/metrics`),
 /// or the full traces URL (`http://host:6006/v1/traces`), whose base is then used for metrics.
-/// It wins over `OTEL_EXPORTER_OTLP_ENDPOINT`; the signal-specific variables and
-/// [`traces_endpoint`](OtlpBuilder::traces_endpoint) still win over it.
+/// It wins over the endpoint variables (`OTEL_EXPORTER_OTLP_ENDPOINT` and the signal ones);
+/// [`traces_endpoint`](OtlpBuilder::traces_endpoint) and
+/// [`metrics_endpoint`](OtlpBuilder::metrics_endpoint) win over it.
 pub fn builder(endpoint: impl Into<String>) -> OtlpBuilder {
     OtlpBuilder {
         explicit: config::Explicit {
@@ -261,6 +262,7 @@ impl OtlpBuilder {
         let subscriber = tracing_subscriber::registry().with(otlp.layer()).with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_filter(logs),
         );
         if let Err(e) = tracing::subscriber::set_global_default(subscriber) {
