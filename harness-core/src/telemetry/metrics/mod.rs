@@ -236,7 +236,9 @@ impl Metrics {
 
     /// Metrics that are also exported through `meter` (e.g. the one
     /// [`otlp::Otlp::meter`](crate::telemetry::otlp::Otlp::meter) gives), with the conventions'
-    /// bucket boundaries. Counts already recorded by `self` are kept in memory but not exported.
+    /// bucket boundaries. The counters are read from the in-memory counts when the SDK collects
+    /// (so counts `self` already has are exported too, and [`reset`](Self::reset) restarts
+    /// them); the histograms see only the calls recorded from now on.
     #[cfg(feature = "otel")]
     pub fn with_meter(self, meter: &opentelemetry::metrics::Meter) -> Self {
         let state = self.shared.state.clone();
@@ -326,7 +328,7 @@ impl Metrics {
         }
         #[cfg(feature = "otel")]
         if let Some(otel) = &self.shared.otel {
-            otel.record(end, ended, cost);
+            otel.record(end);
         }
     }
 }
