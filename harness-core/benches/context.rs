@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use divan::{Bencher, black_box};
-use harness_core::context::tokens::Tiktoken;
+use harness_core::context::tokens::{CachedCounter, Tiktoken};
 use harness_core::context::{
     ContextPlan, Document, Estimator, Fill, Section, SectionKind, TokenCounter, Truncate,
 };
@@ -152,8 +152,19 @@ fn assemble_estimator(bencher: Bencher) {
     assemble_with(bencher, &Estimator::default());
 }
 
-/// The same, counted by tiktoken's `o200k_base`.
+/// The same, counted by tiktoken's `o200k_base`, every text counted afresh.
 #[divan::bench(sample_count = 100)]
 fn assemble_tiktoken(bencher: Bencher) {
     assemble_with(bencher, &Tiktoken::o200k());
+}
+
+/// The same through a `CachedCounter` that has seen these texts (the next turn of a session: its
+/// history and the knowledge base were counted before).
+#[divan::bench(sample_count = 200)]
+fn assemble_tiktoken_cached(bencher: Bencher) {
+    let counter = CachedCounter::new(Tiktoken::o200k());
+    let (turns, docs) = (turns(), docs());
+    PLAN.assemble(fill(&turns, &docs), &counter, 8_192)
+        .expect("fits");
+    assemble_with(bencher, &counter);
 }

@@ -179,10 +179,12 @@ pub struct Assembled {
 }
 
 impl Assembled {
-    /// As a task body's [`Context`](super::Context).
+    /// As a task body's [`Context`](super::Context), carrying the report into the call's report
+    /// (`CallReport::context`) and audit record.
     pub fn into_context(self) -> super::Context {
         super::Context {
             messages: self.messages,
+            assembly: Some(self.report),
         }
     }
 }

@@ -21,6 +21,9 @@ use crate::provider::{Message, Role};
 pub struct Context {
     /// The messages, in order.
     pub messages: Vec<Message>,
+    /// How a [`ContextPlan`] chose them, when one did: it goes into the call's report and its
+    /// audit record.
+    pub assembly: Option<AssemblyReport>,
 }
 
 impl Context {
@@ -68,7 +71,10 @@ impl IntoContext for &str {
 }
 impl IntoContext for Vec<Message> {
     fn into_context(self) -> Context {
-        Context { messages: self }
+        Context {
+            messages: self,
+            assembly: None,
+        }
     }
 }
 

@@ -226,6 +226,47 @@ impl TokenCounter for LlamaCppCounter {
     }
 }
 
+/// Remembers the counts of another counter, by text: a session's turns and a knowledge base's
+/// documents are counted once per process instead of at every assembly. Bounded: when it holds
+/// `capacity` texts it starts over.
+pub struct CachedCounter<C> {
+    inner: C,
+    known: RwLock<HashMap<u64, u32>>,
+    capacity: usize,
+}
+
+impl<C: TokenCounter> CachedCounter<C> {
+    /// Caches up to 65,536 texts' counts of `inner`.
+    pub fn new(inner: C) -> CachedCounter<C> {
+        CachedCounter {
+            inner,
+            known: RwLock::new(HashMap::new()),
+            capacity: 1 << 16,
+        }
+    }
+}
+
+impl<C: TokenCounter> TokenCounter for CachedCounter<C> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn count(&self, text: &str) -> u32 {
+        let k = key(text);
+        if let Some(n) = self.known.read().ok().and_then(|m| m.get(&k).copied()) {
+            return n;
+        }
+        let n = self.inner.count(text);
+        if let Ok(mut m) = self.known.write() {
+            if m.len() >= self.capacity {
+                m.clear();
+            }
+            m.insert(k, n);
+        }
+        n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +279,15 @@ mod tests {
         // 35 bytes / 3.5 = 10, +15% = 11.5 → 12.
         assert_eq!(e.count(&"x".repeat(35)), 12);
         assert!(e.name().contains("+15%"));
+    }
+
+    #[test]
+    fn a_cached_counter_answers_like_its_inner_counter() {
+        let c = CachedCounter::new(Estimator::default());
+        for text in ["", "a", "hello world", "hello world"] {
+            assert_eq!(c.count(text), Estimator::default().count(text));
+        }
+        assert_eq!(c.known.read().unwrap().len(), 3);
     }
 
     #[cfg(feature = "tiktoken")]

@@ -367,3 +367,72 @@ proptest! {
         prop_assert!(reference.report.used <= reference.report.budget);
     }
 }
+
+/// A call whose context a plan assembled carries the plan's report into its `CallReport` and its
+/// audit record, and the record still verifies.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn the_assembly_report_reaches_the_call_report_and_the_audit_record() {
+    use harness_core::Harness;
+    use harness_core::audit::{self, JsonlSink};
+    use harness_core::testing::fixtures::{
+        ContractBuilder, FnProvider, Ticket, output, temp_path, ticket_json,
+    };
+
+    static CONTRACT: harness_core::contract::TaskContract =
+        ContractBuilder::new("planned", output::<Ticket>())
+            .no_prompt()
+            .build();
+    let path = temp_path("planned.jsonl");
+    let harness = Harness::builder()
+        .provider(
+            "fn",
+            FnProvider::new(|_, _| Ok(ticket_json("billing", 2, 0.9))),
+        )
+        .observer(JsonlSink::open(&path).unwrap())
+        .build()
+        .unwrap();
+    let turns: Vec<Turn> = (1..=8).map(|s| turn(s, 5)).collect();
+    let assembled = SUPPORT
+        .assemble(
+            Fill::new()
+                .text("system", "be brief")
+                .text("question", "why")
+                .history("history", &turns, None),
+            &Words,
+            130,
+        )
+        .unwrap();
+    let sent = assembled.messages.clone();
+    let outcome = harness
+        .run::<Ticket>(&CONTRACT, Vec::new(), Some(assembled.into_context()), None)
+        .await
+        .unwrap();
+    let ctx = outcome
+        .report
+        .context
+        .as_ref()
+        .expect("the report carries the assembly");
+    assert_eq!(ctx["plan"], "support");
+    assert_eq!(ctx["needs_summary_through"], 3);
+    assert_eq!(ctx["sections"][2]["cut"][0]["item"], "turn 1");
+    drop(harness);
+    let records = audit::read_jsonl(&path).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].context.as_ref(), Some(ctx));
+    assert!(records[0].hash_is_valid());
+    assert!(audit::verify_jsonl(&path).unwrap().is_intact());
+    // What was sent is what the plan assembled, in order (the engine adds its schema
+    // instruction to the system message).
+    let recorded: Vec<(Role, String)> = records[0]
+        .request
+        .messages
+        .iter()
+        .map(|m| (m.role, m.content.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(recorded.len(), sent.len(), "{recorded:?}");
+    for (r, m) in recorded.iter().zip(&sent) {
+        assert_eq!(r.0, m.role);
+        assert!(r.1.starts_with(&m.content), "{:?} vs {:?}", r.1, m.content);
+    }
+}
