@@ -4,6 +4,7 @@
 //! `spans` binary, apart from these, which run the engine on many threads with none.
 
 mod architecture;
+mod context;
 mod parse;
 
 #[cfg(feature = "testing")]

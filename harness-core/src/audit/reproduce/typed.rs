@@ -51,6 +51,7 @@ pub async fn reproduce_task<T: LlmOutput>(
         .collect();
     let inputs = inputs(record, contract)?;
     let context = contract.prompt.is_none().then(|| body_context::<T>(record));
+    let body = context.is_some();
     let offline;
     let harness = match mode {
         Mode::Live(h) => h,
@@ -66,6 +67,9 @@ pub async fn reproduce_task<T: LlmOutput>(
             "the record was written under contract version {}; this program's `{}` is version {}: differences may come from the change",
             record.contract_version, contract.name, contract.version
         ));
+    }
+    if body && record.context.is_some() {
+        notes.push("the task's body assembled its context with a context plan: the recorded messages are sent as they were, the plan and its sources are not run again".into());
     }
     let run = run_of(record, result, harness.parse_limits(), &mut notes);
     let mut report = Reproduction::new(record, &mode, checks, run, notes);
@@ -112,7 +116,12 @@ fn body_context<T: LlmOutput>(record: &AuditRecord) -> Context {
             messages[i].content = head.to_owned();
         }
     }
-    Context { messages }
+    // The body (and any context plan and sources in it) is not run again: its messages as sent
+    // are the ones to reproduce.
+    Context {
+        messages,
+        assembly: None,
+    }
 }
 
 /// A harness answering from the record, under every provider name the record or the contract
