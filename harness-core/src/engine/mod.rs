@@ -47,6 +47,7 @@ struct Inner {
     observers: Vec<Arc<dyn Observer>>,
     telemetry: crate::observe::TelemetryConfig,
     prices: crate::outcome::PriceTable,
+    token_counter: Option<Arc<dyn crate::context::TokenCounter>>,
 }
 
 impl std::fmt::Debug for Harness {
@@ -81,6 +82,7 @@ pub struct HarnessBuilder {
     observers: Vec<Arc<dyn Observer>>,
     telemetry: crate::observe::TelemetryConfig,
     prices: Option<crate::outcome::PriceTable>,
+    token_counter: Option<Arc<dyn crate::context::TokenCounter>>,
 }
 
 impl HarnessBuilder {
@@ -161,6 +163,14 @@ impl HarnessBuilder {
         self
     }
 
+    /// Counts a request's tokens for the tokens-per-minute limits with `counter` (the one your
+    /// context plans use, e.g. `Tiktoken::o200k()` for OpenAI models) instead of the default
+    /// estimate of a token per 4 bytes. The billed count still reconciles the limit afterwards.
+    pub fn token_counter(mut self, counter: impl crate::context::TokenCounter + 'static) -> Self {
+        self.token_counter = Some(Arc::new(counter));
+        self
+    }
+
     /// Adds an observer of finished calls. An observer you keep a handle to (a sink whose
     /// `flush` you call, a metrics snapshot) goes in as an `Arc`: `Arc<O>` and
     /// `Arc<dyn Observer>` are observers too.
@@ -234,6 +244,7 @@ impl HarnessBuilder {
                 prices: self
                     .prices
                     .unwrap_or_else(crate::outcome::PriceTable::with_defaults),
+                token_counter: self.token_counter,
             }),
             actor: None,
         }
@@ -365,6 +376,29 @@ impl Harness {
 
     pub(crate) fn prices(&self) -> &crate::outcome::PriceTable {
         &self.inner.prices
+    }
+
+    /// The tokens `request` is expected to cost, for the rate limits: counted by the configured
+    /// [`TokenCounter`](crate::context::TokenCounter) (messages, the schema, and the output
+    /// allowance), else estimated ([`estimate_tokens`](crate::recovery::estimate_tokens)).
+    pub(crate) fn expected_tokens(&self, request: &crate::provider::ChatRequest) -> u32 {
+        let Some(counter) = &self.inner.token_counter else {
+            return crate::recovery::estimate_tokens(request);
+        };
+        let mut n = request
+            .messages
+            .iter()
+            .map(|m| counter.count_message(m))
+            .fold(0u32, u32::saturating_add);
+        if let crate::provider::ResponseFormat::JsonSchema { schema, .. } = &request.response_format
+        {
+            n = n.saturating_add(counter.count(&schema.to_string()));
+        }
+        n.saturating_add(
+            request
+                .max_tokens
+                .unwrap_or(crate::recovery::DEFAULT_OUTPUT_ESTIMATE),
+        )
     }
 
     pub(crate) fn actor(&self) -> Option<&str> {
