@@ -49,7 +49,7 @@ fn pct(x: f64) -> String {
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}\
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}\
-th{background:#f4f4f4}.bad{color:#b00020;font-weight:600}.good{color:#1b7a3d;font-weight:600}\
+th{background:#f4f4f4}td:first-child code{white-space:nowrap}.bad{color:#b00020;font-weight:600}.good{color:#1b7a3d;font-weight:600}\
 .verdict{padding:.6em 1em;border-radius:4px;margin:1em 0}.verdict.bad{background:#fde8ea}.verdict.good{background:#e6f4ea}\
 code,pre{font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap;word-break:break-word;margin:0}";
 

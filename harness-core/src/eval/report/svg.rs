@@ -105,7 +105,7 @@ pub(crate) fn latency_histogram(values: &[f64]) -> String {
 /// A confusion matrix: rows expected, columns answered (the last column "none").
 pub(crate) fn confusion(field: &str, c: &Confusion) -> String {
     let k = c.labels.len();
-    let cell = 46.0;
+    let cell = 72.0;
     let left = 110.0;
     let top = 70.0;
     let w = left + cell * (k + 1) as f64 + 20.0;
