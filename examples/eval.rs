@@ -78,7 +78,10 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let number = |v: String| v.parse::<f64>().map_err(|_| format!("{flag}: `{v}` is not a number"));
+        let number = |v: String| {
+            v.parse::<f64>()
+                .map_err(|_| format!("{flag}: `{v}` is not a number"))
+        };
         match flag.as_str() {
             "--dataset" => a.dataset = Some(value()?.into()),
             "--out" => a.out = Some(value()?.into()),
@@ -175,7 +178,10 @@ fn finish(args: &Args, baseline: Option<&RunResults>, results: &RunResults) -> E
         min_effect_points: args.min_effect,
         ..GateConfig::default()
     };
-    let cmp = match baseline.map(|b| eval::compare(b, results, config)).transpose() {
+    let cmp = match baseline
+        .map(|b| eval::compare(b, results, config))
+        .transpose()
+    {
         Ok(c) => c,
         Err(e) => return cannot(e),
     };
@@ -183,7 +189,11 @@ fn finish(args: &Args, baseline: Option<&RunResults>, results: &RunResults) -> E
         println!("{}", c.verdict);
         println!("{}", c.power);
         for f in &c.flipped {
-            let what = if f.regressed { "pass → fail" } else { "fail → pass" };
+            let what = if f.regressed {
+                "pass → fail"
+            } else {
+                "fail → pass"
+            };
             println!("  {} {what}: {}", f.id, f.why.as_deref().unwrap_or(""));
         }
     }

@@ -140,12 +140,23 @@ fn print_text(c: &Comparison) {
         );
     }
     for f in &c.flipped {
-        let what = if f.regressed { "pass → fail" } else { "fail → pass" };
+        let what = if f.regressed {
+            "pass → fail"
+        } else {
+            "fail → pass"
+        };
         let got = f
             .new_got
             .as_ref()
             .map(|v| v.to_string())
             .unwrap_or_else(|| "no answer".into());
-        println!("  {} {what}: got {got}{}", f.id, f.why.as_deref().map(|w| format!(" ({w})")).unwrap_or_default());
+        println!(
+            "  {} {what}: got {got}{}",
+            f.id,
+            f.why
+                .as_deref()
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default()
+        );
     }
 }

@@ -190,12 +190,16 @@ fn results(n: usize, failing: impl Fn(usize) -> bool) -> harness_core::eval::Run
                 tags: vec![],
                 inputs: serde_json::json!({"review": format!("review {i}")}),
                 expected: Some(serde_json::json!({"label": "Positive"})),
-                got: Some(serde_json::json!({"label": if passed { "Positive" } else { "Negative" }})),
+                got: Some(
+                    serde_json::json!({"label": if passed { "Positive" } else { "Negative" }}),
+                ),
                 ending: Ending::Answer,
                 class: None,
                 passed,
                 score: if passed { 1.0 } else { 0.0 },
-                scores: vec![Score::pass_fail("fields(label)", passed, || "label differs".into())],
+                scores: vec![Score::pass_fail("fields(label)", passed, || {
+                    "label differs".into()
+                })],
                 fields: Default::default(),
                 latency_ms: 10.0 + i as f64,
                 attempts: 1,
@@ -211,7 +215,11 @@ fn results(n: usize, failing: impl Fn(usize) -> bool) -> harness_core::eval::Run
     RunResults::new(info, cases)
 }
 
-fn compare_files(base: &harness_core::eval::RunResults, new: &harness_core::eval::RunResults, extra: &[&str]) -> (Option<i32>, String, String) {
+fn compare_files(
+    base: &harness_core::eval::RunResults,
+    new: &harness_core::eval::RunResults,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("harness-cli-eval-{}-{n}", std::process::id()));
@@ -237,13 +245,39 @@ fn eval_compare_exits_1_on_a_significant_drop_and_lists_the_flipped_cases() {
     std::fs::create_dir_all(&dir).unwrap();
     let html = dir.join("r.html");
     let md = dir.join("r.md");
-    let (code, out, err) = compare_files(&base, &worse, &["--report", html.to_str().unwrap(), "--markdown", md.to_str().unwrap()]);
+    let (code, out, err) = compare_files(
+        &base,
+        &worse,
+        &[
+            "--report",
+            html.to_str().unwrap(),
+            "--markdown",
+            md.to_str().unwrap(),
+        ],
+    );
     assert_eq!(code, Some(1), "{out}{err}");
-    assert!(out.starts_with("regression: the pass rate dropped 15.0 points"), "{out}");
-    assert!(out.contains("  c001 pass → fail: got {\"label\":\"Negative\"}"), "{out}");
-    assert!(out.contains("200 cases detect a 15-point drop with 80% power at α = 0.05: yes"), "{out}");
-    assert!(std::fs::read_to_string(&html).unwrap().contains("data-id=\"c001\""));
-    assert!(std::fs::read_to_string(&md).unwrap().contains("`c001` | pass → fail"));
+    assert!(
+        out.starts_with("regression: the pass rate dropped 15.0 points"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  c001 pass → fail: got {\"label\":\"Negative\"}"),
+        "{out}"
+    );
+    assert!(
+        out.contains("200 cases detect a 15-point drop with 80% power at α = 0.05: yes"),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("data-id=\"c001\"")
+    );
+    assert!(
+        std::fs::read_to_string(&md)
+            .unwrap()
+            .contains("`c001` | pass → fail")
+    );
 }
 
 #[test]
@@ -251,7 +285,9 @@ fn eval_compare_exits_0_on_a_rerun_and_a_small_reshuffle() {
     let base = results(200, |i| i % 10 == 0);
     let (code, out, _) = compare_files(&base, &base.clone(), &[]);
     assert_eq!(code, Some(0), "{out}");
-    let reshuffled = results(200, |i| (i % 10 == 0 && ![0, 10, 20].contains(&i)) || [1, 11, 21].contains(&i));
+    let reshuffled = results(200, |i| {
+        (i % 10 == 0 && ![0, 10, 20].contains(&i)) || [1, 11, 21].contains(&i)
+    });
     let (code, out, _) = compare_files(&base, &reshuffled, &["--json"]);
     assert_eq!(code, Some(0), "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -266,8 +302,19 @@ fn eval_compare_exits_2_when_it_cannot_compare() {
     other.run.task = "triage".into();
     let (code, _, err) = compare_files(&base, &other, &["--min-effect", "3"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("the baseline is of task `classify`, the new run of task `triage`"), "{err}");
-    let out = harness(&["eval", "compare", "/nonexistent/base.json", "/nonexistent/new.json"], "");
+    assert!(
+        err.contains("the baseline is of task `classify`, the new run of task `triage`"),
+        "{err}"
+    );
+    let out = harness(
+        &[
+            "eval",
+            "compare",
+            "/nonexistent/base.json",
+            "/nonexistent/new.json",
+        ],
+        "",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/base.json: cannot read"));
 }

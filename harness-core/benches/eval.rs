@@ -1,6 +1,6 @@
 //! What evaluation costs: scoring and statistics for 10,000 cases (target ≤ 100 ms: the scorers,
 //! the summary with its intervals, percentiles and confusion matrix, and the comparison with its
-//! exact McNemar test and a 2,000-resample paired bootstrap), and the runner's own overhead per
+//! exact McNemar test and a 1,000-resample paired bootstrap), and the runner's own overhead per
 //! case against the scripted provider, next to a bare loop calling the task the same number of
 //! times (target ≤ 20 µs per case more than the loop).
 //!
@@ -131,7 +131,7 @@ fn score_all(rows: &[(Value, Value, Value)], scorer: &dyn Scorer) -> RunResults 
     RunResults::new(info(), cases)
 }
 
-/// 10,000 cases: score both runs, summarize both, compare (McNemar + 2,000-resample bootstrap).
+/// 10,000 cases: score both runs, summarize both, compare (McNemar + 1,000-resample bootstrap).
 #[divan::bench(sample_count = 10)]
 fn scoring_and_statistics_10k(bencher: Bencher) {
     let base_rows = rows(|i| i % 10 == 0);
@@ -144,13 +144,39 @@ fn scoring_and_statistics_10k(bencher: Bencher) {
     });
 }
 
+/// The parts: scoring 10,000 rows (with building their results), one summary, one comparison.
+#[divan::bench(sample_count = 10)]
+fn part_score_10k(bencher: Bencher) {
+    let rows = rows(|i| i % 10 == 0);
+    let scorer = score::fields(&["label"]);
+    bencher.bench_local(|| black_box(score_all(&rows, &*scorer)));
+}
+
+/// The summary of 10,000 case results.
+#[divan::bench(sample_count = 10)]
+fn part_summary_10k(bencher: Bencher) {
+    let r = score_all(&rows(|i| i % 10 == 0), &*score::fields(&["label"]));
+    bencher.bench_local(|| black_box(eval::Summary::of(&r.run, &r.cases)));
+}
+
+/// The comparison of two runs of 10,000 cases.
+#[divan::bench(sample_count = 10)]
+fn part_compare_10k(bencher: Bencher) {
+    let scorer = score::fields(&["label"]);
+    let base = score_all(&rows(|i| i % 10 == 0), &*scorer);
+    let new = score_all(&rows(|i| i % 10 == 0 || i % 7 == 1), &*scorer);
+    bencher.bench_local(|| black_box(eval::compare(&base, &new, GateConfig::default()).unwrap()));
+}
+
 const CASES: usize = 200;
 
 fn harness() -> Harness {
-    let provider = Scripted::new().then_always(Step::Respond(Scripted::response(
-        r#"{"label":"positive"}"#,
-    )));
-    Harness::builder().provider("scripted", provider).build().unwrap()
+    let provider =
+        Scripted::new().then_always(Step::Respond(Scripted::response(r#"{"label":"positive"}"#)));
+    Harness::builder()
+        .provider("scripted", provider)
+        .build()
+        .unwrap()
 }
 
 fn dataset() -> Dataset<Review> {

@@ -33,8 +33,8 @@ mod sqlite;
 mod store;
 mod verify;
 
-pub use canonical::{canonical_json, hash_hex};
 pub(crate) use canonical::rfc3339;
+pub use canonical::{canonical_json, hash_hex};
 pub use jsonl::{JsonlSink, JsonlStore};
 pub use record::{
     AuditRecord, GENESIS_HASH, MessagePolicy, RECORD_VERSION, RecordedAction, RecordedAttempt,

@@ -174,9 +174,18 @@ mod tests {
             cost_usd: None,
         };
         assert!(a.iter().all(|a| a.score(&obs).passed));
-        let bad = serde_json::from_value::<Assertion>(json!({"type": "regex", "field": "x", "pattern": "("}));
+        let bad = serde_json::from_value::<Assertion>(
+            json!({"type": "regex", "field": "x", "pattern": "("}),
+        );
         assert!(bad.unwrap_err().to_string().contains("invalid pattern"));
-        let unknown = serde_json::from_value::<Assertion>(json!({"type": "contains", "field": "x", "value": "y", "extra": 1}));
-        assert!(unknown.unwrap_err().to_string().contains("unknown field `extra`"));
+        let unknown = serde_json::from_value::<Assertion>(
+            json!({"type": "contains", "field": "x", "value": "y", "extra": 1}),
+        );
+        assert!(
+            unknown
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field `extra`")
+        );
     }
 }

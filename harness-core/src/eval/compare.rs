@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::results::{CaseResult, RunResults};
-use super::stats::{Bootstrap, mcnemar_exact, mcnemar_power, min_detectable_drop, paired_bootstrap};
+use super::stats::{
+    Bootstrap, mcnemar_exact, mcnemar_power, min_detectable_drop, paired_bootstrap,
+};
 
 /// Exit code: no regression.
 pub const EXIT_OK: u8 = 0;
@@ -29,7 +31,7 @@ pub struct GateConfig {
     pub min_effect_points: f64,
     /// The drop the power statement is about, in points (default 15).
     pub power_drop_points: f64,
-    /// Bootstrap resamples (default 2000).
+    /// Bootstrap resamples (default 1000).
     pub resamples: u32,
     /// The bootstrap's seed (default 0): comparisons are reproducible.
     pub seed: u64,
@@ -41,7 +43,7 @@ impl Default for GateConfig {
             alpha: 0.05,
             min_effect_points: 5.0,
             power_drop_points: 15.0,
-            resamples: 2000,
+            resamples: 1000,
             seed: 0,
         }
     }
@@ -94,7 +96,10 @@ impl fmt::Display for Power {
             self.discordant * 100.0
         )?;
         match self.min_detectable_points {
-            Some(p) => write!(f, "; the smallest drop this dataset detects so is {p} points"),
+            Some(p) => write!(
+                f,
+                "; the smallest drop this dataset detects so is {p} points"
+            ),
             None => f.write_str("; no drop is detectable so with this few cases"),
         }
     }
@@ -180,7 +185,11 @@ fn per_case(results: &RunResults) -> HashMap<&str, (bool, f64, &CaseResult)> {
 }
 
 /// Compares `new` against `base`.
-pub fn compare(base: &RunResults, new: &RunResults, config: GateConfig) -> Result<Comparison, CompareError> {
+pub fn compare(
+    base: &RunResults,
+    new: &RunResults,
+    config: GateConfig,
+) -> Result<Comparison, CompareError> {
     if base.run.task != new.run.task {
         return Err(CompareError::OtherTask {
             base: base.run.task.clone(),
@@ -199,8 +208,16 @@ pub fn compare(base: &RunResults, new: &RunResults, config: GateConfig) -> Resul
     if ids.is_empty() {
         return Err(CompareError::NoPairs);
     }
-    let mut only_base: Vec<String> = b.keys().filter(|id| !n.contains_key(*id)).map(|s| s.to_string()).collect();
-    let mut only_new: Vec<String> = n.keys().filter(|id| !b.contains_key(*id)).map(|s| s.to_string()).collect();
+    let mut only_base: Vec<String> = b
+        .keys()
+        .filter(|id| !n.contains_key(*id))
+        .map(|s| s.to_string())
+        .collect();
+    let mut only_new: Vec<String> = n
+        .keys()
+        .filter(|id| !b.contains_key(*id))
+        .map(|s| s.to_string())
+        .collect();
     only_base.sort();
     only_new.sort();
     let (mut bp, mut np, mut reg, mut imp) = (0u64, 0u64, 0u64, 0u64);
@@ -283,17 +300,28 @@ fn power(paired: u64, observed_discordant: f64, config: &GateConfig) -> Power {
         drop_points: config.power_drop_points,
         power: mcnemar_power(paired, drop, discordant, config.alpha),
         discordant,
-        min_detectable_points: min_detectable_drop(paired, observed_discordant.max(0.02), config.alpha, 0.8),
+        min_detectable_points: min_detectable_drop(
+            paired,
+            observed_discordant.max(0.02),
+            config.alpha,
+            0.8,
+        ),
     }
 }
 
 /// The gate: a regression only when a drop is significant and at least the minimum effect.
-fn gate(config: &GateConfig, delta_points: f64, p: f64, boot: Option<&Bootstrap>) -> (bool, String) {
+fn gate(
+    config: &GateConfig,
+    delta_points: f64,
+    p: f64,
+    boot: Option<&Bootstrap>,
+) -> (bool, String) {
     let min = config.min_effect_points;
     let pass_drop = -delta_points;
     let pass_fails = pass_drop >= min && p < config.alpha;
     let score_drop = boot.map(|b| -b.mean * 100.0).unwrap_or(0.0);
-    let score_fails = boot.is_some_and(|b| b.high < 0.0 && b.p_value < config.alpha) && score_drop >= min;
+    let score_fails =
+        boot.is_some_and(|b| b.high < 0.0 && b.p_value < config.alpha) && score_drop >= min;
     let verdict = if pass_fails {
         format!(
             "regression: the pass rate dropped {pass_drop:.1} points (≥ {min} points) and the drop \
@@ -306,13 +334,22 @@ fn gate(config: &GateConfig, delta_points: f64, p: f64, boot: Option<&Bootstrap>
              significant by the paired bootstrap"
         )
     } else if pass_drop >= min {
-        format!("no regression: the pass rate dropped {pass_drop:.1} points, but not significantly (McNemar p = {p:.4})")
+        format!(
+            "no regression: the pass rate dropped {pass_drop:.1} points, but not significantly (McNemar p = {p:.4})"
+        )
     } else if pass_drop > 0.0 && p < config.alpha {
-        format!("no regression: a significant drop of {pass_drop:.1} points is below the minimum effect of {min} points")
+        format!(
+            "no regression: a significant drop of {pass_drop:.1} points is below the minimum effect of {min} points"
+        )
     } else if pass_drop > 0.0 {
-        format!("no regression: the pass rate dropped {pass_drop:.1} points, below the minimum effect and not significant (p = {p:.4})")
+        format!(
+            "no regression: the pass rate dropped {pass_drop:.1} points, below the minimum effect and not significant (p = {p:.4})"
+        )
     } else {
-        format!("no regression: the pass rate changed by {:+.1} points", -pass_drop)
+        format!(
+            "no regression: the pass rate changed by {:+.1} points",
+            -pass_drop
+        )
     };
     (pass_fails || score_fails, verdict)
 }
@@ -320,6 +357,10 @@ fn gate(config: &GateConfig, delta_points: f64, p: f64, boot: Option<&Bootstrap>
 impl Comparison {
     /// The exit code for CI: [`EXIT_REGRESSION`] or [`EXIT_OK`].
     pub fn exit_code(&self) -> u8 {
-        if self.regression { EXIT_REGRESSION } else { EXIT_OK }
+        if self.regression {
+            EXIT_REGRESSION
+        } else {
+            EXIT_OK
+        }
     }
 }

@@ -173,12 +173,26 @@ pub static PAIRWISE: TaskContract = TaskContract::new(
     "You compare two answers to the same input against the rubric. Judge content only: the \
      order in which they are shown means nothing. Reply with JSON only.",
 )
-.with_prompt("Rubric:\n{rubric}\n\nInput:\n{input}\n\nFirst answer:\n{first}\n\nSecond answer:\n{second}")
+.with_prompt(
+    "Rubric:\n{rubric}\n\nInput:\n{input}\n\nFirst answer:\n{first}\n\nSecond answer:\n{second}",
+)
 .with_inputs(&[
-    InputSpec { name: "rubric", rust_type: "&str" },
-    InputSpec { name: "input", rust_type: "&str" },
-    InputSpec { name: "first", rust_type: "&str" },
-    InputSpec { name: "second", rust_type: "&str" },
+    InputSpec {
+        name: "rubric",
+        rust_type: "&str",
+    },
+    InputSpec {
+        name: "input",
+        rust_type: "&str",
+    },
+    InputSpec {
+        name: "first",
+        rust_type: "&str",
+    },
+    InputSpec {
+        name: "second",
+        rust_type: "&str",
+    },
 ])
 .with_timeout(Duration::from_secs(60))
 .with_chains(CHAINS)
@@ -223,7 +237,11 @@ impl LlmJudge {
             ("expected", text(expected)),
             ("answer", text(answer)),
         ];
-        match self.harness.run::<Verdict>(&JUDGE, inputs, None, None).await {
+        match self
+            .harness
+            .run::<Verdict>(&JUDGE, inputs, None, None)
+            .await
+        {
             Ok(o) => match o.resolution {
                 Resolution::Answer(v) => Ok(v),
                 _ => Err(format!("the judge did not answer ({})", o.summary())),
@@ -308,7 +326,11 @@ impl Pairwise {
             ("first", first.to_owned()),
             ("second", second.to_owned()),
         ];
-        match self.harness.run::<Preference>(&PAIRWISE, inputs, None, None).await {
+        match self
+            .harness
+            .run::<Preference>(&PAIRWISE, inputs, None, None)
+            .await
+        {
             Ok(o) => match o.resolution {
                 Resolution::Answer(p) => Ok(p),
                 _ => Err(format!("the judge did not answer ({})", o.summary())),
@@ -319,7 +341,12 @@ impl Pairwise {
 
     /// Compares answers `a` and `b` to `input`: once with A first, once with B first. A wins
     /// only when preferred in both orders; disagreeing orders are a tie.
-    pub async fn compare(&self, input: &Value, a: &Value, b: &Value) -> Result<PairwiseResult, String> {
+    pub async fn compare(
+        &self,
+        input: &Value,
+        a: &Value,
+        b: &Value,
+    ) -> Result<PairwiseResult, String> {
         let (input, a, b) = (text(Some(input)), text(Some(a)), text(Some(b)));
         let ab = self.ask(&input, &a, &b).await?;
         let ba = self.ask(&input, &b, &a).await?;

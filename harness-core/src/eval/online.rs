@@ -26,7 +26,11 @@ pub(crate) fn ending_of(status: EndStatus, report: &CallReport) -> Ending {
                 Ending::Reasked
             } else if kinds().any(|k| k == AttemptKind::Retry) {
                 Ending::Retried
-            } else if report.attempts.last().is_some_and(|a| !a.repairs.is_empty()) {
+            } else if report
+                .attempts
+                .last()
+                .is_some_and(|a| !a.repairs.is_empty())
+            {
                 Ending::Repaired
             } else {
                 Ending::Answer
@@ -245,11 +249,18 @@ impl ModelUpdateDetector {
 
 impl Observer for ModelUpdateDetector {
     fn on_call_end(&self, call: &CallEnd<'_>) {
-        let Some(attempt) = call.report.attempts.iter().rev().find(|a| a.response_model.is_some())
+        let Some(attempt) = call
+            .report
+            .attempts
+            .iter()
+            .rev()
+            .find(|a| a.response_model.is_some())
         else {
             return;
         };
-        let Some(model) = attempt.response_model.as_deref() else { return };
+        let Some(model) = attempt.response_model.as_deref() else {
+            return;
+        };
         let task = call.contract.name.to_owned();
         let key = (task.clone(), attempt.provider.clone());
         let mut s = self.lock();

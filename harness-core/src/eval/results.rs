@@ -169,7 +169,9 @@ impl RunResults {
         if version.and_then(Value::as_u64) != Some(RESULTS_VERSION as u64) {
             return Err(format_err(format!(
                 "`version` is {}, this release reads version {RESULTS_VERSION}",
-                version.map(Value::to_string).unwrap_or_else(|| "missing".into())
+                version
+                    .map(Value::to_string)
+                    .unwrap_or_else(|| "missing".into())
             )));
         }
         serde_json::from_value(head).map_err(|e| format_err(e.to_string()))
@@ -370,8 +372,13 @@ fn confusion(
         let mut counts = vec![vec![0u64; k + 1]; k];
         let mut any = false;
         for c in cases.iter().filter(|c| !c.unscored) {
-            let Some(f) = c.fields.get(field) else { continue };
-            let Some(row) = f.expected.as_str().and_then(|e| labels.iter().position(|l| l == e))
+            let Some(f) = c.fields.get(field) else {
+                continue;
+            };
+            let Some(row) = f
+                .expected
+                .as_str()
+                .and_then(|e| labels.iter().position(|l| l == e))
             else {
                 continue;
             };

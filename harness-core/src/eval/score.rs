@@ -67,7 +67,11 @@ impl Ending {
     pub const fn is_answer(self) -> bool {
         matches!(
             self,
-            Ending::Answer | Ending::Repaired | Ending::Retried | Ending::Reasked | Ending::Fallback
+            Ending::Answer
+                | Ending::Repaired
+                | Ending::Retried
+                | Ending::Reasked
+                | Ending::Fallback
         )
     }
 }
@@ -161,7 +165,9 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -225,7 +231,9 @@ pub fn exact() -> Arc<dyn Scorer> {
 pub fn fields(names: &[&str]) -> Arc<dyn Scorer> {
     let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
     let name = format!("fields({})", names.join(","));
-    from_fn(name, move |obs| field_score(obs, names.iter().map(String::as_str)))
+    from_fn(name, move |obs| {
+        field_score(obs, names.iter().map(String::as_str))
+    })
 }
 
 /// Each field the case's expected object names equals the answer's.
@@ -249,7 +257,11 @@ fn field_score<'n>(obs: &Observation<'_>, names: impl Iterator<Item = &'n str>) 
             (e, g) => wrong.push(format!("{name}: expected {}, got {}", show(e), show(g))),
         }
     }
-    let value = if total == 0 { 0.0 } else { ok as f64 / total as f64 };
+    let value = if total == 0 {
+        0.0
+    } else {
+        ok as f64 / total as f64
+    };
     Score {
         name: String::new(),
         passed: total > 0 && ok == total,
@@ -263,7 +275,10 @@ fn field_score<'n>(obs: &Observation<'_>, names: impl Iterator<Item = &'n str>) 
 pub fn numeric(field: &str, tolerance: f64) -> Arc<dyn Scorer> {
     let field = field.to_owned();
     check(format!("numeric({field}, ±{tolerance})"), move |obs| {
-        let e = obs.expected.and_then(|e| at(e, &field)).and_then(Value::as_f64);
+        let e = obs
+            .expected
+            .and_then(|e| at(e, &field))
+            .and_then(Value::as_f64);
         let g = obs.got.and_then(|g| at(g, &field)).and_then(Value::as_f64);
         within(&field, e, g, tolerance)
     })
@@ -282,7 +297,12 @@ pub(crate) fn within(field: &str, e: Option<f64>, g: Option<f64>, tol: f64) -> R
 pub fn contains(field: &str, needle: &str) -> Arc<dyn Scorer> {
     let (field, needle) = (field.to_owned(), needle.to_owned());
     check(format!("contains({field}, {needle:?})"), move |obs| {
-        text_check(obs.got, &field, |s| s.contains(needle.as_str()), &format!("does not contain {needle:?}"))
+        text_check(
+            obs.got,
+            &field,
+            |s| s.contains(needle.as_str()),
+            &format!("does not contain {needle:?}"),
+        )
     })
 }
 
@@ -293,7 +313,9 @@ pub fn regex(field: &str, pattern: &str) -> Result<Arc<dyn Scorer>, regex::Error
     let field = field.to_owned();
     let name = format!("regex({field}, /{pattern}/)");
     let why = format!("does not match /{pattern}/");
-    Ok(check(name, move |obs| text_check(obs.got, &field, |s| re.is_match(s), &why)))
+    Ok(check(name, move |obs| {
+        text_check(obs.got, &field, |s| re.is_match(s), &why)
+    }))
 }
 
 pub(crate) fn text_check(
@@ -317,7 +339,10 @@ pub fn schema_valid() -> Arc<dyn Scorer> {
         if obs.ending.is_answer() && obs.got.is_some() {
             Ok(())
         } else {
-            Err(format!("no valid answer (the call ended: {})", obs.ending.as_str()))
+            Err(format!(
+                "no valid answer (the call ended: {})",
+                obs.ending.as_str()
+            ))
         }
     })
 }
@@ -348,10 +373,12 @@ pub fn latency_under(limit: Duration) -> Arc<dyn Scorer> {
 
 /// The call cost at most `max_usd` (a call of unknown cost fails: the limit cannot be shown).
 pub fn cost_under(max_usd: f64) -> Arc<dyn Scorer> {
-    check(format!("cost≤${max_usd}"), move |obs| match obs.cost_usd {
-        Some(c) if c <= max_usd => Ok(()),
-        Some(c) => Err(format!("cost ${c:.6}")),
-        None => Err("the cost is unknown (no price for the model)".into()),
+    check(format!("cost≤${max_usd}"), move |obs| {
+        match obs.cost_usd {
+            Some(c) if c <= max_usd => Ok(()),
+            Some(c) => Err(format!("cost ${c:.6}")),
+            None => Err("the cost is unknown (no price for the model)".into()),
+        }
     })
 }
 
@@ -383,7 +410,10 @@ mod tests {
         let bad = json!({"label": "Negative"});
         let s = expected_fields().score(&obs(Some(&e), Some(&bad)));
         assert!(!s.passed);
-        assert_eq!(s.detail.unwrap(), r#"label: expected "Positive", got "Negative""#);
+        assert_eq!(
+            s.detail.unwrap(),
+            r#"label: expected "Positive", got "Negative""#
+        );
         assert!(fields(&["label"]).score(&obs(Some(&e), Some(&g))).passed);
         assert!(!expected_fields().score(&obs(Some(&e), None)).passed);
     }
@@ -392,12 +422,29 @@ mod tests {
     fn numeric_text_and_limits() {
         let e = json!({"score": 0.5, "n": 1});
         let g = json!({"score": 0.54, "n": 1.0, "text": "refund issued"});
-        assert!(numeric("score", 0.05).score(&obs(Some(&e), Some(&g))).passed);
-        assert!(!numeric("score", 0.01).score(&obs(Some(&e), Some(&g))).passed);
+        assert!(
+            numeric("score", 0.05)
+                .score(&obs(Some(&e), Some(&g)))
+                .passed
+        );
+        assert!(
+            !numeric("score", 0.01)
+                .score(&obs(Some(&e), Some(&g)))
+                .passed
+        );
         assert!(json_eq(&e["n"], &g["n"]));
-        assert!(contains("text", "refund").score(&obs(None, Some(&g))).passed);
+        assert!(
+            contains("text", "refund")
+                .score(&obs(None, Some(&g)))
+                .passed
+        );
         assert!(!contains("text", "sorry").score(&obs(None, Some(&g))).passed);
-        assert!(regex("text", r"^refund\b").unwrap().score(&obs(None, Some(&g))).passed);
+        assert!(
+            regex("text", r"^refund\b")
+                .unwrap()
+                .score(&obs(None, Some(&g)))
+                .passed
+        );
         assert!(regex("text", "(").is_err());
         let o = obs(None, Some(&g));
         assert!(latency_under(Duration::from_millis(200)).score(&o).passed);

@@ -112,6 +112,9 @@ pub struct Bootstrap {
 
 /// The paired bootstrap of `diffs` (one difference per paired case): `resamples` resamples of
 /// the cases with replacement, seeded so a comparison is reproducible. `None` when empty.
+///
+/// Differences usually take few distinct values (pass/fail scores give −1, 0 and 1): then each
+/// resample only counts how often each value is drawn, which is the same resample, cheaper.
 pub fn paired_bootstrap(diffs: &[f64], resamples: u32, seed: u64) -> Option<Bootstrap> {
     if diffs.is_empty() || resamples == 0 {
         return None;
@@ -119,9 +122,14 @@ pub fn paired_bootstrap(diffs: &[f64], resamples: u32, seed: u64) -> Option<Boot
     let n = diffs.len();
     let mean = diffs.iter().sum::<f64>() / n as f64;
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| (0..n).map(|_| diffs[rng.usize(..n)]).sum::<f64>() / n as f64)
-        .collect();
+    let mut means: Vec<f64> = match categories(diffs) {
+        Some((values, cats)) => (0..resamples)
+            .map(|_| resample_categories(&mut rng, &values, &cats) / n as f64)
+            .collect(),
+        None => (0..resamples)
+            .map(|_| (0..n).map(|_| diffs[rng.usize(..n)]).sum::<f64>() / n as f64)
+            .collect(),
+    };
     means.sort_by(f64::total_cmp);
     let below = means.iter().filter(|m| **m < 0.0).count() as f64;
     let above = means.iter().filter(|m| **m > 0.0).count() as f64;
@@ -140,49 +148,117 @@ pub fn paired_bootstrap(diffs: &[f64], resamples: u32, seed: u64) -> Option<Boot
     })
 }
 
+/// The sum of one resample of `cats.len()` draws: counts per category (four independent counter
+/// sets, so consecutive draws of the same category do not wait on each other), then one
+/// multiply-add per category.
+fn resample_categories(rng: &mut fastrand::Rng, values: &[f64], cats: &[u8]) -> f64 {
+    let n = cats.len();
+    let mut counts = [[0u32; 64]; 4];
+    let mut i = 0;
+    while i + 4 <= n {
+        for lane in &mut counts {
+            lane[cats[rng.usize(..n)] as usize] += 1;
+        }
+        i += 4;
+    }
+    for _ in i..n {
+        counts[0][cats[rng.usize(..n)] as usize] += 1;
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(k, v)| counts.iter().map(|lane| lane[k]).sum::<u32>() as f64 * v)
+        .sum()
+}
+
+/// The distinct values of `diffs` and each one's index, when there are at most 64.
+fn categories(diffs: &[f64]) -> Option<(Vec<f64>, Vec<u8>)> {
+    let mut values: Vec<f64> = Vec::new();
+    let mut cats = Vec::with_capacity(diffs.len());
+    for d in diffs {
+        let i = match values.iter().position(|v| v.to_bits() == d.to_bits()) {
+            Some(i) => i,
+            None if values.len() < 64 => {
+                values.push(*d);
+                values.len() - 1
+            }
+            None => return None,
+        };
+        cats.push(i as u8);
+    }
+    Some((values, cats))
+}
+
 /// The power of the exact two-sided McNemar test at level `alpha` to detect a drop of `drop`
 /// (a share, 0.15 for 15 points) over `n` paired cases when a share `discordant` of the pairs
 /// changes outcome. Exact for `n ≤ 400` (the sum over the number of discordant pairs), a normal
 /// approximation beyond. The drop must be in the declared direction to count.
 pub fn mcnemar_power(n: u64, drop: f64, discordant: f64, alpha: f64) -> f64 {
+    if n > 400 {
+        let psi = discordant.clamp(drop.abs(), 1.0);
+        return if drop <= 0.0 || psi <= 0.0 {
+            0.0
+        } else {
+            power_normal(n as f64, drop, psi, alpha)
+        };
+    }
+    power_exact(n, drop, discordant, &critical_values(n, alpha))
+}
+
+fn power_exact(n: u64, drop: f64, discordant: f64, critical: &[Option<u64>]) -> f64 {
     let psi = discordant.clamp(drop.abs(), 1.0);
     if n == 0 || psi <= 0.0 || drop <= 0.0 {
         return 0.0;
     }
     // Share of discordant pairs that are regressions (passed before, fail now).
     let q = (0.5 + drop / (2.0 * psi)).min(1.0);
-    if n > 400 {
-        return power_normal(n as f64, drop, psi, alpha);
-    }
     let mut power = 0.0;
     for k in 1..=n {
         let pk = binomial_pmf(n, k, psi);
-        if pk < 1e-15 {
+        if pk < 1e-12 {
             continue;
         }
-        let b_min = critical_b(k, alpha);
-        let Some(b_min) = b_min else { continue };
-        let tail: f64 = (b_min..=k).map(|b| binomial_pmf(k, b, q)).sum();
-        power += pk * tail;
+        if let Some(b_min) = critical[k as usize] {
+            power += pk * upper_tail(k, b_min, q);
+        }
     }
     power.min(1.0)
 }
 
-/// The smallest number of regressions `b` among `k` discordant pairs that the exact two-sided
-/// test calls significant at `alpha`; `None` when even `b = k` is not.
-fn critical_b(k: u64, alpha: f64) -> Option<u64> {
-    // p(b) = 2 P(X ≤ k − b) falls as b grows past k/2: walk down from k.
-    let mut found = None;
-    let mut b = k;
-    while b * 2 > k {
-        if mcnemar_exact(b, k - b) < alpha {
-            found = Some(b);
-            b -= 1;
-        } else {
-            break;
-        }
+/// `P(X ≥ from)` for `X ~ Binomial(k, q)`, by the pmf's recurrence from `from` up.
+fn upper_tail(k: u64, from: u64, q: f64) -> f64 {
+    if q >= 1.0 {
+        return 1.0;
     }
-    found
+    let mut pmf = binomial_pmf(k, from, q);
+    let mut sum = pmf;
+    let ratio = q / (1.0 - q);
+    for b in from..k {
+        pmf *= (k - b) as f64 / (b + 1) as f64 * ratio;
+        sum += pmf;
+    }
+    sum.min(1.0)
+}
+
+/// For each number of discordant pairs `k` in `0..=n`: the smallest number of regressions `b`
+/// the exact two-sided test calls significant at `alpha` (`None` when even `b = k` is not).
+fn critical_values(n: u64, alpha: f64) -> Vec<Option<u64>> {
+    (0..=n)
+        .map(|k| {
+            // p(b) = 2 P(X ≤ k − b): the largest m = k − b with 2·CDF(m) < alpha.
+            let mut cdf = 0.0;
+            let mut best = None;
+            for m in 0..=k / 2 {
+                cdf += binomial_pmf(k, m, 0.5);
+                if 2.0 * cdf < alpha && k - m > m {
+                    best = Some(k - m);
+                } else {
+                    break;
+                }
+            }
+            best
+        })
+        .collect()
 }
 
 /// Connor's normal approximation of McNemar power.
@@ -198,7 +274,8 @@ pub fn normal_cdf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() / std::f64::consts::SQRT_2);
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erf = 1.0 - poly * (-(x * x) / 2.0).exp();
     if x >= 0.0 {
         0.5 * (1.0 + erf)
@@ -223,8 +300,29 @@ pub fn normal_quantile(p: f64) -> f64 {
 
 /// The smallest drop, in whole points, that `n` paired cases detect with `power` at `alpha`
 /// when a share `discordant` of pairs changes outcome; `None` when not even 100 points would.
+/// (Power grows with the drop, so this is a binary search.)
 pub fn min_detectable_drop(n: u64, discordant: f64, alpha: f64, power: f64) -> Option<u32> {
-    (1..=100).find(|pts| mcnemar_power(n, *pts as f64 / 100.0, discordant, alpha) >= power)
+    let critical = (n <= 400).then(|| critical_values(n, alpha));
+    let at = |pts: u32| {
+        let drop = pts as f64 / 100.0;
+        match &critical {
+            Some(c) => power_exact(n, drop, discordant, c),
+            None => mcnemar_power(n, drop, discordant, alpha),
+        }
+    };
+    if at(100) < power {
+        return None;
+    }
+    let (mut lo, mut hi) = (0u32, 100u32);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if at(mid) >= power {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi)
 }
 
 #[cfg(test)]
@@ -235,10 +333,16 @@ mod tests {
     fn wilson_matches_published_values() {
         // 81 of 263 (Wilson 1927 via Newcombe 1998): 0.2553 to 0.3662.
         let (lo, hi) = wilson(81, 263);
-        assert!((lo - 0.2553).abs() < 1e-3 && (hi - 0.3662).abs() < 1e-3, "{lo} {hi}");
+        assert!(
+            (lo - 0.2553).abs() < 1e-3 && (hi - 0.3662).abs() < 1e-3,
+            "{lo} {hi}"
+        );
         assert_eq!(wilson(0, 0), (0.0, 1.0));
         let (lo, hi) = wilson(10, 10);
-        assert!(lo > 0.69 && lo < 0.73 && (hi - 1.0).abs() < 1e-12, "{lo} {hi}");
+        assert!(
+            lo > 0.69 && lo < 0.73 && (hi - 1.0).abs() < 1e-12,
+            "{lo} {hi}"
+        );
     }
 
     #[test]
@@ -264,12 +368,18 @@ mod tests {
 
     #[test]
     fn bootstrap_is_seeded_and_brackets_the_mean() {
-        let diffs: Vec<f64> = (0..200).map(|i| if i % 5 == 0 { -1.0 } else { 0.0 }).collect();
+        let diffs: Vec<f64> = (0..200)
+            .map(|i| if i % 5 == 0 { -1.0 } else { 0.0 })
+            .collect();
         let a = paired_bootstrap(&diffs, 2000, 7).unwrap();
         assert_eq!(a, paired_bootstrap(&diffs, 2000, 7).unwrap());
         assert!((a.mean + 0.2).abs() < 1e-12);
         assert!(a.low < -0.2 && a.high > -0.2 && a.high < 0.0, "{a:?}");
         assert!(a.p_value <= 0.001, "{a:?}");
+        // More than 64 distinct values: resampled value by value.
+        let spread: Vec<f64> = (0..200).map(|i| (i as f64 - 120.0) / 1000.0).collect();
+        let b = paired_bootstrap(&spread, 1000, 3).unwrap();
+        assert!(b.low < -0.02 && b.high > -0.02 && b.high < 0.0, "{b:?}");
         let zero = paired_bootstrap(&[0.0; 50], 500, 1).unwrap();
         assert_eq!(zero.p_value, 1.0);
     }
@@ -286,6 +396,26 @@ mod tests {
         assert!((exact - approx).abs() < 0.05, "{exact} {approx}");
         let mdd = min_detectable_drop(200, 0.2, 0.05, 0.8).unwrap();
         assert!((8..=15).contains(&mdd), "{mdd}");
+    }
+
+    #[test]
+    fn critical_values_match_the_exact_test() {
+        let c = critical_values(30, 0.05);
+        for (k, b) in c.iter().enumerate() {
+            let k = k as u64;
+            match b {
+                Some(b) => {
+                    assert!(mcnemar_exact(*b, k - b) < 0.05, "k={k} b={b}");
+                    assert!(
+                        *b == k / 2 + 1 || mcnemar_exact(b - 1, k - b + 1) >= 0.05,
+                        "k={k}"
+                    );
+                }
+                None => assert!(mcnemar_exact(k, 0) >= 0.05, "k={k}"),
+            }
+        }
+        // 6 of 6 discordant pairs one way: p = 2/64 < 0.05; 5 of 5: 2/32 ≥ 0.05.
+        assert_eq!((c[5], c[6]), (None, Some(6)));
     }
 
     #[test]

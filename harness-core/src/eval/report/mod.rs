@@ -60,7 +60,10 @@ pub fn html(runs: &[&RunResults], comparison: Option<&Comparison>) -> String {
         return String::from("<!doctype html><title>harness eval</title><p>no run</p>");
     };
     let mut s = String::with_capacity(16 * 1024);
-    let title = format!("Evaluation of {} on {}", current.run.task, current.run.dataset);
+    let title = format!(
+        "Evaluation of {} on {}",
+        current.run.task, current.run.dataset
+    );
     let _ = write!(
         s,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body><h1>{}</h1>",
@@ -80,13 +83,21 @@ pub fn html(runs: &[&RunResults], comparison: Option<&Comparison>) -> String {
         esc(&current.run.started_at)
     );
     if o.unscored > 0 {
-        let _ = write!(s, "<p class=\"bad\">{} case run(s) could not be scored (a judge failed): left out of the pass rate.</p>", o.unscored);
+        let _ = write!(
+            s,
+            "<p class=\"bad\">{} case run(s) could not be scored (a judge failed): left out of the pass rate.</p>",
+            o.unscored
+        );
     }
     if let Some(c) = comparison {
         comparison_section(&mut s, c);
     }
     s.push_str("<h2>Pass rate by run</h2>");
-    let labels: Vec<String> = runs.iter().enumerate().map(|(i, r)| run_label(r, i)).collect();
+    let labels: Vec<String> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| run_label(r, i))
+        .collect();
     let bars: Vec<svg::Bar<'_>> = runs
         .iter()
         .zip(&labels)
@@ -146,12 +157,23 @@ fn comparison_section(s: &mut String, c: &Comparison) {
             b.mean, b.low, b.high, b.p_value
         );
     }
-    let _ = write!(s, "<tr><th>power</th><td>{}</td></tr></table>", esc(&c.power.to_string()));
+    let _ = write!(
+        s,
+        "<tr><th>power</th><td>{}</td></tr></table>",
+        esc(&c.power.to_string())
+    );
     if c.dataset_changed {
-        s.push_str("<p class=\"bad\">The dataset changed between the runs: cases are paired by id.</p>");
+        s.push_str(
+            "<p class=\"bad\">The dataset changed between the runs: cases are paired by id.</p>",
+        );
     }
     if !c.only_base.is_empty() || !c.only_new.is_empty() {
-        let _ = write!(s, "<p>Unpaired: {} only in the baseline, {} only in the new run.</p>", c.only_base.len(), c.only_new.len());
+        let _ = write!(
+            s,
+            "<p>Unpaired: {} only in the baseline, {} only in the new run.</p>",
+            c.only_base.len(),
+            c.only_new.len()
+        );
     }
     let _ = write!(s, "<h2>Flipped cases ({})</h2>", c.flipped.len());
     if c.flipped.is_empty() {
@@ -160,7 +182,11 @@ fn comparison_section(s: &mut String, c: &Comparison) {
     }
     s.push_str("<table id=\"flipped\"><tr><th>case</th><th>change</th><th>inputs</th><th>expected</th><th>baseline got</th><th>new got</th><th>why</th></tr>");
     for f in &c.flipped {
-        let (cls, what) = if f.regressed { ("bad", "pass → fail") } else { ("good", "fail → pass") };
+        let (cls, what) = if f.regressed {
+            ("bad", "pass → fail")
+        } else {
+            ("good", "fail → pass")
+        };
         let _ = write!(
             s,
             "<tr class=\"flip\" data-id=\"{}\"><td><code>{}</code></td><td class=\"{cls}\">{what}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td><pre>{}</pre></td><td><pre>{}</pre></td><td>{}</td></tr>",
@@ -188,7 +214,11 @@ fn stats_row(s: &mut String, name: &str, st: &Stats) {
         st.latency_ms.p95,
         st.input_tokens,
         st.output_tokens,
-        if st.cost_unknown > 0 && st.cost_usd == 0.0 { "unknown".to_owned() } else { format!("${:.4}", st.cost_usd) }
+        if st.cost_unknown > 0 && st.cost_usd == 0.0 {
+            "unknown".to_owned()
+        } else {
+            format!("${:.4}", st.cost_usd)
+        }
     );
 }
 
@@ -205,7 +235,14 @@ fn stats_section(s: &mut String, r: &RunResults) {
     if !o.fields.is_empty() {
         s.push_str("<h2>Per-field accuracy</h2><table><tr><th>field</th><th>correct</th><th>accuracy</th></tr>");
         for (f, a) in &o.fields {
-            let _ = write!(s, "<tr><td>{}</td><td>{}/{}</td><td>{}</td></tr>", esc(f), a.correct, a.n, pct(a.accuracy));
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}/{}</td><td>{}</td></tr>",
+                esc(f),
+                a.correct,
+                a.n,
+                pct(a.accuracy)
+            );
         }
         s.push_str("</table>");
     }
@@ -219,23 +256,39 @@ fn stats_section(s: &mut String, r: &RunResults) {
     }
     s.push_str("</tr></table>");
     if !r.summary.flaky.is_empty() {
-        let _ = write!(s, "<p>Flaky across repeats: {}</p>", esc(&r.summary.flaky.join(", ")));
+        let _ = write!(
+            s,
+            "<p>Flaky across repeats: {}</p>",
+            esc(&r.summary.flaky.join(", "))
+        );
     }
 }
 
 fn failures_section(s: &mut String, r: &RunResults) {
     let failing: Vec<_> = r.cases.iter().filter(|c| !c.passed).take(200).collect();
-    let _ = write!(s, "<h2>Failing cases ({})</h2>", r.cases.iter().filter(|c| !c.passed).count());
+    let _ = write!(
+        s,
+        "<h2>Failing cases ({})</h2>",
+        r.cases.iter().filter(|c| !c.passed).count()
+    );
     if failing.is_empty() {
         return;
     }
-    s.push_str("<table><tr><th>case</th><th>ended</th><th>expected</th><th>got</th><th>why</th></tr>");
+    s.push_str(
+        "<table><tr><th>case</th><th>ended</th><th>expected</th><th>got</th><th>why</th></tr>",
+    );
     for c in failing {
         let why: Vec<String> = c
             .scores
             .iter()
             .filter(|x| !x.passed)
-            .map(|x| format!("{}: {}", x.name, x.detail.as_deref().or(x.error.as_deref()).unwrap_or("")))
+            .map(|x| {
+                format!(
+                    "{}: {}",
+                    x.name,
+                    x.detail.as_deref().or(x.error.as_deref()).unwrap_or("")
+                )
+            })
             .chain(c.error.clone())
             .collect();
         let _ = write!(
@@ -255,7 +308,11 @@ fn failures_section(s: &mut String, r: &RunResults) {
 pub fn markdown(run: &RunResults, comparison: Option<&Comparison>) -> String {
     let o = &run.summary.overall;
     let mut s = String::new();
-    let _ = writeln!(s, "### Evaluation of `{}` on `{}`\n", run.run.task, run.run.dataset);
+    let _ = writeln!(
+        s,
+        "### Evaluation of `{}` on `{}`\n",
+        run.run.task, run.run.dataset
+    );
     if let Some(c) = comparison {
         let mark = if c.regression { "❌" } else { "✅" };
         let _ = writeln!(s, "{mark} **{}**\n", c.verdict);
@@ -270,14 +327,31 @@ pub fn markdown(run: &RunResults, comparison: Option<&Comparison>) -> String {
             c.mcnemar_p
         );
         if let Some(b) = &c.score_bootstrap {
-            let _ = writeln!(s, "| mean score | | | {:+.3} [{:+.3}, {:+.3}] |", b.mean, b.low, b.high);
+            let _ = writeln!(
+                s,
+                "| mean score | | | {:+.3} [{:+.3}, {:+.3}] |",
+                b.mean, b.low, b.high
+            );
         }
         let _ = writeln!(s, "\n{}\n", c.power);
         if !c.flipped.is_empty() {
-            let _ = writeln!(s, "<details><summary>{} flipped case(s): {} regressions, {} improvements</summary>\n", c.flipped.len(), c.regressions, c.improvements);
-            let _ = writeln!(s, "| case | change | expected | new got |\n|---|---|---|---|");
+            let _ = writeln!(
+                s,
+                "<details><summary>{} flipped case(s): {} regressions, {} improvements</summary>\n",
+                c.flipped.len(),
+                c.regressions,
+                c.improvements
+            );
+            let _ = writeln!(
+                s,
+                "| case | change | expected | new got |\n|---|---|---|---|"
+            );
             for f in c.flipped.iter().take(50) {
-                let what = if f.regressed { "pass → fail" } else { "fail → pass" };
+                let what = if f.regressed {
+                    "pass → fail"
+                } else {
+                    "fail → pass"
+                };
                 let _ = writeln!(
                     s,
                     "| `{}` | {what} | `{}` | `{}` |",

@@ -118,7 +118,12 @@ pub(crate) fn confusion(field: &str, c: &Confusion) -> String {
         esc(field),
         esc(field)
     );
-    let cols: Vec<&str> = c.labels.iter().map(String::as_str).chain(["none"]).collect();
+    let cols: Vec<&str> = c
+        .labels
+        .iter()
+        .map(String::as_str)
+        .chain(["none"])
+        .collect();
     for (j, l) in cols.iter().enumerate() {
         let x = left + cell * j as f64 + cell / 2.0;
         let _ = write!(
@@ -128,7 +133,11 @@ pub(crate) fn confusion(field: &str, c: &Confusion) -> String {
             esc(l)
         );
     }
-    let _ = write!(s, r#"<text x="{left}" y="16" font-size="11">answered →</text><text x="4" y="{:.1}" font-size="11">expected ↓</text>"#, top - 24.0);
+    let _ = write!(
+        s,
+        r#"<text x="{left}" y="16" font-size="11">answered →</text><text x="4" y="{:.1}" font-size="11">expected ↓</text>"#,
+        top - 24.0
+    );
     for (i, row) in c.counts.iter().enumerate() {
         let y = top + cell * i as f64;
         let _ = write!(
@@ -144,7 +153,10 @@ pub(crate) fn confusion(field: &str, c: &Confusion) -> String {
             let fill = if i == j {
                 format!("rgba(46,139,87,{:.2})", 0.15 + 0.85 * t)
             } else {
-                format!("rgba(200,60,60,{:.2})", if *n == 0 { 0.04 } else { 0.15 + 0.85 * t })
+                format!(
+                    "rgba(200,60,60,{:.2})",
+                    if *n == 0 { 0.04 } else { 0.15 + 0.85 * t }
+                )
             };
             let _ = write!(
                 s,
@@ -181,5 +193,9 @@ fn axis_y(s: &mut String, label: &str) {
             t * 100.0
         );
     }
-    let _ = write!(s, r#"<text x="4" y="12" font-size="11">{}</text>"#, esc(label));
+    let _ = write!(
+        s,
+        r#"<text x="4" y="12" font-size="11">{}</text>"#,
+        esc(label)
+    );
 }

@@ -4,14 +4,9 @@
 //! run started again with the same `out` resumes where it stopped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
-use std::future::Future;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -21,11 +16,14 @@ use crate::outcome::{ErrorKind, Resolution, TaskResult};
 use crate::output::SchemaValidator;
 use crate::output::parse::{ParseLimits, parse};
 
-use super::EvalTask;
-use super::dataset::{Case, Dataset};
-use super::judge::AsyncScorer;
-use super::results::{CaseResult, FieldResult, RunInfo, RunResults};
-use super::score::{Ending, Observation, Scorer, at, json_eq};
+use crate::eval::EvalTask;
+use crate::eval::dataset::{Case, Dataset};
+use crate::eval::judge::AsyncScorer;
+use crate::eval::results::{CaseResult, FieldResult, RunInfo, RunResults};
+use crate::eval::score::{Ending, Observation, Scorer, at, json_eq};
+
+mod sink;
+use sink::{JoinAll, Sink, open_partial};
 
 /// Why a run could not be completed.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +47,9 @@ pub enum RunError {
         message: String,
     },
     /// A partial file from another run (task, contract, dataset or repeats differ) is in the way.
-    #[error("{path} holds a partial run of another evaluation ({what} differs): remove it to start over")]
+    #[error(
+        "{path} holds a partial run of another evaluation ({what} differs): remove it to start over"
+    )]
     Mismatch {
         /// The partial file.
         path: PathBuf,
@@ -82,7 +82,10 @@ impl std::fmt::Debug for Runner {
             .field("concurrency", &self.concurrency)
             .field("repeats", &self.repeats)
             .field("out", &self.out)
-            .field("scorers", &self.scorers.iter().map(|s| s.name()).collect::<Vec<_>>())
+            .field(
+                "scorers",
+                &self.scorers.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -206,8 +209,12 @@ impl Runner {
             });
         }
         rows.extend(done.into_values());
-        let order: HashMap<&str, usize> =
-            dataset.cases.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
+        let order: HashMap<&str, usize> = dataset
+            .cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.as_str(), i))
+            .collect();
         rows.sort_by_key(|c| (order.get(c.id.as_str()).copied(), c.repeat));
         let results = RunResults::new(info, rows);
         if let Some(out) = &self.out {
@@ -309,7 +316,11 @@ impl Runner {
             input_tokens: report.usage.input_tokens,
             output_tokens: report.usage.output_tokens,
             cost_usd: report.cost_usd,
-            model_answered: report.attempts.iter().rev().find_map(|a| a.response_model.clone()),
+            model_answered: report
+                .attempts
+                .iter()
+                .rev()
+                .find_map(|a| a.response_model.clone()),
             error,
             unscored: false,
         }
@@ -372,7 +383,14 @@ fn compare_fields(expected: Option<&Value>, got: Option<&Value>) -> BTreeMap<Str
         .map(|(k, e)| {
             let g = got.and_then(|g| at(g, k)).cloned();
             let ok = g.as_ref().is_some_and(|g| json_eq(e, g));
-            (k.clone(), FieldResult { expected: e.clone(), got: g, ok })
+            (
+                k.clone(),
+                FieldResult {
+                    expected: e.clone(),
+                    got: g,
+                    ok,
+                },
+            )
         })
         .collect()
 }
@@ -388,17 +406,24 @@ pub fn enum_fields(schema: &Value) -> BTreeMap<String, Vec<String>> {
         let values = resolved
             .get("enum")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect::<Vec<_>>())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
             .or_else(|| {
                 let one_of = resolved.get("oneOf").and_then(Value::as_array)?;
                 one_of
                     .iter()
                     .map(|v| {
                         let v = resolve(schema, v);
-                        v.get("const").and_then(Value::as_str).map(str::to_owned).or_else(|| {
-                            let e = v.get("enum")?.as_array()?;
-                            (e.len() == 1).then(|| e[0].as_str().map(str::to_owned))?
-                        })
+                        v.get("const")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                            .or_else(|| {
+                                let e = v.get("enum")?.as_array()?;
+                                (e.len() == 1).then(|| e[0].as_str().map(str::to_owned))?
+                            })
                     })
                     .collect::<Option<Vec<_>>>()
             });
@@ -418,7 +443,11 @@ fn resolve<'s>(root: &'s Value, node: &'s Value) -> &'s Value {
                 Some(target) => node = target,
                 None => return node,
             }
-        } else if let Some([one]) = node.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+        } else if let Some([one]) = node
+            .get("allOf")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
             node = one;
         } else {
             return node;
@@ -427,167 +456,9 @@ fn resolve<'s>(root: &'s Value, node: &'s Value) -> &'s Value {
     node
 }
 
-fn io_error(path: &Path, e: impl std::fmt::Display) -> RunError {
+pub(super) fn io_error(path: &Path, e: impl std::fmt::Display) -> RunError {
     RunError::Io {
         path: path.to_owned(),
         message: e.to_string(),
-    }
-}
-
-type Done = HashMap<(String, u32), CaseResult>;
-
-/// Opens (or starts) the partial file: the rows of the run it holds, if it is this run's, and
-/// the file ready for appending. A torn last line (a killed write) is dropped.
-fn open_partial(path: &Path, info: &RunInfo) -> Result<(Done, File), RunError> {
-    let mut done = HashMap::new();
-    if let Ok(f) = File::open(path) {
-        let mut lines = BufReader::new(f).lines();
-        let header: Option<RunInfo> = lines
-            .next()
-            .and_then(Result::ok)
-            .and_then(|l| serde_json::from_str(&l).ok());
-        if let Some(h) = header {
-            let what = if h.task != info.task {
-                Some("the task")
-            } else if h.contract_version != info.contract_version {
-                Some("the contract version")
-            } else if h.dataset_sha256 != info.dataset_sha256 {
-                Some("the dataset")
-            } else if h.repeats != info.repeats {
-                Some("the repeats")
-            } else {
-                None
-            };
-            if let Some(what) = what {
-                return Err(RunError::Mismatch {
-                    path: path.to_owned(),
-                    what,
-                });
-            }
-            for line in lines.map_while(Result::ok) {
-                if let Ok(row) = serde_json::from_str::<CaseResult>(&line) {
-                    done.insert((row.id.clone(), row.repeat), row);
-                }
-            }
-        }
-    }
-    // Rewrite what is kept (without a torn tail), then append from there.
-    let tmp = path.with_extension("partial.tmp");
-    let mut text = serde_json::to_string(info).map_err(|e| io_error(path, e))?;
-    text.push('\n');
-    for row in done.values() {
-        text.push_str(&serde_json::to_string(row).map_err(|e| io_error(path, e))?);
-        text.push('\n');
-    }
-    std::fs::write(&tmp, text).map_err(|e| io_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))?;
-    let file = OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| io_error(path, e))?;
-    Ok((done, file))
-}
-
-/// Where results go as they come: memory, the partial file, the progress bar.
-struct Sink {
-    state: Mutex<SinkState>,
-    #[cfg(feature = "progress")]
-    bar: Option<indicatif::ProgressBar>,
-}
-
-struct SinkState {
-    rows: Vec<CaseResult>,
-    file: Option<File>,
-    line: Vec<u8>,
-    error: Option<String>,
-    passed: usize,
-}
-
-impl Sink {
-    fn new(file: Option<File>, total: usize, progress: bool) -> Sink {
-        #[cfg(not(feature = "progress"))]
-        let _ = (progress, total);
-        Sink {
-            state: Mutex::new(SinkState {
-                rows: Vec::with_capacity(total),
-                file,
-                line: Vec::with_capacity(1024),
-                error: None,
-                passed: 0,
-            }),
-            #[cfg(feature = "progress")]
-            bar: (progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
-                let bar = indicatif::ProgressBar::new(total as u64);
-                if let Ok(style) = indicatif::ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} cases, {msg} [{elapsed_precise}, eta {eta}]",
-                ) {
-                    bar.set_style(style);
-                }
-                bar
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SinkState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn push(&self, row: CaseResult) {
-        let mut s = self.lock();
-        s.passed += row.passed as usize;
-        if s.file.is_some() {
-            let SinkState { line, file, error, .. } = &mut *s;
-            line.clear();
-            let written = serde_json::to_writer(&mut *line, &row)
-                .map_err(std::io::Error::other)
-                .and_then(|()| {
-                    line.push(b'\n');
-                    file.as_mut().map_or(Ok(()), |f| f.write_all(line))
-                });
-            if let Err(e) = written {
-                *error = Some(format!("cannot append to the partial results: {e}"));
-            }
-        }
-        s.rows.push(row);
-        #[cfg(feature = "progress")]
-        if let Some(bar) = &self.bar {
-            bar.set_message(format!("{} passed", s.passed));
-            bar.inc(1);
-        }
-    }
-
-    fn fail(&self, message: &str) {
-        let mut s = self.lock();
-        if s.error.is_none() {
-            s.error = Some(message.to_owned());
-        }
-    }
-
-    fn failed(&self) -> bool {
-        self.lock().error.is_some()
-    }
-
-    fn finish(self) -> (Vec<CaseResult>, Option<String>) {
-        #[cfg(feature = "progress")]
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        let s = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
-        (s.rows, s.error)
-    }
-}
-
-/// Polls a few futures to completion (the runner's workers; no `futures` dependency).
-struct JoinAll<F>(Vec<Pin<Box<F>>>);
-
-impl<F: Future<Output = ()>> Future for JoinAll<F> {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.0.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if self.0.is_empty() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
     }
 }

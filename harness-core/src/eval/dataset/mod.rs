@@ -14,8 +14,11 @@ use crate::audit::AuditRecord;
 use crate::digest::hash_hex;
 use crate::output::SchemaValidator;
 
-use super::EvalTask;
-use super::assertion::Assertion;
+use crate::eval::EvalTask;
+use crate::eval::assertion::Assertion;
+
+mod parse;
+use parse::{jsonl_cases, yaml_cases};
 
 /// One case: an id, the task's typed input, what is expected of the answer, and tags.
 #[derive(Clone, Debug)]
@@ -234,6 +237,14 @@ struct Errors {
 }
 
 impl Errors {
+    fn new(file: &Path) -> Self {
+        Errors {
+            file: file.to_owned(),
+            list: Vec::new(),
+            more: 0,
+        }
+    }
+
     fn push(&mut self, line: usize, field: Option<String>, message: impl Into<String>) {
         if self.list.len() < LoadErrors::MAX {
             self.list.push(LoadError {
@@ -304,16 +315,16 @@ impl<I: DeserializeOwned> Dataset<I> {
         raw: Vec<(usize, RawCase)>,
     ) -> Result<Self, LoadErrors> {
         let checker = Checker::new::<T>();
-        let mut errors = Errors {
-            file: file.to_owned(),
-            list: Vec::new(),
-            more: 0,
-        };
+        let mut errors = Errors::new(file);
         let mut seen = HashSet::new();
         let mut cases = Vec::with_capacity(raw.len());
         for (line, raw) in raw {
             if !seen.insert(raw.id.clone()) {
-                errors.push(line, Some("id".into()), format!("`{}` is used twice", raw.id));
+                errors.push(
+                    line,
+                    Some("id".into()),
+                    format!("`{}` is used twice", raw.id),
+                );
             }
             match checker.problems::<I>(&raw) {
                 Ok(input) => cases.push(Case {
@@ -352,11 +363,7 @@ impl<I: serde::Serialize> Dataset<I> {
         cases: Vec<Case<I>>,
     ) -> Result<Self, LoadErrors> {
         let checker = Checker::new::<T>();
-        let mut errors = Errors {
-            file: PathBuf::new(),
-            list: Vec::new(),
-            more: 0,
-        };
+        let mut errors = Errors::new(Path::new(""));
         let mut seen = HashSet::new();
         let mut digest = Vec::new();
         for case in &cases {
@@ -371,7 +378,13 @@ impl<I: serde::Serialize> Dataset<I> {
             }
             digest.extend(case.id.as_bytes());
             digest.extend(case.inputs_json.to_string().as_bytes());
-            digest.extend(case.expected.as_ref().map(Value::to_string).unwrap_or_default().as_bytes());
+            digest.extend(
+                case.expected
+                    .as_ref()
+                    .map(Value::to_string)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
         }
         errors.finish()?;
         Ok(Dataset {
@@ -395,11 +408,7 @@ impl<I: DeserializeOwned> Dataset<I> {
     ) -> Result<Self, LoadErrors> {
         let task = T::contract().name;
         let mut raw = Vec::new();
-        let mut errors = Errors {
-            file: PathBuf::new(),
-            list: Vec::new(),
-            more: 0,
-        };
+        let mut errors = Errors::new(Path::new(""));
         for (i, record) in records.iter().enumerate() {
             if record.task != task || record.outcome.status != "answer" {
                 continue;
@@ -423,15 +432,27 @@ impl<I: DeserializeOwned> Dataset<I> {
         for r in records.iter().filter(|r| r.task == task) {
             digest.push_str(&r.hash);
         }
-        let checked = Self::check::<T>(name.into(), hash_hex(digest.as_bytes()), Path::new(""), raw);
-        checked.map_err(|e| LoadErrors(e.0.into_iter().map(|mut e| {
-            e.message = format!("(record #{}) {}", e.line, e.message);
-            e
-        }).collect()))
+        let checked =
+            Self::check::<T>(name.into(), hash_hex(digest.as_bytes()), Path::new(""), raw);
+        checked.map_err(|e| {
+            LoadErrors(
+                e.0.into_iter()
+                    .map(|mut e| {
+                        e.message = format!("(record #{}) {}", e.line, e.message);
+                        e
+                    })
+                    .collect(),
+            )
+        })
     }
 }
 
-fn audit_case(record: &AuditRecord, inputs: Map<String, Value>, value: &Value, fields: &[&str]) -> RawCase {
+fn audit_case(
+    record: &AuditRecord,
+    inputs: Map<String, Value>,
+    value: &Value,
+    fields: &[&str],
+) -> RawCase {
     let expected = match value {
         Value::Object(m) if !fields.is_empty() => Value::Object(
             m.iter()
@@ -452,81 +473,4 @@ fn audit_case(record: &AuditRecord, inputs: Map<String, Value>, value: &Value, f
         assertions: Vec::new(),
         tags,
     }
-}
-
-fn jsonl_cases(file: &Path, text: &str) -> Result<Vec<(usize, RawCase)>, LoadErrors> {
-    let mut errors = Errors {
-        file: file.to_owned(),
-        list: Vec::new(),
-        more: 0,
-    };
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with("//") {
-            continue;
-        }
-        match serde_json::from_str::<RawCase>(t) {
-            Ok(c) => out.push((i + 1, c)),
-            Err(e) => {
-                let field = serde_field(&e.to_string());
-                errors.push(i + 1, field, e.to_string());
-            }
-        }
-    }
-    errors.finish()?;
-    Ok(out)
-}
-
-/// The field serde's message names (`unknown field `foo``, `missing field `id``), if any.
-fn serde_field(message: &str) -> Option<String> {
-    for marker in ["unknown field `", "missing field `"] {
-        if let Some(rest) = message.split(marker).nth(1) {
-            return rest.split('`').next().map(str::to_owned);
-        }
-    }
-    None
-}
-
-#[cfg(feature = "yaml")]
-fn yaml_cases(file: &Path, text: &str) -> Result<Vec<(usize, RawCase)>, LoadErrors> {
-    let value: Value = serde_yaml_ng::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line()).unwrap_or(0);
-        LoadErrors::one(file, line, None, e.to_string())
-    })?;
-    let Value::Array(items) = value else {
-        return Err(LoadErrors::one(file, 1, None, "a YAML dataset is a list of cases"));
-    };
-    // The line of the n-th top-level item: the n-th line starting with `- `.
-    let starts: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.starts_with("- ") || *l == "-")
-        .map(|(i, _)| i + 1)
-        .collect();
-    let mut errors = Errors {
-        file: file.to_owned(),
-        list: Vec::new(),
-        more: 0,
-    };
-    let mut out = Vec::new();
-    for (n, item) in items.into_iter().enumerate() {
-        let line = starts.get(n).copied().unwrap_or(0);
-        match serde_json::from_value::<RawCase>(item) {
-            Ok(c) => out.push((line, c)),
-            Err(e) => errors.push(line, serde_field(&e.to_string()), e.to_string()),
-        }
-    }
-    errors.finish()?;
-    Ok(out)
-}
-
-#[cfg(not(feature = "yaml"))]
-fn yaml_cases(file: &Path, _text: &str) -> Result<Vec<(usize, RawCase)>, LoadErrors> {
-    Err(LoadErrors::one(
-        file,
-        0,
-        None,
-        "YAML datasets need harness-core's `yaml` feature",
-    ))
 }
