@@ -204,10 +204,10 @@ fn finish(args: &Args, baseline: Option<&RunResults>, results: &RunResults) -> E
         }
         println!("report: {}", path.display());
     }
-    if let Some(path) = &args.markdown {
-        if let Err(e) = std::fs::write(path, eval::report::markdown(results, cmp.as_ref())) {
-            return cannot(format!("{}: {e}", path.display()));
-        }
+    if let Some(path) = &args.markdown
+        && let Err(e) = std::fs::write(path, eval::report::markdown(results, cmp.as_ref()))
+    {
+        return cannot(format!("{}: {e}", path.display()));
     }
     ExitCode::from(cmp.map_or(eval::EXIT_OK, |c| c.exit_code()))
 }

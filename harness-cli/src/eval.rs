@@ -64,7 +64,8 @@ fn cannot(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn compare(args: &CompareArgs) -> ExitCode {
-    if !(args.alpha > 0.0 && args.alpha < 1.0) || !(args.min_effect >= 0.0) {
+    let valid = args.alpha > 0.0 && args.alpha < 1.0 && args.min_effect >= 0.0;
+    if !valid {
         return cannot("--alpha must be between 0 and 1 and --min-effect at least 0");
     }
     let (base, new) = match (RunResults::read(&args.base), RunResults::read(&args.new)) {
@@ -87,10 +88,10 @@ fn compare(args: &CompareArgs) -> ExitCode {
             return cannot(e);
         }
     }
-    if let Some(path) = &args.markdown {
-        if let Err(e) = write(path, &eval::report::markdown(&new, Some(&cmp))) {
-            return cannot(e);
-        }
+    if let Some(path) = &args.markdown
+        && let Err(e) = write(path, &eval::report::markdown(&new, Some(&cmp)))
+    {
+        return cannot(e);
     }
     if args.json {
         match serde_json::to_string_pretty(&cmp) {

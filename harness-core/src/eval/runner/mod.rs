@@ -339,7 +339,6 @@ impl Runner {
                 usage: crate::provider::Usage {
                     input_tokens: row.input_tokens,
                     output_tokens: row.output_tokens,
-                    ..Default::default()
                 },
                 cost_usd: row.cost_usd,
             };
