@@ -1,6 +1,6 @@
 //! Scorers: what decides whether a case passed. A [`Scorer`] sees an [`Observation`] (the
 //! expected value, the answer, how the call ended, latency and cost) and gives a [`Score`].
-//! Built in: [`exact`], [`fields`], [`expected_fields`], [`numeric`], [`contains`], [`regex`],
+//! Built in: [`exact`], [`fields`], [`expected_fields`], [`numeric`], [`contains`], [`regex()`],
 //! [`schema_valid`], [`ending`], [`latency_under`], [`cost_under`], and [`from_fn`] for your own.
 //! LLM-as-judge is in [`judge`](super::judge).
 
