@@ -63,6 +63,7 @@ pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod memory;
 pub mod observe;
 pub mod outcome;
 pub mod output;
