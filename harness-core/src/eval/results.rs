@@ -310,6 +310,7 @@ impl Stats {
         let mut s = Stats::default();
         let mut latencies = Vec::with_capacity(cases.len());
         let mut score_sum = 0.0;
+        let mut endings = [0u64; Ending::ALL.len()];
         for c in cases {
             latencies.push(c.latency_ms);
             s.input_tokens += c.input_tokens;
@@ -318,7 +319,9 @@ impl Stats {
                 Some(x) => s.cost_usd += x,
                 None => s.cost_unknown += 1,
             }
-            *s.outcomes.entry(c.ending.as_str().to_owned()).or_default() += 1;
+            if let Some(k) = Ending::ALL.iter().position(|e| *e == c.ending) {
+                endings[k] += 1;
+            }
             if c.unscored {
                 s.unscored += 1;
                 continue;
@@ -327,11 +330,20 @@ impl Stats {
             s.passed += c.passed as u64;
             score_sum += c.score;
             for (name, f) in &c.fields {
-                let a = s.fields.entry(name.clone()).or_default();
+                let a = match s.fields.get_mut(name) {
+                    Some(a) => a,
+                    None => s.fields.entry(name.clone()).or_default(),
+                };
                 a.n += 1;
                 a.correct += f.ok as u64;
             }
         }
+        s.outcomes = Ending::ALL
+            .iter()
+            .zip(endings)
+            .filter(|(_, n)| *n > 0)
+            .map(|(e, n)| (e.as_str().to_owned(), n))
+            .collect();
         for a in s.fields.values_mut() {
             a.accuracy = a.correct as f64 / a.n.max(1) as f64;
         }

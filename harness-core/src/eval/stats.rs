@@ -148,27 +148,58 @@ pub fn paired_bootstrap(diffs: &[f64], resamples: u32, seed: u64) -> Option<Boot
     })
 }
 
-/// The sum of one resample of `cats.len()` draws: counts per category (four independent counter
+/// The sum of one resample of `cats.len()` draws: counts per category (two independent counter
 /// sets, so consecutive draws of the same category do not wait on each other), then one
 /// multiply-add per category.
 fn resample_categories(rng: &mut fastrand::Rng, values: &[f64], cats: &[u8]) -> f64 {
     let n = cats.len();
-    let mut counts = [[0u32; 64]; 4];
+    let mut counts = [[0u32; 64]; 2];
+    let mut draws = Draws::new(n);
     let mut i = 0;
-    while i + 4 <= n {
-        for lane in &mut counts {
-            lane[cats[rng.usize(..n)] as usize] += 1;
-        }
-        i += 4;
+    while i + 2 <= n {
+        let (a, b) = draws.two(rng);
+        counts[0][cats[a] as usize] += 1;
+        counts[1][cats[b] as usize] += 1;
+        i += 2;
     }
-    for _ in i..n {
+    if i < n {
         counts[0][cats[rng.usize(..n)] as usize] += 1;
     }
     values
         .iter()
         .enumerate()
-        .map(|(k, v)| counts.iter().map(|lane| lane[k]).sum::<u32>() as f64 * v)
+        .map(|(k, v)| (counts[0][k] + counts[1][k]) as f64 * v)
         .sum()
+}
+
+/// Uniform indices below `n` (< 2³²), two from each 64-bit random number by Lemire's
+/// multiply-shift with rejection, so exactly uniform.
+struct Draws {
+    n: u64,
+    threshold: u32,
+}
+
+impl Draws {
+    fn new(n: usize) -> Self {
+        let n32 = n.min(u32::MAX as usize) as u32;
+        Draws {
+            n: n32 as u64,
+            threshold: n32.wrapping_neg() % n32.max(1),
+        }
+    }
+
+    fn one(&self, half: u32, rng: &mut fastrand::Rng) -> usize {
+        let m = half as u64 * self.n;
+        if (m as u32) < self.threshold {
+            return rng.usize(..self.n as usize);
+        }
+        (m >> 32) as usize
+    }
+
+    fn two(&mut self, rng: &mut fastrand::Rng) -> (usize, usize) {
+        let r = rng.u64(..);
+        (self.one(r as u32, rng), self.one((r >> 32) as u32, rng))
+    }
 }
 
 /// The distinct values of `diffs` and each one's index, when there are at most 64.
@@ -416,6 +447,22 @@ mod tests {
         }
         // 6 of 6 discordant pairs one way: p = 2/64 < 0.05; 5 of 5: 2/32 ≥ 0.05.
         assert_eq!((c[5], c[6]), (None, Some(6)));
+    }
+
+    #[test]
+    fn draws_are_uniform_indices() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut d = Draws::new(3);
+        let mut seen = [0u32; 3];
+        for _ in 0..30_000 {
+            let (a, b) = d.two(&mut rng);
+            seen[a] += 1;
+            seen[b] += 1;
+        }
+        assert!(
+            seen.iter().all(|c| (19_000..21_000).contains(c)),
+            "{seen:?}"
+        );
     }
 
     #[test]
