@@ -41,6 +41,7 @@ struct Inner {
     default_provider: Option<String>,
     default_model: Option<String>,
     model_override: Option<String>,
+    pins: Vec<(String, String)>,
     routes: Vec<(String, String)>,
     parse_limits: ParseLimits,
     recovery: Arc<Recovery>,
@@ -64,6 +65,7 @@ impl std::fmt::Debug for Harness {
             )
             .field("default_model", &self.inner.default_model)
             .field("model_override", &self.inner.model_override)
+            .field("pins", &self.inner.pins)
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +77,7 @@ pub struct HarnessBuilder {
     default_provider: Option<String>,
     default_model: Option<String>,
     model_override: Option<String>,
+    pins: Vec<(String, String)>,
     routes: Vec<(String, String)>,
     parse_limits: ParseLimits,
     seed: Option<u64>,
@@ -122,6 +125,17 @@ impl HarnessBuilder {
     /// Fallback models are left as declared.
     pub fn model_override(mut self, model: impl Into<String>) -> Self {
         self.model_override = Some(model.into());
+        self
+    }
+
+    /// Pins task `task` (its contract's name) to `model`, ahead of the override and the task's own
+    /// model: when a provider's model update breaks one task, rolling it back is a configuration
+    /// change (`HARNESS_PIN_MODELS=classify=gpt-4o-2024-08-06,...` in [`from_env`](Self::from_env)).
+    /// Fallback models are left as declared. A later pin of the same task replaces an earlier one.
+    pub fn pin_model(mut self, task: impl Into<String>, model: impl Into<String>) -> Self {
+        let task = task.into();
+        self.pins.retain(|(t, _)| *t != task);
+        self.pins.push((task, model.into()));
         self
     }
 
@@ -236,6 +250,7 @@ impl HarnessBuilder {
                 default_provider: self.default_provider,
                 default_model: self.default_model,
                 model_override: self.model_override,
+                pins: self.pins,
                 routes: self.routes,
                 parse_limits: self.parse_limits,
                 recovery: Arc::new(Recovery::new(recovery)),
@@ -356,12 +371,14 @@ impl Harness {
         &self.inner.recovery
     }
 
-    /// The model a call of `contract` asks for: the override, else the task's, else the default.
+    /// The model a call of `contract` asks for: the task's pin, else the override, else the
+    /// task's, else the default.
     pub(crate) fn model_for(&self, contract: &TaskContract) -> Option<String> {
         let inner = &self.inner;
-        inner
-            .model_override
-            .clone()
+        let pinned = inner.pins.iter().find(|(t, _)| t == contract.name);
+        pinned
+            .map(|(_, m)| m.clone())
+            .or_else(|| inner.model_override.clone())
             .or_else(|| contract.model.map(str::to_owned))
             .or_else(|| inner.default_model.clone())
     }
