@@ -41,6 +41,7 @@ static SCHEMA: LazyLock<SchemaValidator> = LazyLock::new(|| {
 const LIMITS: ParseLimits = ParseLimits {
     max_bytes: 256 * 1024,
     max_depth: 32,
+    ..ParseLimits::DEFAULT
 };
 
 fuzz_target!(|data: &[u8]| {

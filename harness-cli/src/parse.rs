@@ -64,6 +64,7 @@ fn check(args: &Args) -> Result<(), Stop> {
     let limits = ParseLimits {
         max_bytes: args.max_bytes,
         max_depth: args.max_depth,
+        ..ParseLimits::DEFAULT
     };
     let answer = read_answer(limits.max_bytes)?;
     let parsed = parse::parse(&answer, &schema, &limits)

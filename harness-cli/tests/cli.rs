@@ -62,7 +62,7 @@ fn prints_the_repaired_json_and_each_repair() {
         "repaired: removed a trailing comma in `tags`",
         "repaired: removed a comment in the root",
         "repaired: coerced `confidence` from \"0.25\" to 0.25, the type the schema asks for",
-        "repaired: matched `label` \"negative\" to the enum value \"Negative\" (case differs)",
+        "repaired: matched `label` \"negative\" to the enum value \"Negative\" (case or spacing differs)",
     ] {
         assert!(lines.contains(&expected), "missing {expected:?} in:\n{err}");
     }

@@ -13,9 +13,11 @@
 
 mod action;
 mod class;
+mod repair;
 pub mod defaults;
 pub mod sheet;
 
 pub use action::ActionKind;
 pub use class::FailureClass;
+pub use repair::RepairKind;
 pub use sheet::Sheet;
