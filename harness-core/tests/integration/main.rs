@@ -5,6 +5,8 @@
 
 mod architecture;
 mod parse;
+mod parse_classes;
+mod parse_properties;
 
 #[cfg(feature = "testing")]
 mod anthropic;
