@@ -105,6 +105,18 @@ impl RepairKind {
         }
     }
 
+    /// Whether the schema guides the repair (a coercion, a dropped key, a wrapped value): the
+    /// parser keeps such a repair only when the whole value then fits the schema.
+    pub const fn is_schema_guided(self) -> bool {
+        matches!(
+            self,
+            RepairKind::Coerced
+                | RepairKind::MatchedEnumCase
+                | RepairKind::WrappedInArray
+                | RepairKind::DroppedUnknownKey
+        )
+    }
+
     /// The kind whose [`name`](RepairKind::name) is `name`.
     pub fn from_name(name: &str) -> Option<RepairKind> {
         RepairKind::ALL.into_iter().find(|k| k.name() == name)

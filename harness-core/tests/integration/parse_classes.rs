@@ -170,10 +170,7 @@ fn bare_words_that_may_mean_something_else_are_rejected() {
         r#"{"status": TRUE}"#,
         r#"{"n": NaN}"#,
     ] {
-        assert!(
-            matches!(err(text, &any), ParseError::Invalid(_)),
-            "{text}"
-        );
+        assert!(matches!(err(text, &any), ParseError::Invalid(_)), "{text}");
     }
     assert!(matches!(
         err(r#"{"status": activ"#, &any),

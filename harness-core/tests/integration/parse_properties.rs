@@ -4,7 +4,7 @@
 //! value the model meant, or rejected: never another value".
 
 use harness_core::output::SchemaValidator;
-use harness_core::output::parse::{ParseLimits, Repair, RepairKind, parse};
+use harness_core::output::parse::{ParseLimits, Repair, parse};
 use serde_json::{Value, json};
 
 const SEEDS: u64 = 400;
@@ -22,13 +22,35 @@ fn json_text(rng: &mut fastrand::Rng, depth: usize, out: &mut String) {
         0 => out.push_str(["null", "true", "false"][rng.usize(0..3)]),
         1 => out.push_str(&rng.i64(..).to_string()),
         2 => {
-            let forms = ["0", "-0", "1.5e3", "-2E-2", "0.000001", "12345678901234567890", "1e2"];
+            let forms = [
+                "0",
+                "-0",
+                "1.5e3",
+                "-2E-2",
+                "0.000001",
+                "12345678901234567890",
+                "1e2",
+            ];
             out.push_str(forms[rng.usize(..forms.len())]);
         }
         3 => out.push_str(&format!("{}", rng.f64() * 1e9 - 5e8)),
         4 => {
             out.push('"');
-            let pieces = ["a", "é", "\\\"", "\\\\", "\\n", "\\u00e9", "\\ud83d\\ude00", "😀", "}", "'", "\\/", " ", ","];
+            let pieces = [
+                "a",
+                "é",
+                "\\\"",
+                "\\\\",
+                "\\n",
+                "\\u00e9",
+                "\\ud83d\\ude00",
+                "😀",
+                "}",
+                "'",
+                "\\/",
+                " ",
+                ",",
+            ];
             for _ in 0..rng.usize(0..6) {
                 out.push_str(pieces[rng.usize(..pieces.len())]);
             }
@@ -123,7 +145,16 @@ fn ticket_schema() -> SchemaValidator {
 }
 
 fn ticket(rng: &mut fastrand::Rng) -> Value {
-    let words = ["alpha", "beta", "it's", "say \"hi\" now", "a, b", "x y", "Ünïcode", "7"];
+    let words = [
+        "alpha",
+        "beta",
+        "it's",
+        "say \"hi\" now",
+        "a, b",
+        "x y",
+        "Ünïcode",
+        "7",
+    ];
     let word = |rng: &mut fastrand::Rng| words[rng.usize(..words.len())].to_owned();
     let id = if rng.bool() {
         rng.u32(1..99999).to_string()
@@ -206,13 +237,7 @@ fn mangle_value(rng: &mut fastrand::Rng, key: &str, v: &Value) -> String {
 
 /// Whether a repair is one the schema guides (so the value it gives must fit the schema).
 fn schema_guided(r: &Repair) -> bool {
-    matches!(
-        r.kind(),
-        RepairKind::Coerced
-            | RepairKind::MatchedEnumCase
-            | RepairKind::WrappedInArray
-            | RepairKind::DroppedUnknownKey
-    )
+    r.kind().is_schema_guided()
 }
 
 /// Zero wrong values: a mangled answer is read back as exactly the value that was mangled, or

@@ -69,11 +69,19 @@ pub(super) fn root_types(schema: &Value) -> Vec<&str> {
         let Some(map) = walk.resolve(node).and_then(Value::as_object) else {
             return Vec::new();
         };
-        if let Some([only]) = map.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+        if let Some([only]) = map
+            .get("allOf")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
             node = only;
             continue;
         }
-        if let Some(branches) = map.get("anyOf").or(map.get("oneOf")).and_then(Value::as_array) {
+        if let Some(branches) = map
+            .get("anyOf")
+            .or(map.get("oneOf"))
+            .and_then(Value::as_array)
+        {
             let mut non_null = branches.iter().filter(|b| {
                 !walk
                     .resolve(b)
@@ -331,7 +339,10 @@ impl<'a> Walk<'a, '_> {
         if let Value::Number(n) = value {
             let text = n.to_string();
             let integer = n.is_i64() || n.is_u64();
-            if integer && !allowed.contains(&&*value) && allowed.iter().any(|a| a.as_str() == Some(&text)) {
+            if integer
+                && !allowed.contains(&&*value)
+                && allowed.iter().any(|a| a.as_str() == Some(&text))
+            {
                 let to = Value::String(text);
                 let from = std::mem::replace(value, to.clone());
                 self.repairs.push(Repair::Coerced {

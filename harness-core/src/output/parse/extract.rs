@@ -406,6 +406,9 @@ mod tests {
     #[test]
     fn candidates_are_capped() {
         let text: String = (0..10_000).map(|i| format!("{{\"a\": {i}}} ")).collect();
-        assert_eq!(candidates(&text, 64, false).candidates.len(), MAX_CANDIDATES);
+        assert_eq!(
+            candidates(&text, 64, false).candidates.len(),
+            MAX_CANDIDATES
+        );
     }
 }

@@ -157,20 +157,7 @@ impl Reader<'_> {
                         after_comma = false;
                         continue;
                     }
-                    let key = match b {
-                        b'"' | b'\'' => self.string(b, KEY)?,
-                        b if is_key_start(b) => self.bare_key(),
-                        _ => return Err(self.invalid("a key or `}`")),
-                    };
-                    if let Some(Frame::Object(_, slot)) = self.stack.last_mut() {
-                        *slot = Some(key);
-                    }
-                    self.skip_blank();
-                    match self.bytes.get(self.pos) {
-                        Some(b':') => self.pos += 1,
-                        Some(_) => return Err(self.invalid("`:` after a key")),
-                        None => return Err(Failure::Truncated("a member before its value")),
-                    }
+                    self.key(b)?;
                     expect = Expect::Value;
                     after_comma = false;
                 }
@@ -248,6 +235,25 @@ impl Reader<'_> {
         }
     }
 
+    /// A member's key starting with `b`, and its `:`.
+    fn key(&mut self, b: u8) -> Result<(), Failure> {
+        let key = match b {
+            b'"' | b'\'' => self.string(b, KEY)?,
+            b if is_key_start(b) => self.bare_key(),
+            _ => return Err(self.invalid("a key or `}`")),
+        };
+        if let Some(Frame::Object(_, slot)) = self.stack.last_mut() {
+            *slot = Some(key);
+        }
+        self.skip_blank();
+        match self.bytes.get(self.pos) {
+            Some(b':') => self.pos += 1,
+            Some(_) => return Err(self.invalid("`:` after a key")),
+            None => return Err(Failure::Truncated("a member before its value")),
+        }
+        Ok(())
+    }
+
     /// Whether the reader is between the top-level values of a sequence.
     fn at_sequence_root(&self) -> bool {
         self.mode.sequence && self.stack.len() == 1
@@ -279,7 +285,9 @@ impl Reader<'_> {
             Some(_) => {
                 // `{"a": in progress}`: two words may be one string or a missing comma.
                 self.pos = start;
-                return Err(self.invalid("a quoted string (a bare word must end at `,` or the closing bracket)"));
+                return Err(self.invalid(
+                    "a quoted string (a bare word must end at `,` or the closing bracket)",
+                ));
             }
         }
         if LITERAL_LIKE.contains(&word.to_lowercase().as_str()) {
@@ -366,8 +374,10 @@ impl Reader<'_> {
                 }
                 end > at && self.bytes.get(self.skip_space(end)) == Some(&b':')
             }
-            _ => matches!(b, b'"' | b'\'' | b'{' | b'[' | b']' | b'-' | b'0'..=b'9')
-                || (self.mode.bare_items && b.is_ascii_alphabetic()),
+            _ => {
+                matches!(b, b'"' | b'\'' | b'{' | b'[' | b']' | b'-' | b'0'..=b'9')
+                    || (self.mode.bare_items && b.is_ascii_alphabetic())
+            }
         }
     }
 

@@ -1,62 +1,36 @@
 //! The lenient parser: finds the JSON value in a model's answer, repairs what models get wrong,
 //! and refuses to invent what the answer does not say.
 //!
-//! # Stages
+//! `docs/parsing.md` is the contract: every repair and coercion, when it applies, and when the
+//! parser rejects instead. In short:
 //!
-//! 1. **Candidates**: the whole answer, the body of every Markdown code fence (an unclosed last
-//!    fence runs to the end), and every outermost `{...}` / `[...]` span in the prose (brackets
-//!    inside strings do not count; a span the answer ends inside is a candidate too). A span found
-//!    inside a span the answer ends inside is tried only when that outer span is not JSON at all
-//!    (a stray bracket in prose), never when it is a cut-off value: a complete piece of a cut-off
-//!    answer is not the answer. A whole answer that does not start with `{` or `[` counts only as
-//!    strict JSON (`42`, `"yes"`), so prose such as "None of these" is not read as Python's
-//!    `None`. At most 32 candidates, found in time linear in the answer.
-//! 2. **Reading**: each candidate is read as JSON plus these repairs, each recorded
-//!    as a [`Repair`] with its path:
-//!    - trailing commas (`[1, 2,]`, `{"a": 1,}`) → [`Repair::RemovedTrailingComma`];
-//!    - `//` and `/* */` comments → [`Repair::RemovedComment`];
-//!    - unquoted keys (`{name: "x"}`) → [`Repair::QuotedKey`];
-//!    - single-quoted strings and keys (`{'a': 'b'}`) → [`Repair::ConvertedSingleQuotes`],
-//!      [`Repair::ConvertedSingleQuotedKey`];
-//!    - Python `True`, `False`, `None` → [`Repair::ReplacedPythonLiteral`];
-//!    - raw control characters (line breaks) inside strings → [`Repair::EscapedControlCharacter`];
-//!    - `\u` escapes of a lone surrogate (no character has one; serde_json rejects them) →
-//!      U+FFFD, [`Repair::ReplacedLoneSurrogate`];
-//!    - an answer cut off after a complete value → closing brackets,
-//!      [`Repair::ClosedTruncated`] (see the rule below).
+//! 1. **Candidates** ([`extract`]): the whole answer, every code fence body, every outermost
+//!    `{...}`/`[...]` span in prose, and, when the schema's root is an array, every run of spans
+//!    with only whitespace or commas between them (read as one list,
+//!    [`Repair::CollectedValues`]). At most 32, found in linear time.
+//! 2. **Reading** ([`lenient`]): strict JSON first (serde_json's value); otherwise JSON plus the
+//!    repairs models need — trailing commas, comments, unquoted keys (words, numbers, `null`),
+//!    single quotes, Python literals, raw control characters, lone surrogates, a quote inside a
+//!    string that cannot end it, a bare single word as a value, closing an answer cut off after a
+//!    complete value — each recorded as a [`Repair`] with its path. A bare whole answer is read as
+//!    the one scalar a scalar schema asks for ([`Repair::ReadBareAnswer`]).
+//! 3. **Coercion** ([`coerce`]), only for a reading that does not fit the schema, only where the
+//!    schema leaves one reading, kept only when the whole value then fits.
+//! 4. **Choice**: the reading with the fewest schema errors, then the fewest repairs, then the
+//!    cheapest ([`Repair::cost`]) wins; two readings with the same score and different values
+//!    are [`ParseError::Ambiguous`], never picked by position. [`explain`] shows every reading
+//!    considered.
 //!
-//!    Anything else that is not JSON (a missing comma, `NaN`, a bare word as a value, a bad escape)
-//!    rejects the candidate.
-//! 3. **Coercion**, only for a candidate that does not fit the schema, only where the
-//!    schema allows one reading (following `$ref`/`$defs`, and `anyOf` of one schema plus `null`):
-//!    a string of integer or number syntax where the schema wants only an integer or a number
-//!    (`"3"` → `3`), `"true"`/`"false"` where it wants only a boolean, a single value where it wants
-//!    only an array (`"a"` → `["a"]`), and a string that matches exactly one enum value when case is
-//!    ignored (`"positive"` → `"Positive"`). Recorded as [`Repair::Coerced`],
-//!    [`Repair::WrappedInArray`] and [`Repair::MatchedEnumCase`]. A coercion is kept only when it
-//!    leaves fewer schema errors.
-//! 4. **Choice**: the candidate with the fewest schema errors wins; on a tie the one with fewer
-//!    repairs (so an unrepaired value beats a repaired one), then the earlier one (whole answer,
-//!    then fences, then prose). The winner is returned even if it still breaks the schema: the
-//!    engine validates after the parser and reports those errors.
+//! Repair kinds can be denied ([`ParseLimits::deny`]): a reading that needs one is rejected
+//! ([`ParseError::Denied`]).
 //!
 //! # Truncation: what may be closed
 //!
-//! An answer cut off (by a token limit) inside arrays or objects is closed only when **every value
-//! it holds is complete**, so that closing drops at most the missing tail of a container and never
-//! finishes a scalar. Precisely, at the end of the text:
-//!
-//! - after a complete value, after `[` or `{`, or after a `,`: closed (the comma dropped), e.g.
-//!   `{"a": 1, "b": [1, 2,` → `{"a":1,"b":[1,2]}`, and `{"a": 1, "b": [1, 2]` → `{"a":1,"b":[1,2]}`;
-//! - inside a string or key: rejected (`{"a": 1, "b": "hel` must not become `"hel"`);
-//! - inside a number, *including right after its last digit*: rejected, because a cut number is a
-//!   different number (`[1, 2` may have been `[1, 25]`); a number is complete only once a `,` or a
-//!   bracket follows it (trailing whitespace does not count: candidates are trimmed);
-//! - inside a literal (`tru`): rejected; a whole literal (`true`) is complete;
-//! - after a key or its `:` with no value: rejected (the member would need an invented value).
-//!
-//! A rejected cut-off gives [`ParseError::Truncated`]. A closed object may lack required fields;
-//! the schema check after parsing reports them.
+//! An answer cut off inside arrays or objects is closed only when every value it holds is
+//! complete, so closing drops at most the missing tail of a container and never finishes a
+//! scalar: after a complete value, `[`, `{` or `,` it is closed; inside a string, a key, a number
+//! (even right after a digit: `[1, 2` may have been `[1, 25]`), a literal or a bare word, or after
+//! a key or its `:`, it is [`ParseError::Truncated`].
 //!
 //! # Limits
 //!
@@ -255,7 +229,10 @@ impl<'s> Search<'s> {
         let mut not_json = vec![false; extracted.candidates.len()];
         for (order, candidate) in extracted.candidates.iter().enumerate() {
             if candidate.within.is_some_and(|w| !not_json[w]) {
-                self.note(candidate, Outcome::Skipped("a piece of a value the answer cuts off"));
+                self.note(
+                    candidate,
+                    Outcome::Skipped("a piece of a value the answer cuts off"),
+                );
                 continue;
             }
             match self.read(candidate) {
@@ -294,12 +271,16 @@ impl<'s> Search<'s> {
             repairs.insert(0, Repair::CollectedValues { count });
             return Ok((value, repairs));
         }
+        // Strict JSON first: serde_json's value is the one the lenient reader gives for it (the
+        // differential tests and fuzz target check that), at serde_json's speed.
+        if let Ok(v) = serde_json::from_str::<Value>(candidate.text) {
+            if depth(&v) <= self.max_depth {
+                return Ok((v, Vec::new()));
+            }
+        }
         if candidate.origin == Origin::Whole && !starts_structure(candidate.text) {
             // A bare answer (`42`, `"yes"`) is strict JSON, or the one scalar the schema asks
             // for; so prose such as "None of these" is not read as Python's `None`.
-            if let Ok(v) = serde_json::from_str::<Value>(candidate.text) {
-                return Ok((v, Vec::new()));
-            }
             return self.bare(candidate.text, mode);
         }
         lenient::read(candidate.text, self.max_depth, mode).map_err(Some)
@@ -331,12 +312,7 @@ impl<'s> Search<'s> {
     }
 
     /// Ranks a read candidate; returns whether nothing later can beat it.
-    fn score(
-        &mut self,
-        candidate: &Candidate<'_>,
-        value: Value,
-        reading: Vec<Repair>,
-    ) -> bool {
+    fn score(&mut self, candidate: &Candidate<'_>, value: Value, reading: Vec<Repair>) -> bool {
         let mut repairs = Vec::with_capacity(reading.len() + 1);
         match candidate.origin {
             Origin::Whole => {}
@@ -443,6 +419,21 @@ fn fit(
         return (coerced, repairs, 0, None);
     }
     (value, repairs, errors, coercion.tie)
+}
+
+/// How deeply `value` nests arrays and objects, without recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|c| (c, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|c| (c, d + 1))),
+            _ => continue,
+        }
+        deepest = deepest.max(d + 1);
+    }
+    deepest
 }
 
 fn starts_structure(text: &str) -> bool {

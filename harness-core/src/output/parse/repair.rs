@@ -218,7 +218,9 @@ impl RepairSet {
 
     /// The kinds in the set, in [`RepairKind::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = RepairKind> {
-        RepairKind::ALL.into_iter().filter(move |k| self.contains(*k))
+        RepairKind::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
     }
 
     /// The first repair in `repairs` whose kind is in the set.

@@ -397,9 +397,14 @@ fn does_not_coerce_what_is_ambiguous() {
     }
     // A union where the value already fits a branch is left alone.
     let union = SchemaValidator::new(json!({"anyOf": [{"type": "integer"}, {"type": "string"}]}));
-    assert!(ok_with(r#"["1"]"#, &list_of(union.schema())).repairs.is_empty());
+    assert!(
+        ok_with(r#"["1"]"#, &list_of(union.schema()))
+            .repairs
+            .is_empty()
+    );
     // Where two branches each fit after a coercion of the same cost, nothing is chosen.
-    let two = json!({"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "string"}}]});
+    let two =
+        json!({"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "string"}}]});
     assert!(matches!(
         err_with(r#"["1"]"#, &list_of(&two)),
         ParseError::Ambiguous { .. }
