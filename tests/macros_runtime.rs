@@ -439,4 +439,8 @@ async fn a_denied_repair_kind_makes_the_answer_invalid_and_the_reask_says_why() 
         .map(|r| r.kind().name())
         .collect();
     assert_eq!(kinds, ["quoted_bare_value"]);
+    assert_eq!(
+        out.report.repair_counts().into_iter().collect::<Vec<_>>(),
+        [(RepairKind::QuotedBareValue, 1)]
+    );
 }

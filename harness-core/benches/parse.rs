@@ -16,9 +16,10 @@ use harness_core::output::parse::{ParseLimits, parse};
 use serde_json::{Value, json};
 
 fn item(i: usize) -> Value {
+    let status = ["Open", "Closed", "OnHold"][i % 3];
     json!({
         "id": format!("T-{i}"),
-        "status": ["Open", "Closed", "OnHold"][i % 3],
+        "status": status,
         "priority": i % 7,
         "score": i as f64 / 8.0,
         "tags": ["billing", "late \"delivery\"", "é"],

@@ -188,7 +188,7 @@ struct Search<'s> {
     schema: &'s SchemaValidator,
     limits: &'s ParseLimits,
     max_depth: usize,
-    /// The JSON types the schema's root allows.
+    /// The JSON types the schema's root allows (found once the quick path has failed).
     root: Vec<&'s str>,
     best: Option<Reading>,
     /// A reading with the best score and another value.
@@ -204,7 +204,7 @@ impl<'s> Search<'s> {
             schema,
             limits,
             max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
-            root: coerce::root_types(schema.schema()),
+            root: Vec::new(),
             best: None,
             rival: None,
             failures: Failures::default(),
@@ -220,6 +220,19 @@ impl<'s> Search<'s> {
                 max: self.limits.max_bytes,
             });
         }
+        if !self.explain {
+            // The common case first, before any candidate is looked for: the whole answer is
+            // strict JSON that fits. Nothing can beat a valid reading without repairs.
+            if let Ok(value) = serde_json::from_str::<Value>(text) {
+                if self.shallow(text, &value) && self.schema.is_valid(&value) {
+                    return Ok(Parsed {
+                        value,
+                        repairs: Vec::new(),
+                    });
+                }
+            }
+        }
+        self.root = coerce::root_types(self.schema.schema());
         let collect = self.root == ["array"];
         let extracted = extract::candidates(text, self.max_depth, collect);
         self.failures.too_deep = extracted.too_deep;
@@ -274,7 +287,7 @@ impl<'s> Search<'s> {
         // Strict JSON first: serde_json's value is the one the lenient reader gives for it (the
         // differential tests and fuzz target check that), at serde_json's speed.
         if let Ok(v) = serde_json::from_str::<Value>(candidate.text) {
-            if depth(&v) <= self.max_depth {
+            if self.shallow(candidate.text, &v) {
                 return Ok((v, Vec::new()));
             }
         }
@@ -284,6 +297,13 @@ impl<'s> Search<'s> {
             return self.bare(candidate.text, mode);
         }
         lenient::read(candidate.text, self.max_depth, mode).map_err(Some)
+    }
+
+    /// Whether `value`, read from `text`, nests no deeper than the limit (without walking it when
+    /// the text has too few brackets to be that deep).
+    fn shallow(&self, text: &str, value: &Value) -> bool {
+        let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+        brackets <= self.max_depth || depth(value) <= self.max_depth
     }
 
     /// A whole answer without JSON syntax, when the schema's root is one scalar type.
