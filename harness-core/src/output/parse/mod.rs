@@ -4,17 +4,17 @@
 //! `docs/parsing.md` is the contract: every repair and coercion, when it applies, and when the
 //! parser rejects instead. In short:
 //!
-//! 1. **Candidates** ([`extract`]): the whole answer, every code fence body, every outermost
+//! 1. **Candidates** (`extract.rs`): the whole answer, every code fence body, every outermost
 //!    `{...}`/`[...]` span in prose, and, when the schema's root is an array, every run of spans
 //!    with only whitespace or commas between them (read as one list,
 //!    [`Repair::CollectedValues`]). At most 32, found in linear time.
-//! 2. **Reading** ([`lenient`]): strict JSON first (serde_json's value); otherwise JSON plus the
+//! 2. **Reading** (`lenient.rs`): strict JSON first (serde_json's value); otherwise JSON plus the
 //!    repairs models need — trailing commas, comments, unquoted keys (words, numbers, `null`),
 //!    single quotes, Python literals, raw control characters, lone surrogates, a quote inside a
 //!    string that cannot end it, a bare single word as a value, closing an answer cut off after a
 //!    complete value — each recorded as a [`Repair`] with its path. A bare whole answer is read as
 //!    the one scalar a scalar schema asks for ([`Repair::ReadBareAnswer`]).
-//! 3. **Coercion** ([`coerce`]), only for a reading that does not fit the schema, only where the
+//! 3. **Coercion** (`coerce.rs`), only for a reading that does not fit the schema, only where the
 //!    schema leaves one reading, kept only when the whole value then fits.
 //! 4. **Choice**: the reading with the fewest schema errors, then the fewest repairs, then the
 //!    cheapest ([`Repair::cost`]) wins; two readings with the same score and different values

@@ -224,7 +224,7 @@ impl RepairSet {
     }
 
     /// The first repair in `repairs` whose kind is in the set.
-    pub fn first_in<'r>(self, repairs: &'r [Repair]) -> Option<&'r Repair> {
+    pub fn first_in(self, repairs: &[Repair]) -> Option<&Repair> {
         repairs.iter().find(|r| self.contains(r.kind()))
     }
 }
