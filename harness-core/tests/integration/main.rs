@@ -4,6 +4,7 @@
 //! `spans` binary, apart from these, which run the engine on many threads with none.
 
 mod architecture;
+mod context;
 mod parse;
 mod parse_classes;
 mod parse_properties;
@@ -24,5 +25,7 @@ mod engine;
 mod fault_matrix;
 #[cfg(feature = "testing")]
 mod kill;
+#[cfg(all(feature = "testing", feature = "sqlite"))]
+mod memory;
 #[cfg(feature = "testing")]
 mod openai;
