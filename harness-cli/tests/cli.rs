@@ -43,7 +43,10 @@ fn prints_the_json_from_a_fence() {
     );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "{\"confidence\":0.9,\"label\":\"Positive\"}\n");
-    assert_eq!(err, "repaired: extracted the JSON from a code fence\n");
+    assert_eq!(
+        err,
+        "repaired: extracted the JSON from a code fence [extracted_from_fence]\n"
+    );
 }
 
 #[test]
@@ -57,12 +60,12 @@ fn prints_the_repaired_json_and_each_repair() {
     );
     let lines: Vec<&str> = err.lines().collect();
     for expected in [
-        "repaired: quoted the bare key of `label`",
-        "repaired: read the single-quoted string at `label` as a JSON string",
-        "repaired: removed a trailing comma in `tags`",
-        "repaired: removed a comment in the root",
-        "repaired: coerced `confidence` from \"0.25\" to 0.25, the type the schema asks for",
-        "repaired: matched `label` \"negative\" to the enum value \"Negative\" (case differs)",
+        "repaired: quoted the bare key of `label` [quoted_key]",
+        "repaired: read the single-quoted string at `label` as a JSON string [converted_single_quotes]",
+        "repaired: removed a trailing comma in `tags` [removed_trailing_comma]",
+        "repaired: removed a comment in the root [removed_comment]",
+        "repaired: coerced `confidence` from \"0.25\" to 0.25, the type the schema asks for [coerced]",
+        "repaired: matched `label` \"negative\" to the enum value \"Negative\" (case or spacing differs) [matched_enum_case]",
     ] {
         assert!(lines.contains(&expected), "missing {expected:?} in:\n{err}");
     }
@@ -317,4 +320,36 @@ fn eval_compare_exits_2_when_it_cannot_compare() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/base.json: cannot read"));
+
+#[test]
+fn explain_shows_every_reading_and_deny_refuses_a_kind() {
+    let out = harness(
+        &["parse", "--schema", SCHEMA, "--explain"],
+        "Example: {\"label\": \"Great\"}\nAnswer: {\"label\": \"Neutral\", \"confidence\": 0.5, \"tags\": []}",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("1. whole answer"), "{err}");
+    assert!(
+        err.contains("with 2 schema error(s)") || err.contains("schema error(s)"),
+        "{err}"
+    );
+    assert!(err.contains("chosen: {\"confidence\":0.5"), "{err}");
+    let out = harness(
+        &[
+            "parse",
+            "--schema",
+            SCHEMA,
+            "--deny",
+            "extracted_from_fence",
+        ],
+        "```json\n{\"label\": \"Neutral\", \"confidence\": 0.5, \"tags\": []}\n```",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("a repair this task does not accept"), "{err}");
+    let out = harness(&["parse", "--schema", SCHEMA, "--deny", "coerce"], "{}");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown repair kind"), "{err}");
 }

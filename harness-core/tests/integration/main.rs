@@ -6,6 +6,8 @@
 mod architecture;
 mod context;
 mod parse;
+mod parse_classes;
+mod parse_properties;
 
 #[cfg(feature = "testing")]
 mod anthropic;
