@@ -369,3 +369,78 @@ fn contracts_are_data_with_docs_and_a_stable_version() {
     assert!(doc.contains("low_confidence"), "{doc}");
     assert_ne!(c.version, minutes::CONTRACT.version);
 }
+
+#[derive(Debug, LlmOutput)]
+struct Status {
+    status: String,
+}
+
+/// Reads a status, accepting no bare-word values and no cut-off answers.
+#[llm_task(
+    prompt = "Status of {thing}?",
+    repairs(deny = ["quoted_bare_value", "closed_truncated"]),
+    on_timeout = fail,
+    on_rate_limited = fail,
+    on_provider_error = fail,
+    on_invalid_output = reask(1).then(fail),
+    on_refusal = fail,
+)]
+async fn status_of(thing: &str) -> TaskResult<Status>;
+
+/// The same task, every repair allowed.
+#[llm_task(
+    prompt = "Status of {thing}?",
+    on_timeout = fail,
+    on_rate_limited = fail,
+    on_provider_error = fail,
+    on_invalid_output = fail,
+    on_refusal = fail,
+)]
+async fn status_lenient(thing: &str) -> TaskResult<Status>;
+
+#[tokio::test]
+async fn a_denied_repair_kind_makes_the_answer_invalid_and_the_reask_says_why() {
+    use harness_core::contract::RepairKind;
+    assert_eq!(
+        status_of::CONTRACT.denied_repairs,
+        &[RepairKind::QuotedBareValue, RepairKind::ClosedTruncated]
+    );
+    assert_ne!(
+        status_of::CONTRACT.version,
+        status_lenient::CONTRACT.version
+    );
+    let (h, fake) = harness(vec![
+        answer(r#"{"status": active}"#),
+        answer(r#"{"status": "active"}"#),
+    ]);
+    let out = status_of::with(&h, "the build").await.expect("an answer");
+    assert!(matches!(out.resolution, Resolution::Answer(ref s) if s.status == "active"));
+    let first = &out.report.attempts[0];
+    assert!(first.repairs.is_empty());
+    let reask = fake.seen.lock().unwrap()[1]
+        .messages
+        .iter()
+        .map(|m| m.content.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        reask.contains("a repair this task does not accept: read the bare word `active`"),
+        "{reask}"
+    );
+    // Without the attribute the same answer is repaired, and the repair is on the attempt with
+    // its machine name.
+    let (h, _) = harness(vec![answer(r#"{"status": active}"#)]);
+    let out = status_lenient::with(&h, "the build")
+        .await
+        .expect("an answer");
+    let kinds: Vec<&str> = out.report.attempts[0]
+        .repairs
+        .iter()
+        .map(|r| r.kind().name())
+        .collect();
+    assert_eq!(kinds, ["quoted_bare_value"]);
+    assert_eq!(
+        out.report.repair_counts().into_iter().collect::<Vec<_>>(),
+        [(RepairKind::QuotedBareValue, 1)]
+    );
+}

@@ -1,11 +1,12 @@
 //! Fuzzes the lenient parser with a fixed schema: it must never panic, never overflow the stack,
-//! never return a value deeper than the limit, and agree with serde_json on strict JSON.
+//! never return a value deeper than the limit, agree with serde_json on strict JSON, and return
+//! a value that fits the schema whenever the schema guided a repair.
 #![no_main]
 
 use std::sync::LazyLock;
 
 use harness_core::output::SchemaValidator;
-use harness_core::output::parse::{ParseLimits, parse};
+use harness_core::output::parse::{ParseLimits, RepairKind, parse};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 
@@ -41,6 +42,7 @@ static SCHEMA: LazyLock<SchemaValidator> = LazyLock::new(|| {
 const LIMITS: ParseLimits = ParseLimits {
     max_bytes: 256 * 1024,
     max_depth: 32,
+    ..ParseLimits::DEFAULT
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -51,7 +53,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = SCHEMA.errors(&parsed.value);
         for repair in &parsed.repairs {
             assert!(!repair.to_string().is_empty());
+            assert_eq!(RepairKind::from_name(repair.kind().name()), Some(repair.kind()));
         }
+        // A value the schema guided the parser to always fits it.
+        let guided = parsed.repairs.iter().any(|r| r.kind().is_schema_guided());
+        assert!(!guided || SCHEMA.is_valid(&parsed.value), "{}", parsed.value);
     }
     // Strict JSON within the limits is always read; if it fits the schema, it is returned as it
     // is, without repairs.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use harness_core::output::SchemaValidator;
-use harness_core::output::parse::{self, ParseLimits};
+use harness_core::output::parse::{self, ParseLimits, RepairKind, RepairSet};
 
 /// Exit code of an answer that is rejected.
 const REJECTED: u8 = 2;
@@ -32,6 +32,19 @@ pub struct Args {
     /// Prints the value indented.
     #[arg(long)]
     pretty: bool,
+    /// Also prints, on stderr, every reading considered and why one was chosen or none.
+    #[arg(long)]
+    explain: bool,
+    /// A repair kind not to accept (`closed_truncated`, `coerced`, ...); may be repeated.
+    #[arg(long, value_name = "KIND", value_parser = repair_kind)]
+    deny: Vec<RepairKind>,
+}
+
+fn repair_kind(name: &str) -> Result<RepairKind, String> {
+    RepairKind::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = RepairKind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown repair kind; expected one of {}", names.join(", "))
+    })
 }
 
 /// Runs `harness parse`.
@@ -64,14 +77,22 @@ fn check(args: &Args) -> Result<(), Stop> {
     let limits = ParseLimits {
         max_bytes: args.max_bytes,
         max_depth: args.max_depth,
-    };
+        ..ParseLimits::DEFAULT
+    }
+    .denying(RepairSet::of(&args.deny));
     let answer = read_answer(limits.max_bytes)?;
-    let parsed = parse::parse(&answer, &schema, &limits)
-        .map_err(|e| Stop::Rejected(vec![format!("rejected: {e}")]))?;
+    let result = if args.explain {
+        let explanation = parse::explain(&answer, &schema, &limits);
+        let _ = writeln!(io::stderr(), "{explanation}");
+        explanation.result
+    } else {
+        parse::parse(&answer, &schema, &limits)
+    };
+    let parsed = result.map_err(|e| Stop::Rejected(vec![format!("rejected: {e}")]))?;
     {
         let mut err = io::stderr().lock();
         for repair in &parsed.repairs {
-            let _ = writeln!(err, "repaired: {repair}");
+            let _ = writeln!(err, "repaired: {repair} [{}]", repair.kind());
         }
     }
     let errors = schema.errors(&parsed.value);

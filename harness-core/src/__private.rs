@@ -8,7 +8,7 @@ pub use ::std;
 
 pub use crate::contract::{
     Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params, Policy,
-    PolicySet, TaskContract,
+    PolicySet, RepairKind, TaskContract,
 };
 pub use crate::engine::{Context, DefaultFn, Harness, Inputs, IntoContext};
 pub use crate::outcome::TaskResult;
@@ -53,6 +53,7 @@ pub struct ContractFields {
     pub chains: &'static [Chain],
     pub policy: Option<&'static PolicySet>,
     pub low_confidence_below: Option<f64>,
+    pub denied_repairs: &'static [RepairKind],
     pub params: Params,
 }
 
@@ -75,6 +76,7 @@ impl ContractFields {
             chains: self.chains,
             policy: self.policy,
             low_confidence_below: self.low_confidence_below,
+            denied_repairs: self.denied_repairs,
             params: self.params,
         }
     }

@@ -37,6 +37,7 @@ mod sqlite;
 mod store;
 mod verify;
 
+pub(crate) use canonical::rfc3339;
 pub use canonical::{canonical_json, hash_hex};
 pub use find::{BadTime, Filter, Found, FoundTable, MIN_HASH_PREFIX, TimeBound, find};
 pub use jsonl::{JsonlSink, JsonlStore};

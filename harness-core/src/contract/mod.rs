@@ -12,7 +12,7 @@ use std::time::Duration;
 use harness_spec::defaults;
 use serde::Serialize;
 
-pub use harness_spec::{ActionKind, FailureClass};
+pub use harness_spec::{ActionKind, FailureClass, RepairKind};
 pub use render::{ContractDoc, render_prompt};
 
 /// Backoff between retries: capped exponential with full jitter by default.
@@ -302,6 +302,10 @@ pub struct TaskContract {
     pub policy: Option<&'static PolicySet>,
     /// The `on_low_confidence(below = ...)` threshold declared by the task itself.
     pub low_confidence_below: Option<f64>,
+    /// Repair kinds the lenient parser may not make for this task
+    /// (`#[llm_task(..., repairs(deny = ["closed_truncated"]))]`); added to the harness's own
+    /// [`ParseLimits::deny`](crate::output::parse::ParseLimits::deny).
+    pub denied_repairs: &'static [RepairKind],
     /// Request parameters.
     pub params: Params,
 }
@@ -327,6 +331,7 @@ impl TaskContract {
             chains: &[],
             policy: None,
             low_confidence_below: None,
+            denied_repairs: &[],
             params: Params {
                 temperature: None,
                 max_tokens: None,
@@ -404,6 +409,12 @@ impl TaskContract {
     /// With this low-confidence threshold of its own.
     pub const fn with_low_confidence_below(mut self, below: f64) -> Self {
         self.low_confidence_below = Some(below);
+        self
+    }
+
+    /// Denying these repair kinds to the lenient parser.
+    pub const fn with_denied_repairs(mut self, kinds: &'static [RepairKind]) -> Self {
+        self.denied_repairs = kinds;
         self
     }
 

@@ -213,6 +213,16 @@ impl CallReport {
     pub fn last_raw(&self) -> Option<&str> {
         self.attempts.iter().rev().find_map(|a| a.raw.as_deref())
     }
+
+    /// How many repairs of each kind the lenient parser made over every attempt, by kind (its
+    /// stable [`name`](crate::contract::RepairKind::name) is the label to count by in metrics).
+    pub fn repair_counts(&self) -> std::collections::BTreeMap<crate::contract::RepairKind, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for repair in self.attempts.iter().flat_map(|a| &a.repairs) {
+            *counts.entry(repair.kind()).or_insert(0) += 1;
+        }
+        counts
+    }
 }
 
 /// A finished call that did not fail: its resolution, how it was obtained, and its report.

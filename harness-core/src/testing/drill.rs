@@ -712,6 +712,7 @@ mod tests {
         }],
         policy: Some(&POLICY),
         low_confidence_below: None,
+        denied_repairs: &[],
         params: Params {
             temperature: None,
             max_tokens: None,

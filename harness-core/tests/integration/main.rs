@@ -6,6 +6,8 @@
 mod architecture;
 mod context;
 mod parse;
+mod parse_classes;
+mod parse_properties;
 
 #[cfg(feature = "testing")]
 mod anthropic;
@@ -19,6 +21,8 @@ mod drift;
 mod drill;
 #[cfg(feature = "testing")]
 mod engine;
+#[cfg(all(feature = "testing", feature = "macros"))]
+mod eval;
 #[cfg(feature = "testing")]
 mod fault_matrix;
 #[cfg(feature = "testing")]

@@ -105,8 +105,8 @@ fn coerces_through_a_schemars_schema() {
     let shown: Vec<String> = p.repairs.iter().map(ToString::to_string).collect();
     for expected in [
         "extracted the JSON from a code fence",
-        "matched `label` \"positive\" to the enum value \"Positive\" (case differs)",
-        "matched `mood` \"happy\" to the enum value \"Happy\" (case differs)",
+        "matched `label` \"positive\" to the enum value \"Positive\" (case or spacing differs)",
+        "matched `mood` \"happy\" to the enum value \"Happy\" (case or spacing differs)",
         "coerced `confidence` from \"0.92\" to 0.92, the type the schema asks for",
         "coerced `stars` from \"4\" to 4, the type the schema asks for",
         "coerced `flagged` from \"False\" to false, the type the schema asks for",
@@ -145,6 +145,7 @@ fn too_large_is_rejected_before_reading() {
     let limits = ParseLimits {
         max_bytes: 10,
         max_depth: 64,
+        ..ParseLimits::DEFAULT
     };
     assert_eq!(
         parse("{\"a\": \"0123456789\"}", &any(), &limits),
@@ -163,6 +164,7 @@ fn deep_nesting_is_rejected_not_overflowed() {
         let limits = ParseLimits {
             max_bytes: 10 << 20,
             max_depth: 64,
+            ..ParseLimits::DEFAULT
         };
         assert_eq!(
             parse(&text, &any(), &limits),
@@ -176,6 +178,7 @@ fn the_depth_limit_is_capped() {
     let limits = ParseLimits {
         max_bytes: 1 << 20,
         max_depth: usize::MAX,
+        ..ParseLimits::DEFAULT
     };
     let text = "[".repeat(10_000) + &"]".repeat(10_000);
     assert_eq!(
@@ -193,6 +196,7 @@ fn ten_megabytes_are_read_in_linear_time() {
     let limits = ParseLimits {
         max_bytes: 11 << 20,
         max_depth: 64,
+        ..ParseLimits::DEFAULT
     };
     let big = "x".repeat(10 << 20);
     let text = format!("{{\"a\": \"{big}\"}}");
@@ -350,6 +354,7 @@ fn fuzz_regressions() {
             &ParseLimits {
                 max_bytes: 1 << 20,
                 max_depth: 8,
+                ..ParseLimits::DEFAULT
             },
         );
     }

@@ -6,6 +6,7 @@ use proc_macro2::TokenTree;
 use syn::parse::ParseStream;
 use syn::{Expr, Ident, Token};
 
+use super::repairs::{self, REPAIRS};
 use super::{Keyed, Site, TaskArgs, chain, literal, skip_value};
 use crate::ctxt::Ctxt;
 use crate::util::suggest;
@@ -22,6 +23,7 @@ pub const TASK_KEYS: &[&str] = &[
     MAX_TOKENS,
     SEED,
     POLICY,
+    REPAIRS,
     CRATE,
 ];
 
@@ -53,6 +55,9 @@ pub(super) fn parse_entry(
     if !allowed.contains(&name.as_str()) {
         unknown_key(cx, key, &name, &allowed, site);
         return skip_unknown(input);
+    }
+    if name == REPAIRS {
+        return repairs::parse(cx, input, key, args);
     }
     if !input.peek(Token![=]) {
         cx.error_spanned_by(

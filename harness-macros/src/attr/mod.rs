@@ -1,5 +1,6 @@
 //! The grammar of `#[llm_task(...)]`, `#[llm_policy(...)]` and `#[llm(...)]`: tokens → raw values,
 //! by kind of grammar: [`keys`] (the task's own keys), [`chain`] (contracts and their actions),
+//! `repairs` (`repairs(deny = [...])`),
 //! [`literal`] (strings, numbers, durations, paths) and [`rules`] (the derive's `#[llm(...)]`).
 //! Problems that concern one key are reported here; `ast` resolves the values into the model and
 //! rules across keys live in `check`.
@@ -7,6 +8,7 @@
 pub mod chain;
 mod keys;
 pub mod literal;
+mod repairs;
 pub mod rules;
 
 use proc_macro2::{TokenStream, TokenTree};
@@ -37,6 +39,8 @@ pub struct TaskArgs {
     pub seed: Option<Keyed<u64>>,
     pub policy: Option<Keyed<Path>>,
     pub krate: Option<Keyed<Path>>,
+    /// `repairs(deny = [...])`.
+    pub repairs_deny: Option<Keyed<Vec<harness_spec::RepairKind>>>,
     pub contracts: Contracts,
 }
 

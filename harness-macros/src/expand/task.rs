@@ -277,6 +277,10 @@ fn contract(t: &Task, p: &TokenStream, version: &str) -> TokenStream {
     let temperature = opt(t.params.temperature);
     let max_tokens = opt(t.params.max_tokens);
     let seed = opt(t.params.seed);
+    let denied = t.repairs_deny.iter().map(|k| {
+        let variant = proc_macro2::Ident::new(&format!("{k:?}"), proc_macro2::Span::call_site());
+        quote!(#p::RepairKind::#variant)
+    });
     quote! {
         #p::ContractFields {
             name: #name_str,
@@ -294,6 +298,7 @@ fn contract(t: &Task, p: &TokenStream, version: &str) -> TokenStream {
             chains: #chains,
             policy: #policy,
             low_confidence_below: #below,
+            denied_repairs: &[#(#denied),*],
             params: #p::Params {
                 temperature: #temperature,
                 max_tokens: #max_tokens,

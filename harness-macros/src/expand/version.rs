@@ -57,6 +57,11 @@ fn canonical(t: &Task) -> String {
         "policy",
         &shown(t.policy.as_ref().map(|p| quote!(#p).to_string())),
     );
+    if !t.repairs_deny.is_empty() {
+        // Only when given, so the versions of tasks without it stay what they were.
+        let names: Vec<&str> = t.repairs_deny.iter().map(|k| k.name()).collect();
+        line("repairs_deny", &names.join(","));
+    }
     for c in t.contracts.iter() {
         let below = c
             .below

@@ -11,7 +11,7 @@ use super::attempt::Exchange;
 use crate::contract::{FailureClass, TaskContract};
 use crate::observe::record_attempt;
 use crate::outcome::{Attempt, AttemptKind};
-use crate::output::parse::ParseLimits;
+use crate::output::parse::{ParseLimits, RepairSet};
 use crate::output::{Checked, FieldPath, LlmOutput, ValidationErrors, check_value};
 use crate::provider::{ChatResponse, FinishReason, ProviderError};
 
@@ -79,8 +79,13 @@ impl<T: LlmOutput> Call<'_, T> {
     /// Judges an exchange, records it as the call's next attempt (report, span, provenance).
     pub(crate) fn judge(&mut self, exchange: Exchange) -> Verdict<T> {
         let threshold = self.frame.contract.confidence_threshold();
-        let limits = self.frame.harness.parse_limits();
-        let (verdict, attempt) = judge::<T>(exchange.result, threshold, limits);
+        // The harness's denied repairs plus the task's own.
+        let limits = self
+            .frame
+            .harness
+            .parse_limits()
+            .denying(RepairSet::of(self.frame.contract.denied_repairs));
+        let (verdict, attempt) = judge::<T>(exchange.result, threshold, &limits);
         let n = self.frame.report.attempts.len() as u32 + 1;
         let attempt = Attempt {
             n,

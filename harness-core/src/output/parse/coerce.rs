@@ -1,10 +1,15 @@
 //! Schema-guided coercion: changes a value only where the schema leaves one reading.
 //!
 //! The walk follows `$ref` (`#/$defs/...`, `#/definitions/...`, any local JSON pointer), a single
-//! `allOf`, and an `anyOf`/`oneOf` that is either an enum spelled as `const` branches or one
-//! schema plus `null` (what schemars emits for `Option<T>`). Any other union is ambiguous and left
-//! alone. The walk recurses once per level of the value, whose depth the reader bounded, and
+//! `allOf`, and an `anyOf`/`oneOf`: an enum spelled as `const` branches, one schema plus `null`
+//! (what schemars emits for `Option<T>`), or several schemas. For several, each branch is tried on
+//! a copy of the value; the coercion is kept when exactly one branch's copy then fits that branch,
+//! or when one needs fewer repairs than every other that fits. Two that tie are a
+//! [`Tie`]: nothing is coerced and the parser says which two readings it could not choose
+//! between. The walk recurses once per level of the value, whose depth the reader bounded, and
 //! gives up after [`MAX_HOPS`] schema indirections on one value (a `$ref` cycle).
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
 
@@ -14,17 +19,105 @@ use crate::output::FieldPath;
 /// Schema indirections (`$ref`, `allOf`, `anyOf`) followed for one value before giving up.
 const MAX_HOPS: u8 = 32;
 
+/// Two readings of a union member that fit equally well.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Tie {
+    /// Where the union is.
+    pub path: String,
+    /// The two values.
+    pub readings: (Value, Value),
+}
+
+/// What a walk changed.
+#[derive(Debug, Default)]
+pub(super) struct Coercion {
+    pub repairs: Vec<Repair>,
+    pub tie: Option<Tie>,
+}
+
+/// Compiled union branches, by the address of their schema in the root.
+type Branches = HashMap<usize, Option<jsonschema::Validator>>;
+
 /// Coerces `value` towards `root` (the whole schema), recording each change.
-pub(super) fn coerce(value: &mut Value, root: &Value, repairs: &mut Vec<Repair>) {
-    Walk { root, repairs }.value(value, root, &FieldPath::root(), 0);
+pub(super) fn coerce(value: &mut Value, root: &Value) -> Coercion {
+    let mut cache = Branches::new();
+    let mut walk = Walk {
+        root,
+        repairs: Vec::new(),
+        cache: &mut cache,
+        tie: None,
+    };
+    walk.value(value, root, &FieldPath::root(), 0);
+    Coercion {
+        repairs: walk.repairs,
+        tie: walk.tie,
+    }
 }
 
-struct Walk<'a> {
+/// The JSON types the root of `schema` allows (through `$ref`, a single `allOf`, one schema plus
+/// `null`, `enum` and `const`), `null` left out; empty when the schema does not say.
+pub(super) fn root_types(schema: &Value) -> Vec<&str> {
+    let mut cache = Branches::new();
+    let walk = Walk {
+        root: schema,
+        repairs: Vec::new(),
+        cache: &mut cache,
+        tie: None,
+    };
+    let mut node = schema;
+    for _ in 0..MAX_HOPS {
+        let Some(map) = walk.resolve(node).and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        if let Some([only]) = map
+            .get("allOf")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
+            node = only;
+            continue;
+        }
+        if let Some(branches) = map
+            .get("anyOf")
+            .or(map.get("oneOf"))
+            .and_then(Value::as_array)
+        {
+            let mut non_null = branches.iter().filter(|b| {
+                !walk
+                    .resolve(b)
+                    .and_then(Value::as_object)
+                    .is_some_and(is_null_schema)
+            });
+            match (non_null.next(), non_null.next()) {
+                (Some(only), None) => {
+                    node = only;
+                    continue;
+                }
+                _ => return Vec::new(),
+            }
+        }
+        let declared = types(map);
+        if !declared.is_empty() {
+            return declared;
+        }
+        return match enum_values(map) {
+            Some(values) if !values.is_empty() && values.iter().all(|v| v.is_string()) => {
+                vec!["string"]
+            }
+            _ => Vec::new(),
+        };
+    }
+    Vec::new()
+}
+
+struct Walk<'a, 'c> {
     root: &'a Value,
-    repairs: &'a mut Vec<Repair>,
+    repairs: Vec<Repair>,
+    cache: &'c mut Branches,
+    tie: Option<Tie>,
 }
 
-impl<'a> Walk<'a> {
+impl<'a> Walk<'a, '_> {
     fn value(&mut self, value: &mut Value, schema: &'a Value, path: &FieldPath, hops: u8) {
         if hops > MAX_HOPS {
             return;
@@ -64,6 +157,17 @@ impl<'a> Walk<'a> {
             });
         }
         match value {
+            Value::Number(n) if only("string") && (n.is_i64() || n.is_u64()) => {
+                // An integer's JSON text is its only spelling (no leading zeros, no exponent);
+                // a fraction's is not (`1.50` reads as 1.5), so fractions stay numbers.
+                let to = Value::String(n.to_string());
+                let from = std::mem::replace(value, to.clone());
+                self.repairs.push(Repair::Coerced {
+                    path: path.as_str().to_owned(),
+                    from,
+                    to,
+                });
+            }
             Value::String(s) if !types.contains(&"string") => {
                 let to = if only("integer") {
                     integer(s)
@@ -151,27 +255,125 @@ impl<'a> Walk<'a> {
         if value.is_null() {
             return;
         }
-        let mut non_null = branches
+        let non_null: Vec<&'a Value> = branches
             .iter()
             .zip(&resolved)
-            .filter(|(_, r)| !r.is_some_and(is_null_schema));
-        if let (Some((only, _)), None) = (non_null.next(), non_null.next()) {
-            self.value(value, only, path, hops + 1);
+            .filter(|(_, r)| !r.is_some_and(is_null_schema))
+            .map(|(b, _)| b)
+            .collect();
+        match non_null.as_slice() {
+            [] => {}
+            [only] => self.value(value, only, path, hops + 1),
+            several => self.branches(value, several, path, hops),
         }
     }
 
-    /// Replaces a string that matches exactly one allowed string when case is ignored.
+    /// A union of several schemas: the one branch a coercion makes the value fit, if one is
+    /// cheapest; a [`Tie`] when two are.
+    fn branches(&mut self, value: &mut Value, branches: &[&'a Value], path: &FieldPath, hops: u8) {
+        if branches.iter().any(|b| self.fits(b, value)) {
+            return;
+        }
+        let mut fitting: Vec<(usize, Value, Vec<Repair>)> = Vec::new();
+        for branch in branches {
+            let mut copy = value.clone();
+            let mut sub = Walk {
+                root: self.root,
+                repairs: Vec::new(),
+                cache: &mut *self.cache,
+                tie: None,
+            };
+            sub.value(&mut copy, branch, path, hops + 1);
+            let (repairs, tie) = (sub.repairs, sub.tie);
+            if tie.is_some() {
+                self.tie = self.tie.take().or(tie);
+                return;
+            }
+            if repairs.is_empty() || !self.fits(branch, &copy) {
+                continue;
+            }
+            if fitting.iter().any(|(_, v, _)| *v == copy) {
+                continue;
+            }
+            // Only the number of coercions counts here: two branches one coercion away each
+            // (`"1"` → `1` or `["1"]`) are two readings, whatever the kinds.
+            fitting.push((repairs.len(), copy, repairs));
+        }
+        fitting.sort_by_key(|(cost, ..)| *cost);
+        let mut fitting = fitting.into_iter();
+        let Some((cost, best, repairs)) = fitting.next() else {
+            return;
+        };
+        if let Some((_, second, _)) = fitting.next().filter(|(c, ..)| *c == cost) {
+            self.tie = Some(Tie {
+                path: path.as_str().to_owned(),
+                readings: (best, second),
+            });
+            return;
+        }
+        *value = best;
+        self.repairs.extend(repairs);
+    }
+
+    /// Whether `value` fits the union branch `branch` (with the root's definitions).
+    fn fits(&mut self, branch: &'a Value, value: &Value) -> bool {
+        let key = std::ptr::from_ref(branch) as usize;
+        let root = self.root;
+        let validator = self.cache.entry(key).or_insert_with(|| {
+            let mut doc = branch.clone();
+            if let (Some(doc), Some(root)) = (doc.as_object_mut(), root.as_object()) {
+                for defs in ["$defs", "definitions", "$schema"] {
+                    if let (false, Some(d)) = (doc.contains_key(defs), root.get(defs)) {
+                        doc.insert(defs.to_owned(), d.clone());
+                    }
+                }
+            }
+            jsonschema::validator_for(&doc).ok()
+        });
+        validator.as_ref().is_some_and(|v| v.is_valid(value))
+    }
+
+    /// Replaces a string that matches exactly one allowed string once surrounding whitespace,
+    /// then case, is ignored; an integer whose text is an allowed string becomes that string.
     fn enum_case(&mut self, value: &mut Value, allowed: &[&Value], path: &FieldPath) {
+        if let Value::Number(n) = value {
+            let text = n.to_string();
+            let integer = n.is_i64() || n.is_u64();
+            if integer
+                && !allowed.contains(&&*value)
+                && allowed.iter().any(|a| a.as_str() == Some(&text))
+            {
+                let to = Value::String(text);
+                let from = std::mem::replace(value, to.clone());
+                self.repairs.push(Repair::Coerced {
+                    path: path.as_str().to_owned(),
+                    from,
+                    to,
+                });
+            }
+            return;
+        }
         let Value::String(s) = value else { return };
         if allowed.iter().any(|a| a.as_str() == Some(s.as_str())) {
             return;
         }
-        let lower = s.to_lowercase();
-        let mut matches = allowed
+        let trimmed = s.trim();
+        let exact: Vec<&str> = allowed
             .iter()
             .filter_map(|a| a.as_str())
-            .filter(|a| a.to_lowercase() == lower);
-        if let (Some(to), None) = (matches.next(), matches.next()) {
+            .filter(|a| *a == trimmed)
+            .collect();
+        let lower = trimmed.to_lowercase();
+        let folded: Vec<&str> = allowed
+            .iter()
+            .filter_map(|a| a.as_str())
+            .filter(|a| a.to_lowercase() == lower)
+            .collect();
+        let one = match (exact.as_slice(), folded.as_slice()) {
+            ([one], _) | ([], [one]) => Some(*one),
+            _ => None,
+        };
+        if let Some(to) = one {
             let to = to.to_owned();
             let from = std::mem::replace(s, to.clone());
             self.repairs.push(Repair::MatchedEnumCase {

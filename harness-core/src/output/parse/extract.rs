@@ -30,6 +30,8 @@ pub(super) struct Candidate<'a> {
     /// For a span found inside a span the text ends inside: that span's index. If that one is a
     /// cut-off value, this one is a piece of it, not an answer.
     pub within: Option<usize>,
+    /// Whether it is a run of top-level values (`{..} {..}`, JSON Lines) to read as one list.
+    pub sequence: bool,
 }
 
 /// The candidates, in the order they are preferred on a tie.
@@ -43,11 +45,25 @@ pub(super) struct Extracted<'a> {
 impl<'a> Extracted<'a> {
     /// Adds a candidate unless it is empty or known; returns the index of the candidate.
     fn push(&mut self, text: &'a str, origin: Origin, within: Option<usize>) -> Option<usize> {
+        self.add(text, origin, within, false)
+    }
+
+    fn add(
+        &mut self,
+        text: &'a str,
+        origin: Origin,
+        within: Option<usize>,
+        sequence: bool,
+    ) -> Option<usize> {
         let text = text.trim_matches(is_blank);
         if text.is_empty() {
             return None;
         }
-        if let Some(i) = self.candidates.iter().position(|c| c.text == text) {
+        if let Some(i) = self
+            .candidates
+            .iter()
+            .position(|c| c.text == text && c.sequence == sequence)
+        {
             return Some(i);
         }
         if self.full() {
@@ -57,6 +73,7 @@ impl<'a> Extracted<'a> {
             text,
             origin,
             within,
+            sequence,
         });
         Some(self.candidates.len() - 1)
     }
@@ -66,12 +83,14 @@ impl<'a> Extracted<'a> {
     }
 }
 
-/// Every candidate in `text`: the whole text, then fences, then prose spans.
-pub(super) fn candidates(text: &str, max_depth: usize) -> Extracted<'_> {
+/// Every candidate in `text`: the whole text, then fences, then prose spans. With `collect` (the
+/// schema asks for a list), a run of spans with only whitespace or commas between them is one
+/// sequence candidate instead of one candidate per span.
+pub(super) fn candidates(text: &str, max_depth: usize, collect: bool) -> Extracted<'_> {
     let mut out = Extracted::default();
     out.push(text, Origin::Whole, None);
     fences(text, &mut out);
-    spans(text, max_depth, &mut out);
+    spans(text, max_depth, collect, &mut out);
     out
 }
 
@@ -127,7 +146,7 @@ enum Span {
 }
 
 /// Every outermost `{...}` or `[...]` span, plus spans the text ends inside.
-fn spans<'a>(text: &'a str, max_depth: usize, out: &mut Extracted<'a>) {
+fn spans<'a>(text: &'a str, max_depth: usize, collect: bool, out: &mut Extracted<'a>) {
     let bytes = text.as_bytes();
     let mut pos = 0;
     let mut rescans = 0;
@@ -142,8 +161,25 @@ fn spans<'a>(text: &'a str, max_depth: usize, out: &mut Extracted<'a>) {
         };
         match span(bytes, start, max_depth) {
             Span::Closed(end) => {
-                out.push(&text[start..end], Origin::Prose, within);
-                pos = end;
+                let (run_end, members) = if collect {
+                    run(bytes, end, max_depth)
+                } else {
+                    (end, 1)
+                };
+                if members > 1 {
+                    let whole = text.trim_matches(is_blank);
+                    let piece = text[start..run_end].trim_matches(is_blank);
+                    let origin = if piece == whole {
+                        Origin::Whole
+                    } else {
+                        Origin::Prose
+                    };
+                    out.add(piece, origin, within, true);
+                    pos = run_end;
+                } else {
+                    out.push(&text[start..end], Origin::Prose, within);
+                    pos = end;
+                }
             }
             Span::Broken(end) => {
                 out.push(&text[start..=end], Origin::Prose, within);
@@ -166,6 +202,33 @@ fn spans<'a>(text: &'a str, max_depth: usize, out: &mut Extracted<'a>) {
                     None => return,
                 }
             }
+        }
+    }
+}
+
+/// How far a run of spans that starts with a span ending at `end` goes: each next span starts
+/// after nothing but whitespace and commas. Returns its end and how many spans it holds; a span
+/// the text ends inside is the last member, and the run then runs to the end.
+fn run(bytes: &[u8], mut end: usize, max_depth: usize) -> (usize, usize) {
+    let mut members = 1;
+    loop {
+        let mut next = end;
+        while bytes
+            .get(next)
+            .is_some_and(|b| b.is_ascii_whitespace() || *b == b',')
+        {
+            next += 1;
+        }
+        if !matches!(bytes.get(next), Some(b'{' | b'[')) {
+            return (end, members);
+        }
+        match span(bytes, next, max_depth) {
+            Span::Closed(e) => {
+                end = e;
+                members += 1;
+            }
+            Span::Open => return (bytes.len(), members + 1),
+            Span::Broken(_) | Span::TooDeep(_) => return (end, members),
         }
     }
 }
@@ -258,7 +321,7 @@ mod tests {
     use super::*;
 
     fn texts(text: &str) -> Vec<(&str, Origin)> {
-        candidates(text, 64)
+        candidates(text, 64, false)
             .candidates
             .iter()
             .map(|c| (c.text, c.origin))
@@ -304,7 +367,7 @@ mod tests {
 
     #[test]
     fn a_stray_bracket_does_not_hide_a_value() {
-        let ex = candidates("1) see [notes: {\"a\": 1}", 64);
+        let ex = candidates("1) see [notes: {\"a\": 1}", 64, false);
         let c = ex.candidates.last().unwrap();
         assert_eq!((c.text, c.origin), ("{\"a\": 1}", Origin::Prose));
         assert_eq!(ex.candidates[c.within.unwrap()].text, "[notes: {\"a\": 1}");
@@ -313,14 +376,39 @@ mod tests {
     #[test]
     fn deep_spans_are_skipped_in_linear_time() {
         let text = "[".repeat(100_000);
-        let ex = candidates(&text, 64);
+        let ex = candidates(&text, 64, false);
         assert!(ex.too_deep);
         assert!(ex.candidates.len() <= MAX_CANDIDATES);
     }
 
     #[test]
+    fn a_run_of_values_is_one_candidate_when_a_list_is_wanted() {
+        let text = "Here: {\"k\": 1}\n{\"k\": 2}, {\"k\": 3} and {\"k\": 4}";
+        let ex = candidates(text, 64, true);
+        let got: Vec<_> = ex.candidates[1..]
+            .iter()
+            .map(|c| (c.text, c.sequence))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("{\"k\": 1}\n{\"k\": 2}, {\"k\": 3}", true),
+                ("{\"k\": 4}", false)
+            ]
+        );
+        let ex = candidates("{\"k\": 1} {\"k\": 2}", 64, true);
+        assert_eq!(ex.candidates[1].origin, Origin::Whole);
+        assert!(ex.candidates[1].sequence);
+        // Without `collect`, every span stands alone.
+        assert_eq!(candidates(text, 64, false).candidates.len(), 5);
+    }
+
+    #[test]
     fn candidates_are_capped() {
         let text: String = (0..10_000).map(|i| format!("{{\"a\": {i}}} ")).collect();
-        assert_eq!(candidates(&text, 64).candidates.len(), MAX_CANDIDATES);
+        assert_eq!(
+            candidates(&text, 64, false).candidates.len(),
+            MAX_CANDIDATES
+        );
     }
 }

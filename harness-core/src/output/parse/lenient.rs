@@ -24,6 +24,21 @@ pub(super) enum Failure {
     },
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::TooDeep => f.write_str("nests deeper than the limit"),
+            Failure::Truncated(cut) => write!(f, "cut off inside {cut}"),
+            Failure::Invalid { message } => f.write_str(message),
+        }
+    }
+}
+
+/// Whether `lower` (a lowercased word) spells a JSON or Python literal or a number's name.
+pub(super) fn is_literal_like(lower: &str) -> bool {
+    LITERAL_LIKE.contains(&lower)
+}
+
 /// An array or object still open.
 enum Frame {
     Array(Vec<Value>),
@@ -42,17 +57,38 @@ enum Expect {
     AfterValue,
 }
 
-/// Reads one value from `text`, which must hold nothing else (whitespace and comments aside).
-pub(super) fn read(text: &str, max_depth: usize) -> Result<(Value, Vec<Repair>), Failure> {
-    Reader {
+/// How a candidate is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Mode {
+    /// Whether a bare word may be an array item (`[red, green]`). Off for spans found in prose,
+    /// where brackets around words are common ("[citation needed]").
+    pub bare_items: bool,
+    /// Whether the text is a sequence of top-level objects or arrays, separated by whitespace or
+    /// commas, read as one array of them.
+    pub sequence: bool,
+}
+
+/// Reads one value from `text`, which must hold nothing else (whitespace and comments aside); in
+/// [`Mode::sequence`], every value in it, as an array.
+pub(super) fn read(
+    text: &str,
+    max_depth: usize,
+    mode: Mode,
+) -> Result<(Value, Vec<Repair>), Failure> {
+    let mut reader = Reader {
         text,
         bytes: text.as_bytes(),
         pos: 0,
         max_depth,
         stack: Vec::new(),
         repairs: Vec::new(),
+        mode,
+    };
+    if mode.sequence {
+        // The list being collected: a container with no brackets in the text.
+        reader.stack.push(Frame::Array(Vec::new()));
     }
-    .run()
+    reader.run()
 }
 
 struct Reader<'a> {
@@ -62,6 +98,7 @@ struct Reader<'a> {
     max_depth: usize,
     stack: Vec<Frame>,
     repairs: Vec<Repair>,
+    mode: Mode,
 }
 
 impl Reader<'_> {
@@ -77,6 +114,9 @@ impl Reader<'_> {
             };
             match expect {
                 Expect::Value => {
+                    if self.at_sequence_root() && b != b'{' && b != b'[' {
+                        return Err(self.invalid("an object or array"));
+                    }
                     if b == b']' && matches!(self.stack.last(), Some(Frame::Array(_))) {
                         if after_comma {
                             // `[1,]`: the comma promised a value that never came.
@@ -101,7 +141,7 @@ impl Reader<'_> {
                         }
                         b'"' | b'\'' => Value::String(self.string(b, "a string")?),
                         b'-' | b'0'..=b'9' => self.number()?,
-                        b if b.is_ascii_alphabetic() => self.literal()?,
+                        b if b.is_ascii_alphabetic() || b >= 0x80 => self.word()?,
                         _ => return Err(self.invalid("a value")),
                     };
                     result = self.complete(value, &mut expect);
@@ -117,23 +157,19 @@ impl Reader<'_> {
                         after_comma = false;
                         continue;
                     }
-                    let key = match b {
-                        b'"' | b'\'' => self.string(b, KEY)?,
-                        b if is_ident_start(b) => self.bare_key(),
-                        _ => return Err(self.invalid("a key or `}`")),
-                    };
-                    if let Some(Frame::Object(_, slot)) = self.stack.last_mut() {
-                        *slot = Some(key);
-                    }
-                    self.skip_blank();
-                    match self.bytes.get(self.pos) {
-                        Some(b':') => self.pos += 1,
-                        Some(_) => return Err(self.invalid("`:` after a key")),
-                        None => return Err(Failure::Truncated("a member before its value")),
-                    }
+                    self.key(b)?;
                     expect = Expect::Value;
                     after_comma = false;
                 }
+                Expect::AfterValue if self.at_sequence_root() => match b {
+                    b',' => {
+                        self.pos += 1;
+                        after_comma = true;
+                        expect = Expect::Value;
+                    }
+                    b'{' | b'[' => expect = Expect::Value,
+                    _ => return Err(self.invalid("another object or array, or the end")),
+                },
                 Expect::AfterValue => match (b, self.stack.last()) {
                     (_, None) => return Err(self.invalid("the end of the value")),
                     (b',', Some(frame)) => {
@@ -176,20 +212,172 @@ impl Reader<'_> {
         if after_comma {
             self.trailing_comma();
         }
-        let mut closed = String::new();
+        let base = usize::from(self.mode.sequence);
         let mut expect = expect;
         let mut result = None;
-        while let Some(frame) = self.stack.last() {
-            closed.push(match frame {
-                Frame::Array(_) => ']',
-                Frame::Object(..) => '}',
-            });
+        if self.stack.len() > base {
+            let mut closed = String::new();
+            while self.stack.len() > base {
+                closed.push(match self.stack.last() {
+                    Some(Frame::Array(_)) | None => ']',
+                    Some(Frame::Object(..)) => '}',
+                });
+                result = self.close(&mut expect);
+            }
+            self.repairs.push(Repair::ClosedTruncated { closed });
+        }
+        if base == 1 {
             result = self.close(&mut expect);
         }
-        self.repairs.push(Repair::ClosedTruncated { closed });
         match result {
             Some(v) => Ok((v, self.repairs)),
             None => Err(Failure::Truncated("the outermost value")),
+        }
+    }
+
+    /// A member's key starting with `b`, and its `:`.
+    fn key(&mut self, b: u8) -> Result<(), Failure> {
+        let key = match b {
+            b'"' | b'\'' => self.string(b, KEY)?,
+            b if is_key_start(b) => self.bare_key(),
+            _ => return Err(self.invalid("a key or `}`")),
+        };
+        if let Some(Frame::Object(_, slot)) = self.stack.last_mut() {
+            *slot = Some(key);
+        }
+        self.skip_blank();
+        match self.bytes.get(self.pos) {
+            Some(b':') => self.pos += 1,
+            Some(_) => return Err(self.invalid("`:` after a key")),
+            None => return Err(Failure::Truncated("a member before its value")),
+        }
+        Ok(())
+    }
+
+    /// Whether the reader is between the top-level values of a sequence.
+    fn at_sequence_root(&self) -> bool {
+        self.mode.sequence && self.stack.len() == 1
+    }
+
+    /// A word where a value goes: a JSON literal, a Python one, or a bare single word.
+    fn word(&mut self) -> Result<Value, Failure> {
+        let start = self.pos;
+        if let Some(value) = self.literal()? {
+            return Ok(value);
+        }
+        let in_object = matches!(self.stack.last(), Some(Frame::Object(..)));
+        let in_array = matches!(self.stack.last(), Some(Frame::Array(_)));
+        if !(in_object || (in_array && self.mode.bare_items)) || !self.starts_letter() {
+            return Err(self.invalid("a value"));
+        }
+        while let Some(c) = self.text[self.pos..].chars().next() {
+            if !is_word_char(c) {
+                break;
+            }
+            self.pos += c.len_utf8();
+        }
+        let word = self.text[start..self.pos].to_owned();
+        let after = self.skip_inline_blank(self.pos);
+        let closer = if in_object { b'}' } else { b']' };
+        match self.bytes.get(after) {
+            None => return Err(Failure::Truncated("a word")),
+            Some(&b) if b == b',' || b == closer => {}
+            Some(_) => {
+                // `{"a": in progress}`: two words may be one string or a missing comma.
+                self.pos = start;
+                return Err(self.invalid(
+                    "a quoted string (a bare word must end at `,` or the closing bracket)",
+                ));
+            }
+        }
+        if LITERAL_LIKE.contains(&word.to_lowercase().as_str()) {
+            // `NULL`, `TRUE`, `NaN`: the literal, or the word? Neither is certain.
+            self.pos = start;
+            return Err(self.invalid("a JSON literal (`true`, `false`, `null`) or a quoted string"));
+        }
+        let path = self.path().0;
+        self.repairs.push(Repair::QuotedBareValue {
+            path,
+            word: word.clone(),
+        });
+        Ok(Value::String(word))
+    }
+
+    /// Whether the character at the reader is a letter.
+    fn starts_letter(&self) -> bool {
+        self.text[self.pos..]
+            .chars()
+            .next()
+            .is_some_and(char::is_alphabetic)
+    }
+
+    /// The first byte from `at` that is not a space or a tab.
+    fn skip_inline_blank(&self, mut at: usize) -> usize {
+        while let Some(b' ' | b'\t') = self.bytes.get(at) {
+            at += 1;
+        }
+        at
+    }
+
+    /// The first byte from `at` that is not whitespace or inside a comment.
+    fn skip_space(&self, mut at: usize) -> usize {
+        loop {
+            while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(at) {
+                at += 1;
+            }
+            let rest = &self.bytes[at..];
+            if rest.starts_with(b"//") {
+                at += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            } else if rest.starts_with(b"/*") {
+                at += find(&rest[2..], b"*/").map_or(rest.len(), |i| i + 4);
+            } else {
+                return at;
+            }
+        }
+    }
+
+    /// Whether the quote just before `after` ends the string being read. It does unless what
+    /// follows cannot follow a string at all here: then the quote is a character of the string
+    /// (`"say "hi" now"`). A quote followed by another string (`"a" "b"`: a missing comma, or one
+    /// string?) or by `:` ends it, and the reading then fails.
+    fn quote_ends_string(&self, after: usize, key: bool) -> bool {
+        let next = self.skip_space(after);
+        let Some(&b) = self.bytes.get(next) else {
+            return true;
+        };
+        if key {
+            // `{"ke"y": 1}`; `{"a" 1}` is a missing colon, not a quote.
+            return b == b':' || next != after || !(b.is_ascii_alphanumeric() || b >= 0x80);
+        }
+        match b {
+            b',' if self.stack.is_empty() => true,
+            b',' => self.plausible_after_comma(next + 1),
+            b'"' | b':' | b'\'' | b'}' | b']' => true,
+            _ => false,
+        }
+    }
+
+    /// Whether what follows a comma at `from` can start the next item or member.
+    fn plausible_after_comma(&self, from: usize) -> bool {
+        let at = self.skip_space(from);
+        let Some(&b) = self.bytes.get(at) else {
+            return true;
+        };
+        match self.stack.last() {
+            Some(Frame::Object(..)) => {
+                if matches!(b, b'"' | b'\'' | b'}') {
+                    return true;
+                }
+                let mut end = at;
+                while self.bytes.get(end).is_some_and(|&b| is_key_byte(b)) {
+                    end += 1;
+                }
+                end > at && self.bytes.get(self.skip_space(end)) == Some(&b':')
+            }
+            _ => {
+                matches!(b, b'"' | b'\'' | b'{' | b'[' | b']' | b'-' | b'0'..=b'9')
+                    || (self.mode.bare_items && b.is_ascii_alphabetic())
+            }
         }
     }
 
@@ -293,6 +481,7 @@ impl Reader<'_> {
         let mut out = String::new();
         let mut control = false;
         let mut lone = false;
+        let mut inner = false;
         loop {
             let start = self.pos;
             while let Some(&b) = self.bytes.get(self.pos) {
@@ -307,7 +496,12 @@ impl Reader<'_> {
             };
             self.pos += 1;
             if b == quote {
-                break;
+                if self.quote_ends_string(self.pos, what == KEY) {
+                    break;
+                }
+                inner = true;
+                out.push(quote as char);
+                continue;
             }
             if b < 0x20 {
                 control = true;
@@ -338,7 +532,7 @@ impl Reader<'_> {
                 }
             }
         }
-        if quote == b'\'' || control || lone {
+        if quote == b'\'' || control || lone || inner {
             // A key's repairs concern its member, whose slot is not set yet.
             let mut path = self.path();
             if what == KEY {
@@ -356,6 +550,10 @@ impl Reader<'_> {
             if control {
                 let path = path.clone();
                 self.repairs.push(Repair::EscapedControlCharacter { path });
+            }
+            if inner {
+                let path = path.clone();
+                self.repairs.push(Repair::EscapedInnerQuote { path });
             }
             if lone {
                 self.repairs.push(Repair::ReplacedLoneSurrogate { path });
@@ -456,8 +654,9 @@ impl Reader<'_> {
         }
     }
 
-    /// `true`, `false`, `null`, or Python's `True`, `False`, `None`.
-    fn literal(&mut self) -> Result<Value, Failure> {
+    /// `true`, `false`, `null`, or Python's `True`, `False`, `None`; `None` (the reader back at
+    /// the start) for any other word.
+    fn literal(&mut self) -> Result<Option<Value>, Failure> {
         let start = self.pos;
         while self
             .bytes
@@ -483,7 +682,7 @@ impl Reader<'_> {
                     return Err(Failure::Truncated("a literal"));
                 }
                 self.pos = start;
-                return Err(self.invalid("a value"));
+                return Ok(None);
             }
         };
         if let Some(to) = python {
@@ -494,18 +693,17 @@ impl Reader<'_> {
                 to: to.to_owned(),
             });
         }
-        Ok(value)
+        Ok(Some(value))
     }
 
-    /// An unquoted key such as `name` or `$id`.
+    /// An unquoted key such as `name`, `$id`, `5` or `null`: its text as written.
     fn bare_key(&mut self) -> String {
         let start = self.pos;
-        while self
-            .bytes
-            .get(self.pos)
-            .is_some_and(|&b| is_ident_continue(b))
-        {
-            self.pos += 1;
+        while let Some(c) = self.text[self.pos..].chars().next() {
+            if !(is_word_char(c) || c == '$') {
+                break;
+            }
+            self.pos += c.len_utf8();
         }
         let key = self.text[start..self.pos].to_owned();
         let path = self.path().field(&key).0;
@@ -517,8 +715,32 @@ impl Reader<'_> {
 /// What a string is, when it is a key.
 const KEY: &str = "a key";
 
-fn is_ident_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b == b'$'
+/// Words that are JSON or Python literals, or a number's name, in some case: never bare strings.
+const LITERAL_LIKE: &[&str] = &[
+    "true",
+    "false",
+    "null",
+    "none",
+    "nil",
+    "nan",
+    "inf",
+    "infinity",
+    "undefined",
+];
+
+/// What an unquoted key may start with: a letter, `_`, `$`, a digit or `-` (`{5: "b"}`).
+fn is_key_start(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'-' || b >= 0x80
+}
+
+/// The bytes of an unquoted key, for looking ahead (non-ASCII counts as a letter).
+fn is_key_byte(b: u8) -> bool {
+    is_key_start(b) || b == b'.'
+}
+
+/// A character of a bare word or key: a letter or digit (any script), `_`, `-`, `.`.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
 
 fn is_ident_continue(b: u8) -> bool {

@@ -1,62 +1,36 @@
 //! The lenient parser: finds the JSON value in a model's answer, repairs what models get wrong,
 //! and refuses to invent what the answer does not say.
 //!
-//! # Stages
+//! `docs/parsing.md` is the contract: every repair and coercion, when it applies, and when the
+//! parser rejects instead. In short:
 //!
-//! 1. **Candidates**: the whole answer, the body of every Markdown code fence (an unclosed last
-//!    fence runs to the end), and every outermost `{...}` / `[...]` span in the prose (brackets
-//!    inside strings do not count; a span the answer ends inside is a candidate too). A span found
-//!    inside a span the answer ends inside is tried only when that outer span is not JSON at all
-//!    (a stray bracket in prose), never when it is a cut-off value: a complete piece of a cut-off
-//!    answer is not the answer. A whole answer that does not start with `{` or `[` counts only as
-//!    strict JSON (`42`, `"yes"`), so prose such as "None of these" is not read as Python's
-//!    `None`. At most 32 candidates, found in time linear in the answer.
-//! 2. **Reading**: each candidate is read as JSON plus these repairs, each recorded
-//!    as a [`Repair`] with its path:
-//!    - trailing commas (`[1, 2,]`, `{"a": 1,}`) → [`Repair::RemovedTrailingComma`];
-//!    - `//` and `/* */` comments → [`Repair::RemovedComment`];
-//!    - unquoted keys (`{name: "x"}`) → [`Repair::QuotedKey`];
-//!    - single-quoted strings and keys (`{'a': 'b'}`) → [`Repair::ConvertedSingleQuotes`],
-//!      [`Repair::ConvertedSingleQuotedKey`];
-//!    - Python `True`, `False`, `None` → [`Repair::ReplacedPythonLiteral`];
-//!    - raw control characters (line breaks) inside strings → [`Repair::EscapedControlCharacter`];
-//!    - `\u` escapes of a lone surrogate (no character has one; serde_json rejects them) →
-//!      U+FFFD, [`Repair::ReplacedLoneSurrogate`];
-//!    - an answer cut off after a complete value → closing brackets,
-//!      [`Repair::ClosedTruncated`] (see the rule below).
+//! 1. **Candidates** (`extract.rs`): the whole answer, every code fence body, every outermost
+//!    `{...}`/`[...]` span in prose, and, when the schema's root is an array, every run of spans
+//!    with only whitespace or commas between them (read as one list,
+//!    [`Repair::CollectedValues`]). At most 32, found in linear time.
+//! 2. **Reading** (`lenient.rs`): strict JSON first (serde_json's value); otherwise JSON plus the
+//!    repairs models need — trailing commas, comments, unquoted keys (words, numbers, `null`),
+//!    single quotes, Python literals, raw control characters, lone surrogates, a quote inside a
+//!    string that cannot end it, a bare single word as a value, closing an answer cut off after a
+//!    complete value — each recorded as a [`Repair`] with its path. A bare whole answer is read as
+//!    the one scalar a scalar schema asks for ([`Repair::ReadBareAnswer`]).
+//! 3. **Coercion** (`coerce.rs`), only for a reading that does not fit the schema, only where the
+//!    schema leaves one reading, kept only when the whole value then fits.
+//! 4. **Choice**: the reading with the fewest schema errors, then the fewest repairs, then the
+//!    cheapest ([`Repair::cost`]) wins; two readings with the same score and different values
+//!    are [`ParseError::Ambiguous`], never picked by position. [`explain`] shows every reading
+//!    considered.
 //!
-//!    Anything else that is not JSON (a missing comma, `NaN`, a bare word as a value, a bad escape)
-//!    rejects the candidate.
-//! 3. **Coercion**, only for a candidate that does not fit the schema, only where the
-//!    schema allows one reading (following `$ref`/`$defs`, and `anyOf` of one schema plus `null`):
-//!    a string of integer or number syntax where the schema wants only an integer or a number
-//!    (`"3"` → `3`), `"true"`/`"false"` where it wants only a boolean, a single value where it wants
-//!    only an array (`"a"` → `["a"]`), and a string that matches exactly one enum value when case is
-//!    ignored (`"positive"` → `"Positive"`). Recorded as [`Repair::Coerced`],
-//!    [`Repair::WrappedInArray`] and [`Repair::MatchedEnumCase`]. A coercion is kept only when it
-//!    leaves fewer schema errors.
-//! 4. **Choice**: the candidate with the fewest schema errors wins; on a tie the one with fewer
-//!    repairs (so an unrepaired value beats a repaired one), then the earlier one (whole answer,
-//!    then fences, then prose). The winner is returned even if it still breaks the schema: the
-//!    engine validates after the parser and reports those errors.
+//! Repair kinds can be denied ([`ParseLimits::deny`]): a reading that needs one is rejected
+//! ([`ParseError::Denied`]).
 //!
 //! # Truncation: what may be closed
 //!
-//! An answer cut off (by a token limit) inside arrays or objects is closed only when **every value
-//! it holds is complete**, so that closing drops at most the missing tail of a container and never
-//! finishes a scalar. Precisely, at the end of the text:
-//!
-//! - after a complete value, after `[` or `{`, or after a `,`: closed (the comma dropped), e.g.
-//!   `{"a": 1, "b": [1, 2,` → `{"a":1,"b":[1,2]}`, and `{"a": 1, "b": [1, 2]` → `{"a":1,"b":[1,2]}`;
-//! - inside a string or key: rejected (`{"a": 1, "b": "hel` must not become `"hel"`);
-//! - inside a number, *including right after its last digit*: rejected, because a cut number is a
-//!   different number (`[1, 2` may have been `[1, 25]`); a number is complete only once a `,` or a
-//!   bracket follows it (trailing whitespace does not count: candidates are trimmed);
-//! - inside a literal (`tru`): rejected; a whole literal (`true`) is complete;
-//! - after a key or its `:` with no value: rejected (the member would need an invented value).
-//!
-//! A rejected cut-off gives [`ParseError::Truncated`]. A closed object may lack required fields;
-//! the schema check after parsing reports them.
+//! An answer cut off inside arrays or objects is closed only when every value it holds is
+//! complete, so closing drops at most the missing tail of a container and never finishes a
+//! scalar: after a complete value, `[`, `{` or `,` it is closed; inside a string, a key, a number
+//! (even right after a digit: `[1, 2` may have been `[1, 25]`), a literal or a bare word, or after
+//! a key or its `:`, it is [`ParseError::Truncated`].
 //!
 //! # Limits
 //!
@@ -66,37 +40,56 @@
 //! [`ParseError::TooDeep`], never a stack overflow. Work and memory are linear in the input.
 
 mod coerce;
+mod explain;
 mod extract;
 mod lenient;
 mod repair;
 
 use serde_json::Value;
 
-pub use repair::Repair;
+pub use explain::{Considered, Explanation, Outcome};
+pub use repair::{Repair, RepairKind, RepairSet};
 
 use super::SchemaValidator;
-use extract::Origin;
-use lenient::Failure;
+use extract::{Candidate, Origin};
+use lenient::{Failure, Mode};
 
 /// The deepest nesting accepted whatever [`ParseLimits::max_depth`] says. serde_json's own
 /// recursion limit is the same.
 pub const HARD_MAX_DEPTH: usize = 128;
 
-/// Bounds on what the parser accepts, so hostile output cannot exhaust memory or the stack.
+/// Bounds on what the parser accepts, so hostile output cannot exhaust memory or the stack, and
+/// the repairs it may not make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParseLimits {
     /// Largest input, in bytes.
     pub max_bytes: usize,
     /// Deepest nesting of arrays and objects (at most [`HARD_MAX_DEPTH`]).
     pub max_depth: usize,
+    /// Repair kinds not accepted: a reading that needs one is rejected (a coercion of a denied
+    /// kind is not tried). Set for every task with `HarnessBuilder::parse_limits`, or per task
+    /// with `#[llm_task(..., repairs(deny = ["..."]))]`; the two add up.
+    pub deny: RepairSet,
+}
+
+impl ParseLimits {
+    /// 1 MiB, 64 levels, every repair allowed.
+    pub const DEFAULT: ParseLimits = ParseLimits {
+        max_bytes: 1024 * 1024,
+        max_depth: 64,
+        deny: RepairSet::EMPTY,
+    };
+
+    /// These limits, also denying `deny`.
+    pub const fn denying(mut self, deny: RepairSet) -> ParseLimits {
+        self.deny = self.deny.union(deny);
+        self
+    }
 }
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        ParseLimits {
-            max_bytes: 1024 * 1024,
-            max_depth: 64,
-        }
+        ParseLimits::DEFAULT
     }
 }
 
@@ -141,10 +134,28 @@ pub enum ParseError {
     /// JSON-looking text that does not parse.
     #[error("the answer is not valid JSON: {0}")]
     Invalid(String),
+    /// Two readings fit equally well; the parser does not pick one.
+    #[error(
+        "the answer can be read two ways that fit equally well, {first} and {second}; reply with one JSON value"
+    )]
+    Ambiguous {
+        /// One reading: where it was found and the value, shortened.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// The only readings need a repair the task does not accept.
+    #[error("the answer could only be read by a repair this task does not accept: {repair}")]
+    Denied {
+        /// The repair's kind.
+        kind: RepairKind,
+        /// The repair, as a sentence.
+        repair: String,
+    },
 }
 
-/// The best candidate so far: (schema errors, repairs made reading and coercing, order).
-type Score = (usize, usize, usize);
+/// How a reading ranks: fewer schema errors, then fewer repairs, then cheaper ones.
+type Score = (usize, usize, u32);
 
 /// Finds the JSON value in `text`, repairing and coercing it towards `schema`.
 pub fn parse(
@@ -152,101 +163,297 @@ pub fn parse(
     schema: &SchemaValidator,
     limits: &ParseLimits,
 ) -> Result<Parsed, ParseError> {
-    if text.len() > limits.max_bytes {
-        return Err(ParseError::TooLarge {
-            len: text.len(),
-            max: limits.max_bytes,
-        });
-    }
-    let max_depth = limits.max_depth.min(HARD_MAX_DEPTH);
-    let extracted = extract::candidates(text, max_depth);
-    let mut best: Option<(Score, Parsed)> = None;
-    let mut failures = Failures {
-        too_deep: extracted.too_deep,
-        ..Failures::default()
-    };
-    // Which candidates were rejected as not JSON. A span found inside a span the text ends in is
-    // tried only when that outer span was not JSON (a stray bracket in prose); otherwise it is a
-    // piece of the outer value, not the answer.
-    let mut not_json = vec![false; extracted.candidates.len()];
-    for (order, candidate) in extracted.candidates.iter().enumerate() {
-        if candidate.within.is_some_and(|w| !not_json[w]) {
-            continue;
-        }
-        let read = if candidate.origin == Origin::Whole && !starts_structure(candidate.text) {
-            // A bare scalar answer (`42`, `"yes"`) counts only as strict JSON, so prose such as
-            // "None of these" is not read as Python's `None`.
-            serde_json::from_str::<Value>(candidate.text)
-                .map(|v| (v, Vec::new()))
-                .map_err(|_| None)
-        } else {
-            lenient::read(candidate.text, max_depth).map_err(Some)
-        };
-        let (value, repairs) = match read {
-            Ok(ok) => ok,
-            Err(failure) => {
-                not_json[order] = matches!(failure, None | Some(Failure::Invalid { .. }));
-                failures.record(failure, candidate);
-                continue;
-            }
-        };
-        let (value, repairs, errors) = fit(value, repairs, schema);
-        let score = (errors, repairs.len(), order);
-        if best.as_ref().is_none_or(|(s, _)| score < *s) {
-            let mut all = Vec::with_capacity(repairs.len() + 1);
-            match candidate.origin {
-                Origin::Whole => {}
-                Origin::Fence => all.push(Repair::ExtractedFromFence),
-                Origin::Prose => all.push(Repair::ExtractedFromProse),
-            }
-            all.extend(repairs);
-            best = Some((
-                score,
-                Parsed {
-                    value,
-                    repairs: all,
-                },
-            ));
-        }
-        if score.0 == 0 && score.1 == 0 {
-            // Nothing later can beat a valid, unrepaired value.
-            break;
-        }
-    }
-    match best {
-        Some((_, parsed)) => Ok(parsed),
-        None => Err(failures.into_error(max_depth)),
+    Search::new(schema, limits, false).run(text)
+}
+
+/// Like [`parse`], and says which readings it considered and why it chose (or refused).
+pub fn explain(text: &str, schema: &SchemaValidator, limits: &ParseLimits) -> Explanation {
+    let mut search = Search::new(schema, limits, true);
+    let result = search.run(text);
+    Explanation {
+        considered: search.considered,
+        result,
     }
 }
 
-/// Coerces an invalid value when that lowers its schema errors; returns the errors left.
+/// One reading that scored.
+struct Reading {
+    score: Score,
+    parsed: Parsed,
+    tie: Option<coerce::Tie>,
+}
+
+/// The ranked candidate search over one answer.
+struct Search<'s> {
+    schema: &'s SchemaValidator,
+    limits: &'s ParseLimits,
+    max_depth: usize,
+    /// The JSON types the schema's root allows (found once the quick path has failed).
+    root: Vec<&'s str>,
+    best: Option<Reading>,
+    /// A reading with the best score and another value.
+    rival: Option<Reading>,
+    failures: Failures,
+    explain: bool,
+    considered: Vec<Considered>,
+}
+
+impl<'s> Search<'s> {
+    fn new(schema: &'s SchemaValidator, limits: &'s ParseLimits, explain: bool) -> Self {
+        Search {
+            schema,
+            limits,
+            max_depth: limits.max_depth.min(HARD_MAX_DEPTH),
+            root: Vec::new(),
+            best: None,
+            rival: None,
+            failures: Failures::default(),
+            explain,
+            considered: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, text: &str) -> Result<Parsed, ParseError> {
+        if text.len() > self.limits.max_bytes {
+            return Err(ParseError::TooLarge {
+                len: text.len(),
+                max: self.limits.max_bytes,
+            });
+        }
+        if !self.explain {
+            // The common case first, before any candidate is looked for: the whole answer is
+            // strict JSON that fits. Nothing can beat a valid reading without repairs.
+            if let Ok(value) = serde_json::from_str::<Value>(text) {
+                if self.shallow(text, &value) && self.schema.is_valid(&value) {
+                    return Ok(Parsed {
+                        value,
+                        repairs: Vec::new(),
+                    });
+                }
+            }
+        }
+        self.root = coerce::root_types(self.schema.schema());
+        let collect = self.root == ["array"];
+        let extracted = extract::candidates(text, self.max_depth, collect);
+        self.failures.too_deep = extracted.too_deep;
+        // Which candidates were rejected as not JSON. A span found inside a span the text ends in
+        // is tried only when that outer span was not JSON (a stray bracket in prose); otherwise
+        // it is a piece of the outer value, not the answer.
+        let mut not_json = vec![false; extracted.candidates.len()];
+        for (order, candidate) in extracted.candidates.iter().enumerate() {
+            if candidate.within.is_some_and(|w| !not_json[w]) {
+                self.note(
+                    candidate,
+                    Outcome::Skipped("a piece of a value the answer cuts off"),
+                );
+                continue;
+            }
+            match self.read(candidate) {
+                Ok((value, repairs)) => {
+                    if self.score(candidate, value, repairs) {
+                        break;
+                    }
+                }
+                Err(failure) => {
+                    not_json[order] = matches!(failure, None | Some(Failure::Invalid { .. }));
+                    let why = match &failure {
+                        None => "not strict JSON, and the schema asks for no bare value".to_owned(),
+                        Some(f) => f.to_string(),
+                    };
+                    self.note(candidate, Outcome::Failed(why));
+                    self.failures.record(failure, candidate);
+                }
+            }
+        }
+        self.verdict()
+    }
+
+    /// Reads one candidate; `None` for a bare answer that is no value.
+    fn read(&self, candidate: &Candidate<'_>) -> Result<(Value, Vec<Repair>), Option<Failure>> {
+        let mode = Mode {
+            bare_items: candidate.origin != Origin::Prose,
+            sequence: candidate.sequence,
+        };
+        if candidate.sequence {
+            let (value, mut repairs) =
+                lenient::read(candidate.text, self.max_depth, mode).map_err(Some)?;
+            let count = value.as_array().map_or(0, Vec::len);
+            if count < 2 {
+                return Err(None);
+            }
+            repairs.insert(0, Repair::CollectedValues { count });
+            return Ok((value, repairs));
+        }
+        // Strict JSON first: serde_json's value is the one the lenient reader gives for it (the
+        // differential tests and fuzz target check that), at serde_json's speed.
+        if let Ok(v) = serde_json::from_str::<Value>(candidate.text) {
+            if self.shallow(candidate.text, &v) {
+                return Ok((v, Vec::new()));
+            }
+        }
+        if candidate.origin == Origin::Whole && !starts_structure(candidate.text) {
+            // A bare answer (`42`, `"yes"`) is strict JSON, or the one scalar the schema asks
+            // for; so prose such as "None of these" is not read as Python's `None`.
+            return self.bare(candidate.text, mode);
+        }
+        lenient::read(candidate.text, self.max_depth, mode).map_err(Some)
+    }
+
+    /// Whether `value`, read from `text`, nests no deeper than the limit (without walking it when
+    /// the text has too few brackets to be that deep).
+    fn shallow(&self, text: &str, value: &Value) -> bool {
+        let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+        brackets <= self.max_depth || depth(value) <= self.max_depth
+    }
+
+    /// A whole answer without JSON syntax, when the schema's root is one scalar type.
+    fn bare(&self, text: &str, mode: Mode) -> Result<(Value, Vec<Repair>), Option<Failure>> {
+        let scalar = |t: &&str| matches!(*t, "string" | "boolean" | "number" | "integer");
+        if self.root.is_empty() || !self.root.iter().all(scalar) {
+            return Err(None);
+        }
+        if text.contains(['\n', '{', '[', '`']) {
+            return Err(None);
+        }
+        if text.starts_with(['"', '\'']) {
+            return lenient::read(text, self.max_depth, mode).map_err(Some);
+        }
+        let lower = text.to_lowercase();
+        let value = match self.root.as_slice() {
+            ["boolean"] if lower == "true" => Value::Bool(true),
+            ["boolean"] if lower == "false" => Value::Bool(false),
+            ["string"] if !lenient::is_literal_like(&lower) && !text.contains('"') => {
+                Value::String(text.to_owned())
+            }
+            _ => return Err(None),
+        };
+        let from = text.to_owned();
+        Ok((value, vec![Repair::ReadBareAnswer { from }]))
+    }
+
+    /// Ranks a read candidate; returns whether nothing later can beat it.
+    fn score(&mut self, candidate: &Candidate<'_>, value: Value, reading: Vec<Repair>) -> bool {
+        let mut repairs = Vec::with_capacity(reading.len() + 1);
+        match candidate.origin {
+            Origin::Whole => {}
+            Origin::Fence => repairs.push(Repair::ExtractedFromFence),
+            Origin::Prose => repairs.push(Repair::ExtractedFromProse),
+        }
+        repairs.extend(reading);
+        if let Some(denied) = self.limits.deny.first_in(&repairs) {
+            self.failures.denied.get_or_insert_with(|| denied.clone());
+            self.note(candidate, Outcome::Denied(denied.clone()));
+            return false;
+        }
+        let (value, repairs, errors, tie) = fit(value, repairs, self.schema, self.limits.deny);
+        let cost = repairs.iter().map(Repair::cost).sum();
+        let score = (errors, repairs.len(), cost);
+        self.note(
+            candidate,
+            Outcome::Read {
+                value: explain::short(&value),
+                schema_errors: errors,
+                repairs: repairs.clone(),
+            },
+        );
+        let done = errors == 0 && repairs.is_empty();
+        let reading = Reading {
+            score,
+            parsed: Parsed { value, repairs },
+            tie,
+        };
+        match &self.best {
+            Some(best) if best.score < score => {}
+            Some(best) if best.score == score => {
+                if best.parsed.value != reading.parsed.value && self.rival.is_none() {
+                    self.rival = Some(reading);
+                }
+            }
+            _ => {
+                self.best = Some(reading);
+                self.rival = None;
+            }
+        }
+        done
+    }
+
+    fn verdict(&mut self) -> Result<Parsed, ParseError> {
+        let Some(best) = self.best.take() else {
+            return Err(std::mem::take(&mut self.failures).into_error(self.max_depth));
+        };
+        if let Some(rival) = self.rival.take() {
+            return Err(ParseError::Ambiguous {
+                first: describe(&best),
+                second: describe(&rival),
+            });
+        }
+        if let (Some(tie), true) = (&best.tie, best.score.0 > 0) {
+            let at = if tie.path.is_empty() {
+                "the root".to_owned()
+            } else {
+                format!("`{}`", tie.path)
+            };
+            return Err(ParseError::Ambiguous {
+                first: format!("{} at {at}", explain::short(&tie.readings.0)),
+                second: format!("{} at {at}", explain::short(&tie.readings.1)),
+            });
+        }
+        Ok(best.parsed)
+    }
+
+    fn note(&mut self, candidate: &Candidate<'_>, outcome: Outcome) {
+        if self.explain {
+            self.considered.push(Considered::new(candidate, outcome));
+        }
+    }
+}
+
+/// `{"k":"v1"} (found in prose)`.
+fn describe(reading: &Reading) -> String {
+    let place = match reading.parsed.repairs.first() {
+        Some(Repair::ExtractedFromFence) => "in a code fence",
+        Some(Repair::ExtractedFromProse) => "in the prose",
+        _ => "the whole answer",
+    };
+    format!("{} ({place})", explain::short(&reading.parsed.value))
+}
+
+/// Coerces an invalid value when that makes it fit the schema; returns the errors left and a tie
+/// the coercion could not break.
 fn fit(
     value: Value,
     repairs: Vec<Repair>,
     schema: &SchemaValidator,
-) -> (Value, Vec<Repair>, usize) {
+    deny: RepairSet,
+) -> (Value, Vec<Repair>, usize, Option<coerce::Tie>) {
     if schema.is_valid(&value) {
-        return (value, repairs, 0);
+        return (value, repairs, 0, None);
     }
     let errors = schema.errors(&value).len();
     let mut coerced = value.clone();
-    let mut coercions = Vec::new();
-    coerce::coerce(&mut coerced, schema.schema(), &mut coercions);
-    if coercions.is_empty() {
-        return (value, repairs, errors);
-    }
-    let after = if schema.is_valid(&coerced) {
-        0
-    } else {
-        schema.errors(&coerced).len()
-    };
-    if after < errors {
+    let coercion = coerce::coerce(&mut coerced, schema.schema());
+    let denied = deny.first_in(&coercion.repairs).is_some();
+    if !coercion.repairs.is_empty() && !denied && schema.is_valid(&coerced) {
         let mut repairs = repairs;
-        repairs.extend(coercions);
-        (coerced, repairs, after)
-    } else {
-        (value, repairs, errors)
+        repairs.extend(coercion.repairs);
+        return (coerced, repairs, 0, None);
     }
+    (value, repairs, errors, coercion.tie)
+}
+
+/// How deeply `value` nests arrays and objects, without recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|c| (c, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|c| (c, d + 1))),
+            _ => continue,
+        }
+        deepest = deepest.max(d + 1);
+    }
+    deepest
 }
 
 fn starts_structure(text: &str) -> bool {
@@ -259,10 +466,11 @@ struct Failures {
     too_deep: bool,
     truncated: Option<&'static str>,
     invalid: Option<String>,
+    denied: Option<Repair>,
 }
 
 impl Failures {
-    fn record(&mut self, failure: Option<Failure>, candidate: &extract::Candidate<'_>) {
+    fn record(&mut self, failure: Option<Failure>, candidate: &Candidate<'_>) {
         match failure {
             None => {}
             Some(Failure::TooDeep) => self.too_deep = true,
@@ -278,9 +486,14 @@ impl Failures {
         }
     }
 
-    /// Too deep, then cut off, then invalid JSON, then no JSON at all.
+    /// A denied repair, then too deep, then cut off, then invalid JSON, then no JSON at all.
     fn into_error(self, max_depth: usize) -> ParseError {
-        if self.too_deep {
+        if let Some(repair) = self.denied {
+            ParseError::Denied {
+                kind: repair.kind(),
+                repair: repair.to_string(),
+            }
+        } else if self.too_deep {
             ParseError::TooDeep { max: max_depth }
         } else if let Some(cut) = self.truncated {
             ParseError::Truncated {
@@ -296,7 +509,7 @@ impl Failures {
 
 /// Whether a candidate that failed was meant as JSON (so the answer is broken JSON, not prose
 /// that happens to hold a bracket, such as "I can't [do that]").
-fn looks_like_json(candidate: &extract::Candidate<'_>) -> bool {
+fn looks_like_json(candidate: &Candidate<'_>) -> bool {
     let text = candidate.text;
     match candidate.origin {
         Origin::Fence => true,

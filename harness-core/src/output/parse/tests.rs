@@ -395,10 +395,32 @@ fn does_not_coerce_what_is_ambiguous() {
         assert!(p.repairs.is_empty(), "{text}: {:?}", p.repairs);
         assert!(!schema.is_valid(&p.value));
     }
-    // A union of two real types has two readings.
-    let union = SchemaValidator::new(json!({"anyOf": [{"type": "integer"}, {"type": "boolean"}]}));
-    assert!(ok_with(r#"["1"]"#, &SchemaValidator::new(json!({"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "boolean"}]}}))).repairs.is_empty());
-    assert!(ok_with(r#"{"a": "1"}"#, &union).repairs.is_empty());
+    // A union where the value already fits a branch is left alone.
+    let union = SchemaValidator::new(json!({"anyOf": [{"type": "integer"}, {"type": "string"}]}));
+    assert!(
+        ok_with(r#"["1"]"#, &list_of(union.schema()))
+            .repairs
+            .is_empty()
+    );
+    // Where two branches each fit after a coercion of the same cost, nothing is chosen.
+    let two =
+        json!({"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "string"}}]});
+    assert!(matches!(
+        err_with(r#"["1"]"#, &list_of(&two)),
+        ParseError::Ambiguous { .. }
+    ));
+}
+
+fn list_of(items: &serde_json::Value) -> SchemaValidator {
+    SchemaValidator::new(json!({"type": "array", "items": items}))
+}
+
+#[test]
+fn a_union_coerces_towards_the_one_branch_that_fits() {
+    let union = json!({"anyOf": [{"type": "integer"}, {"type": "boolean"}]});
+    let p = ok_with(r#"["1", "true"]"#, &list_of(&union));
+    assert_eq!(p.value, json!([1, true]));
+    assert_eq!(p.repairs.len(), 2);
 }
 
 #[test]
