@@ -320,6 +320,7 @@ fn eval_compare_exits_2_when_it_cannot_compare() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/base.json: cannot read"));
+}
 
 #[test]
 fn explain_shows_every_reading_and_deny_refuses_a_kind() {
