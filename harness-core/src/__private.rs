@@ -1,6 +1,7 @@
 //! Paths for generated code. Generated code names the runtime only through this module.
 
 pub use ::core;
+pub use ::linkme;
 pub use ::schemars;
 pub use ::serde;
 pub use ::serde_json;
@@ -10,6 +11,9 @@ pub use crate::contract::{
     Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params, Policy,
     PolicySet, TaskContract,
 };
+pub use crate::__harness_register as register;
+pub use crate::contract::linked::Linked;
+pub use crate::contract::linked::registration::*;
 pub use crate::engine::{Context, DefaultFn, Harness, Inputs, IntoContext};
 pub use crate::outcome::TaskResult;
 pub use crate::output::{FieldPath, LlmOutput, ValidationErrors, rules};

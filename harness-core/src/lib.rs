@@ -67,6 +67,7 @@ pub mod outcome;
 pub mod output;
 pub mod provider;
 pub mod recovery;
+pub mod registry;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

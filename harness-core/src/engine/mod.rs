@@ -183,7 +183,18 @@ impl HarnessBuilder {
     /// ```
     pub fn build(self) -> Result<Harness, ConfigError> {
         self.check_names()?;
+        Self::check_task_names()?;
         Ok(self.assemble())
+    }
+
+    /// Two tasks of one name linked into the program (where link-time registration works): audit
+    /// records, docs and readiness reports name tasks, so the harness refuses to start.
+    fn check_task_names() -> Result<(), ConfigError> {
+        match crate::contract::linked::entries() {
+            Ok(entries) => crate::contract::linked::duplicates(entries)
+                .map_err(|d| ConfigError(d.to_string())),
+            Err(_) => Ok(()),
+        }
     }
 
     /// The first provider name that is used but not registered, as an error naming it and the

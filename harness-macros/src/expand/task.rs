@@ -155,6 +155,7 @@ fn expand(t: &Task) -> TokenStream {
     let companion = companion(t, &p, &version, &defaults_arg);
     let cfgs = ast::cfg_attrs(&t.item.attrs);
     let checks = checks(t);
+    let name = t.name();
     quote! {
         #function
 
@@ -163,6 +164,7 @@ fn expand(t: &Task) -> TokenStream {
         #(#cfgs)*
         const _: () = {
             #(#checks)*
+            #p::register!(#p::Linked::Task(&#name::CONTRACT));
         };
     }
 }
