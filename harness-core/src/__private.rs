@@ -7,13 +7,13 @@ pub use ::serde;
 pub use ::serde_json;
 pub use ::std;
 
+pub use crate::__harness_register as register;
+pub use crate::contract::linked::Linked;
+pub use crate::contract::linked::registration::*;
 pub use crate::contract::{
     Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params, Policy,
     PolicySet, TaskContract,
 };
-pub use crate::__harness_register as register;
-pub use crate::contract::linked::Linked;
-pub use crate::contract::linked::registration::*;
 pub use crate::engine::{Context, DefaultFn, Harness, Inputs, IntoContext};
 pub use crate::outcome::TaskResult;
 pub use crate::output::{FieldPath, LlmOutput, ValidationErrors, rules};

@@ -230,12 +230,19 @@ fn step(a: &Action) -> StepDoc {
     s
 }
 
-fn failure(class: FailureClass, chain: Option<&Chain>, by: String, below: Option<f64>) -> FailureDoc {
+fn failure(
+    class: FailureClass,
+    chain: Option<&Chain>,
+    by: String,
+    below: Option<f64>,
+) -> FailureDoc {
     FailureDoc {
         class,
         chain: chain.map_or_else(|| "fail".to_owned(), |c| c.to_string()),
         declared_by: by,
-        steps: chain.map(|c| c.steps.iter().map(step).collect()).unwrap_or_default(),
+        steps: chain
+            .map(|c| c.steps.iter().map(step).collect())
+            .unwrap_or_default(),
         below: if class == FailureClass::LowConfidence {
             below
         } else {
@@ -267,7 +274,12 @@ impl TaskDoc {
             model: c.model.map(str::to_owned),
             provider: c.provider.map(str::to_owned),
             prompt: PromptDoc {
-                kind: if c.prompt.is_some() { "template" } else { "body" }.to_owned(),
+                kind: if c.prompt.is_some() {
+                    "template"
+                } else {
+                    "body"
+                }
+                .to_owned(),
                 system: c.system.map(str::to_owned),
                 template: c.prompt.map(str::to_owned),
                 version: c.version.to_owned(),
@@ -301,7 +313,9 @@ impl TaskDoc {
             context_plan: NotPresent::new(
                 "context plans are not part of task contracts yet: the prompt section is all the task declares about its context",
             ),
-            tools: NotPresent::new("tools are not part of harness yet: a task has no tools or scopes"),
+            tools: NotPresent::new(
+                "tools are not part of harness yet: a task has no tools or scopes",
+            ),
         }
     }
 }
@@ -338,7 +352,12 @@ impl Export {
                     .into_iter()
                     .filter_map(|class| {
                         let chain = p.policy.chain(class)?;
-                        Some(failure(class, Some(chain), "policy".to_owned(), p.policy.low_confidence_below))
+                        Some(failure(
+                            class,
+                            Some(chain),
+                            "policy".to_owned(),
+                            p.policy.low_confidence_below,
+                        ))
                     })
                     .collect(),
                 used_by: registry

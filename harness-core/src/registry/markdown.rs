@@ -80,8 +80,14 @@ fn task(out: &mut String, t: &TaskDoc) {
         "| | |\n|---|---|\n| module | `{}` |\n| version | `{}` |\n| model | {} |\n| provider | {} |\n| policy | {} |\n",
         t.module,
         t.version,
-        opt(t.model.as_ref().map(|m| format!("`{m}`")), "the harness's default"),
-        opt(t.provider.as_ref().map(|p| format!("`{p}`")), "routed by model"),
+        opt(
+            t.model.as_ref().map(|m| format!("`{m}`")),
+            "the harness's default"
+        ),
+        opt(
+            t.provider.as_ref().map(|p| format!("`{p}`")),
+            "routed by model"
+        ),
         opt(t.policy.as_ref().map(|p| format!("`{p}`")), "none"),
     );
     out.push_str("### Inputs\n\n");

@@ -33,9 +33,9 @@ use crate::contract::{PolicySet, TaskContract};
 
 pub use crate::contract::linked::{Duplicates, Linked, SUPPORTED, Unsupported};
 pub use diff::{ContractDiff, TaskChange};
-pub use export::{ExportError, 
-    EXPORT_FORMAT, EXPORT_VERSION, Export, FailureDoc, InputDoc, LimitsDoc, NotPresent, OutputDoc,
-    ParamsDoc, PolicyDoc, PromptDoc, StepDoc, TaskDoc,
+pub use export::{
+    EXPORT_FORMAT, EXPORT_VERSION, Export, ExportError, FailureDoc, InputDoc, LimitsDoc,
+    NotPresent, OutputDoc, ParamsDoc, PolicyDoc, PromptDoc, StepDoc, TaskDoc,
 };
 
 /// A policy with the module that declares it.

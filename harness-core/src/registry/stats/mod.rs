@@ -266,9 +266,9 @@ fn is_sqlite(path: &Path) -> io::Result<bool> {
     Ok(n == 16 && &head == b"SQLite format 3\0")
 }
 
-/// Reads an audit store (JSONL or SQLite) and computes its stats; `contracts`, the program's
-/// export, tells records of another program apart and names each task's current version.
-pub fn from_path(path: &Path, contracts: Option<&Export>) -> io::Result<TrailStats> {
+/// Reads an audit store (JSONL or SQLite): the records that can be read, and how the reading
+/// went (lines that are not records, a torn tail, the chain's state).
+pub fn read_trail(path: &Path) -> io::Result<(Vec<AuditRecord>, Reading)> {
     let mut reading = Reading::default();
     let records = if is_sqlite(path)? {
         let records = crate::audit::read_path(path)?;
@@ -282,6 +282,13 @@ pub fn from_path(path: &Path, contracts: Option<&Export>) -> io::Result<TrailSta
     reading.starts_mid_chain = records
         .first()
         .is_some_and(|r| !r.prev_hash.is_empty() && r.prev_hash != GENESIS_HASH);
+    Ok((records, reading))
+}
+
+/// Reads an audit store (JSONL or SQLite) and computes its stats; `contracts`, the program's
+/// export, tells records of another program apart and names each task's current version.
+pub fn from_path(path: &Path, contracts: Option<&Export>) -> io::Result<TrailStats> {
+    let (records, reading) = read_trail(path)?;
     Ok(compute(
         &path.display().to_string(),
         &records,
@@ -323,7 +330,12 @@ fn classes(records: &[&AuditRecord], totals: &Totals) -> Vec<ClassStats> {
     out
 }
 
-fn task_stats(name: &str, records: &[&AuditRecord], contracts: Option<&Export>) -> TaskStats {
+/// The stats of one task's records.
+pub(crate) fn task_stats(
+    name: &str,
+    records: &[&AuditRecord],
+    contracts: Option<&Export>,
+) -> TaskStats {
     let mut totals = Totals::default();
     let mut modules: Vec<String> = Vec::new();
     let mut versions: Vec<(String, u64)> = Vec::new();
@@ -466,14 +478,21 @@ fn notes(s: &TrailStats, with_contracts: bool) -> Vec<String> {
             ));
         }
         if t.versions.len() > 1 || t.other_version_calls > 0 {
-            let list: Vec<String> = t.versions.iter().map(|(v, n)| format!("{v}: {n}")).collect();
+            let list: Vec<String> = t
+                .versions
+                .iter()
+                .map(|(v, n)| format!("{v}: {n}"))
+                .collect();
             notes.push(format!(
                 "task `{}` mixes {} contract version(s) ({}){}: its shares cover all of them",
                 t.task,
                 t.versions.len(),
                 list.join(", "),
                 match &t.current_version {
-                    Some(cur) => format!(", {} call(s) not on the current `{cur}`", t.other_version_calls),
+                    Some(cur) => format!(
+                        ", {} call(s) not on the current `{cur}`",
+                        t.other_version_calls
+                    ),
                     None => String::new(),
                 }
             ));

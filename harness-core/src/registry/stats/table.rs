@@ -73,7 +73,14 @@ fn row(name: &str, calls: String, b: &Bucket, shares: Option<&Shares>) -> Vec<St
 }
 
 const HEAD: [&str; 8] = [
-    "", "calls", "attempts", "time", "tokens", "cost", "time share", "token share",
+    "",
+    "calls",
+    "attempts",
+    "time",
+    "tokens",
+    "cost",
+    "time share",
+    "token share",
 ];
 
 impl fmt::Display for TrailStats {
@@ -96,33 +103,92 @@ impl fmt::Display for TrailStats {
             pct(t.failed_wall_share),
         )?;
         let mut rows = vec![HEAD.map(str::to_owned).to_vec()];
-        rows.push(row("failed attempts", String::new(), &t.failed, Some(&t.failed_share)));
+        rows.push(row(
+            "failed attempts",
+            String::new(),
+            &t.failed,
+            Some(&t.failed_share),
+        ));
         rows.push(row("accepted attempts", String::new(), &t.ok, None));
         for task in &self.tasks {
             let tt = &task.totals;
-            rows.push(row(&format!("{} (failed)", task.task), tt.calls.to_string(), &tt.failed, Some(&tt.failed_share)));
-            rows.push(row(&format!("{} (accepted)", task.task), String::new(), &tt.ok, None));
+            rows.push(row(
+                &format!("{} (failed)", task.task),
+                tt.calls.to_string(),
+                &tt.failed,
+                Some(&tt.failed_share),
+            ));
+            rows.push(row(
+                &format!("{} (accepted)", task.task),
+                String::new(),
+                &tt.ok,
+                None,
+            ));
             for c in &task.by_class {
-                let s = Shares { time: c.time_share, tokens: c.token_share, ..Shares::default() };
-                rows.push(row(&format!("  {}", c.class), String::new(), &c.bucket, Some(&s)));
+                let s = Shares {
+                    time: c.time_share,
+                    tokens: c.token_share,
+                    ..Shares::default()
+                };
+                rows.push(row(
+                    &format!("  {}", c.class),
+                    String::new(),
+                    &c.bucket,
+                    Some(&s),
+                ));
             }
         }
         table(f, &rows, 1)?;
         if !self.by_class.is_empty() {
             writeln!(f, "\nFailed attempts by class (whole trail):")?;
-            let mut rows = vec![["class", "attempts", "time", "tokens", "share of failure time", "share of all time"].map(str::to_owned).to_vec()];
+            let mut rows = vec![
+                [
+                    "class",
+                    "attempts",
+                    "time",
+                    "tokens",
+                    "share of failure time",
+                    "share of all time",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ];
             for c in &self.by_class {
-                rows.push(vec![c.class.clone(), c.bucket.attempts.to_string(), secs(c.bucket.ms), c.bucket.tokens().to_string(), pct(c.time_share_of_failures), pct(c.time_share)]);
+                rows.push(vec![
+                    c.class.clone(),
+                    c.bucket.attempts.to_string(),
+                    secs(c.bucket.ms),
+                    c.bucket.tokens().to_string(),
+                    pct(c.time_share_of_failures),
+                    pct(c.time_share),
+                ]);
             }
             table(f, &rows, 1)?;
         }
         if !self.tasks.is_empty() {
             writeln!(f, "\nSlowest contracts (mean call wall time):")?;
-            let mut rows = vec![["task", "calls", "mean", "p50", "p95", "max", "ended"].map(str::to_owned).to_vec()];
+            let mut rows = vec![
+                ["task", "calls", "mean", "p50", "p95", "max", "ended"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ];
             for (name, mean) in &self.slowest {
                 if let Some(t) = self.task(name) {
-                    let ended: Vec<String> = t.totals.ended.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                    rows.push(vec![name.clone(), t.totals.calls.to_string(), secs(*mean), secs(t.p50_ms), secs(t.p95_ms), secs(t.max_ms), ended.join(", ")]);
+                    let ended: Vec<String> = t
+                        .totals
+                        .ended
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect();
+                    rows.push(vec![
+                        name.clone(),
+                        t.totals.calls.to_string(),
+                        secs(*mean),
+                        secs(t.p50_ms),
+                        secs(t.p95_ms),
+                        secs(t.max_ms),
+                        ended.join(", "),
+                    ]);
                 }
             }
             table(f, &rows, 1)?;
