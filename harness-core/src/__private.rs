@@ -1,7 +1,7 @@
 //! Paths for generated code. Generated code names the runtime only through this module.
 
 pub use ::core;
-pub use ::linkme;
+pub use ::inventory;
 pub use ::schemars;
 pub use ::serde;
 pub use ::serde_json;
@@ -9,7 +9,6 @@ pub use ::std;
 
 pub use crate::__harness_register as register;
 pub use crate::contract::linked::Linked;
-pub use crate::contract::linked::registration::*;
 pub use crate::contract::{
     Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params, Policy,
     PolicySet, TaskContract,

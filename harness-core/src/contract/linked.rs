@@ -1,57 +1,37 @@
-//! The contracts linked into this program: every `#[llm_task]` and `#[llm_policy]` adds one
-//! [`Linked`] entry to a static slice at link time (`linkme`: the linker gathers the entries into
-//! one section; nothing runs before `main`). `crate::registry` is the public view of it; the
-//! engine reads it only to refuse two tasks with one name when a harness is built.
+//! The contracts linked into this program: every `#[llm_task]` and `#[llm_policy]` submits one
+//! [`Linked`] entry (`inventory`: a static node per entry, linked into one list by a constructor
+//! that the platform's loader runs before `main`, from `.init_array` on ELF). `crate::registry` is
+//! the public view of it; the engine reads it only to refuse two tasks with one name when a
+//! harness is built.
 //!
-//! Link-time registration works on the platforms `linkme` supports ([`SUPPORTED`]); elsewhere the
-//! generated code registers nothing and [`entries`] says so instead of returning an empty list.
+//! Registration works on the platforms `inventory` supports ([`SUPPORTED`]); elsewhere the
+//! constructors never run, and [`entries`] says so instead of returning an empty list.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use super::{PolicySet, TaskContract};
 
-/// The platforms `linkme` supports: `$yes` items are compiled there, `$no` items elsewhere.
-macro_rules! by_platform {
-    (supported { $($yes:item)* } unsupported { $($no:item)* }) => {
-        $(
-            #[cfg(any(
-                target_os = "none",
-                target_os = "linux",
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "tvos",
-                target_os = "android",
-                target_os = "fuchsia",
-                target_os = "illumos",
-                target_os = "freebsd",
-                target_os = "openbsd",
-                target_os = "psp",
-                target_os = "windows",
-                target_os = "uefi",
-            ))]
-            $yes
-        )*
-        $(
-            #[cfg(not(any(
-                target_os = "none",
-                target_os = "linux",
-                target_os = "macos",
-                target_os = "ios",
-                target_os = "tvos",
-                target_os = "android",
-                target_os = "fuchsia",
-                target_os = "illumos",
-                target_os = "freebsd",
-                target_os = "openbsd",
-                target_os = "psp",
-                target_os = "windows",
-                target_os = "uefi",
-            )))]
-            $no
-        )*
-    };
-}
+/// Whether registration works on the platform this was built for (the platforms whose loaders
+/// run `inventory`'s constructors).
+pub const SUPPORTED: bool = cfg!(any(
+    target_family = "wasm",
+    target_os = "linux",
+    target_os = "android",
+    target_os = "dragonfly",
+    target_os = "freebsd",
+    target_os = "haiku",
+    target_os = "illumos",
+    target_os = "netbsd",
+    target_os = "nto",
+    target_os = "openbsd",
+    target_os = "redox",
+    target_os = "vxworks",
+    target_os = "none",
+    target_os = "macos",
+    target_os = "ios",
+    windows,
+));
 
 /// One registered contract.
 #[derive(Clone, Copy, Debug)]
@@ -63,83 +43,31 @@ pub enum Linked {
     Policy(&'static PolicySet, &'static str),
 }
 
-by_platform! {
-    supported {
-        /// Whether link-time registration works on the platform this was built for.
-        pub const SUPPORTED: bool = true;
+inventory::collect!(Linked);
 
-        /// The entries, one per task and policy of every crate linked into the program.
-        #[doc(hidden)]
-        #[linkme::distributed_slice]
-        pub static CONTRACTS: [Linked];
-
-        /// What generated code names: the slice.
-        #[doc(hidden)]
-        pub mod registration {
-            pub use super::CONTRACTS;
-        }
-
-        fn linked() -> &'static [Linked] {
-            &CONTRACTS
-        }
-    }
-    unsupported {
-        /// Whether link-time registration works on the platform this was built for.
-        pub const SUPPORTED: bool = false;
-
-        /// What generated code names: nothing, it registers nothing here.
-        #[doc(hidden)]
-        pub mod registration {}
-
-        fn linked() -> &'static [Linked] {
-            &[]
-        }
-    }
-}
-
-/// Generated code's registration: a static in the slice, or nothing where registration is
-/// unsupported (so a program still builds there, and [`entries`] says so). The platform list is
-/// the one of `by_platform!`; it is written out here because a `#[macro_export]` macro cannot be
-/// produced by another macro and still be named by path.
+/// Generated code's registration of one entry (through `__private::register!`).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __harness_register {
     ($entry:expr) => {
-        #[cfg(any(
-            target_os = "none",
-            target_os = "linux",
-            target_os = "macos",
-            target_os = "ios",
-            target_os = "tvos",
-            target_os = "android",
-            target_os = "fuchsia",
-            target_os = "illumos",
-            target_os = "freebsd",
-            target_os = "openbsd",
-            target_os = "psp",
-            target_os = "windows",
-            target_os = "uefi",
-        ))]
-        #[$crate::__private::linkme::distributed_slice($crate::__private::CONTRACTS)]
-        #[linkme(crate = $crate::__private::linkme)]
-        static __HARNESS_REGISTERED: $crate::__private::Linked = $entry;
+        $crate::__private::inventory::submit! { $entry }
     };
 }
 
-/// Link-time registration does not work on this platform.
+/// Registration does not work on this platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "link-time registration of contracts is not supported on this platform ({os}): the registry cannot list this program's tasks and policies"
+    "registration of contracts is not supported on this platform ({os}): the registry cannot list this program's tasks and policies; build one with `Registry::from_entries`"
 )]
 pub struct Unsupported {
     /// The target's operating system, as `cfg(target_os)` names it.
     pub os: &'static str,
 }
 
-/// Every registered entry, in link order (not meaningful: sort before showing).
-pub fn entries() -> Result<&'static [Linked], Unsupported> {
+/// Every registered entry, in no meaningful order (sort before showing).
+pub fn entries() -> Result<Vec<Linked>, Unsupported> {
     if SUPPORTED {
-        Ok(linked())
+        Ok(inventory::iter::<Linked>.into_iter().copied().collect())
     } else {
         Err(Unsupported {
             os: std::env::consts::OS,

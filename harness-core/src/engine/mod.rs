@@ -191,9 +191,8 @@ impl HarnessBuilder {
     /// records, docs and readiness reports name tasks, so the harness refuses to start.
     fn check_task_names() -> Result<(), ConfigError> {
         match crate::contract::linked::entries() {
-            Ok(entries) => {
-                crate::contract::linked::duplicates(entries).map_err(|d| ConfigError(d.to_string()))
-            }
+            Ok(entries) => crate::contract::linked::duplicates(&entries)
+                .map_err(|d| ConfigError(d.to_string())),
             Err(_) => Ok(()),
         }
     }

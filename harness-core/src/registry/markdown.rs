@@ -14,11 +14,7 @@ fn opt(v: Option<impl ToString>, none: &str) -> String {
 }
 
 fn ms(ms: u64) -> String {
-    if ms % 1000 == 0 {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{ms} ms")
-    }
+    format!("{:?}", std::time::Duration::from_millis(ms))
 }
 
 fn fence(out: &mut String, lang: &str, body: &str) {

@@ -121,7 +121,7 @@ impl fmt::Display for Registry {
 /// The registry of this program: every task and policy linked into it. Fails where link-time
 /// registration is unsupported, and when two tasks share a name.
 pub fn program() -> Result<Registry, RegistryError> {
-    Ok(Registry::from_entries(linked::entries()?)?)
+    Ok(Registry::from_entries(&linked::entries()?)?)
 }
 
 /// Every task of this program, by name.

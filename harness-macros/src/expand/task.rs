@@ -584,6 +584,19 @@ mod tests {
     }
 
     #[test]
+    fn the_contract_is_registered_through_the_facade() {
+        let out = expand(contracts(), "Review: {review}");
+        assert!(
+            out.contains(
+                ":: harness_core :: __private :: register ! (:: harness_core :: __private :: Linked :: Task (& classify :: CONTRACT))"
+            ),
+            "{out}"
+        );
+        let stub = expand(quote!(), "Review: {review}");
+        assert!(!stub.contains("register !"), "{stub}");
+    }
+
+    #[test]
     fn errors_still_emit_stubs() {
         let out = expand(quote!(), "Review: {review}");
         assert!(out.contains("compile_error"), "{out}");

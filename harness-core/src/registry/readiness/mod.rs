@@ -56,8 +56,13 @@ pub struct Answer {
     pub found: Vec<String>,
     /// What is missing, in words (each one a thing to do).
     pub missing: Vec<String>,
-    /// The share of the question's checks that passed, from 0 to 1; `None` when the question
-    /// does not apply to the task (a task without tools, for 05).
+    /// Checks made (each one a `found` or a `missing` line; `found` also holds plain evidence
+    /// that is not a check).
+    pub checks: u32,
+    /// Checks passed.
+    pub passed: u32,
+    /// `passed / checks`, from 0 to 1; `None` when the question does not apply to the task (a
+    /// task without tools, for 05).
     pub score: Option<f64>,
 }
 
@@ -69,13 +74,27 @@ impl Answer {
             question: q,
             found: Vec::new(),
             missing: Vec::new(),
+            checks: 0,
+            passed: 0,
             score: None,
         }
     }
 
+    /// Adds evidence that is not a check (it does not move the score).
+    fn note(&mut self, found: impl Into<String>) {
+        self.found.push(found.into());
+    }
+
+    /// Adds a failed check.
+    fn lack(&mut self, missing: impl Into<String>) {
+        self.check(false, "", missing);
+    }
+
     /// Records a check: `ok` adds `found` to the evidence, else `missing` to what is missing.
     fn check(&mut self, ok: bool, found: impl Into<String>, missing: impl Into<String>) -> bool {
+        self.checks += 1;
         if ok {
+            self.passed += 1;
             self.found.push(found.into());
         } else {
             self.missing.push(missing.into());
@@ -85,8 +104,7 @@ impl Answer {
 
     /// The score from the checks made: passed / made.
     fn scored(mut self) -> Answer {
-        let total = self.found.len() + self.missing.len();
-        self.score = (total > 0).then(|| self.found.len() as f64 / total as f64);
+        self.score = (self.checks > 0).then(|| f64::from(self.passed) / f64::from(self.checks));
         self
     }
 }

@@ -9,7 +9,7 @@ use crate::contract::{Action, FailureClass, TaskContract};
 use super::{Answer, Evidence};
 
 fn no_trail(a: &mut Answer) {
-    a.missing.push(
+    a.lack(
         "no audit trail given: pass the program's trail (`--audit FILE`) written by `JsonlSink` or `SqliteSink`".to_owned(),
     );
 }
@@ -18,7 +18,8 @@ fn percent(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
 }
 
-/// The trail's records of `c`, or a missing-evidence line in `a`.
+/// The trail's records of `c`, or a missing-evidence line in `a`. Only 01 counts "the trail has
+/// calls of this task" as a check of its own; the others use the records as their evidence.
 fn records<'e>(c: &TaskContract, ev: &'e Evidence, a: &mut Answer) -> Option<Vec<&'e AuditRecord>> {
     if !ev.has_trail() {
         no_trail(a);
@@ -27,12 +28,21 @@ fn records<'e>(c: &TaskContract, ev: &'e Evidence, a: &mut Answer) -> Option<Vec
     // Records of the same name from another module are another program's: the report's notes
     // count them; they are not this task's evidence.
     let (mine, _other) = ev.records_for(c);
-    let ok = a.check(
-        !mine.is_empty(),
-        format!("the audit trail holds {} call(s) of this task", mine.len()),
-        "the audit trail holds no call of this task: is an audit sink installed on the harness that runs it?",
-    );
-    ok.then_some(mine)
+    if mine.is_empty() {
+        a.lack("the audit trail holds no call of this task: is an audit sink installed on the harness that runs it?");
+        return None;
+    }
+    if a.number == "01" {
+        a.check(
+            true,
+            format!(
+                "an audit sink is on: the trail holds {} call(s) of this task",
+                mine.len()
+            ),
+            "",
+        );
+    }
+    Some(mine)
 }
 
 /// 01: audit sink on, full messages kept, fingerprints, a deterministic context plan.
@@ -95,7 +105,7 @@ pub(super) fn reproducible(c: &TaskContract, ev: &Evidence) -> Answer {
 fn drilled(c: &TaskContract, ev: &Evidence, a: &mut Answer) -> Option<Vec<Value>> {
     let docs = ev.drills_for(c.name);
     if docs.is_empty() {
-        a.missing.push("no drill results for this task: run `testing::drill::run` (example `drill`) and pass `DrillReport::to_json()` (`--drill FILE`)".to_owned());
+        a.lack("no drill results for this task: run `testing::drill::run` (example `drill`) and pass `DrillReport::to_json()` (`--drill FILE`)".to_owned());
         return None;
     }
     let current: Vec<&&Value> = docs
@@ -107,7 +117,7 @@ fn drilled(c: &TaskContract, ev: &Evidence, a: &mut Answer) -> Option<Vec<Value>
             .get("contract_version")
             .and_then(Value::as_str)
             .unwrap_or("?");
-        a.missing.push(format!(
+        a.lack(format!(
             "the drill results are for contract version `{v}`, not the current `{}`: drill again",
             c.version
         ));
@@ -189,9 +199,11 @@ pub(super) fn schema(c: &TaskContract, ev: &Evidence) -> Answer {
             .filter(|at| at.failure == Some(FailureClass::InvalidOutput))
             .count();
         let answers = rs.iter().filter(|r| r.outcome.status == "answer").count();
-        a.found.push(format!(
-            "enforced on real calls: {answers} answer(s) passed schema and rules; {caught} invalid output(s) caught and handled by the contract"
-        ));
+        a.check(
+            true,
+            format!("enforced on real calls: {answers} answer(s) in the trail passed schema and rules; {caught} invalid output(s) caught and handled by the contract"),
+            "",
+        );
     }
     a.scored()
 }
@@ -207,12 +219,10 @@ fn metric_list(m: &serde_json::Map<String, Value>) -> String {
 pub(super) fn quality(c: &TaskContract, ev: &Evidence) -> Answer {
     let mut a = Answer::new(3);
     match ev.eval_for(c.name) {
-        None if !ev.has_eval() => a.missing.push(
-            "no eval results given (`--eval FILE`, format `harness.eval-results`)".to_owned(),
-        ),
-        None => a
-            .missing
-            .push("the eval results have no entry for this task: add a dataset for it".to_owned()),
+        None if !ev.has_eval() => {
+            a.lack("no eval results given (`--eval FILE`, format `harness.eval-results`)")
+        }
+        None => a.lack("the eval results have no entry for this task: add a dataset for it"),
         Some(e) => {
             a.check(
                 !e.metrics.is_empty(),
@@ -289,7 +299,7 @@ pub(super) fn model_updates(c: &TaskContract, ev: &Evidence) -> Answer {
         })
         .collect();
     if !fallbacks.is_empty() {
-        a.found.push(format!(
+        a.note(format!(
             "fallback model(s) {} (another model to switch to)",
             fallbacks.join(", ")
         ));
@@ -301,15 +311,19 @@ pub(super) fn model_updates(c: &TaskContract, ev: &Evidence) -> Answer {
             .collect();
         answered.sort_unstable();
         answered.dedup();
-        a.found.push(format!(
-            "the trail records the model that answered each call: {}{}",
-            answered.join(", "),
-            if answered.len() > 1 {
-                " (more than one: a change is visible in the trail)"
-            } else {
-                ""
-            }
-        ));
+        a.check(
+            !answered.is_empty(),
+            format!(
+                "the trail records the model that answered each call: {}{}",
+                answered.join(", "),
+                if answered.len() > 1 {
+                    " (more than one: a change is visible in the trail)"
+                } else {
+                    ""
+                }
+            ),
+            "no record says which model answered: a model change would not be visible",
+        );
         let replayable = rs
             .iter()
             .filter(|r| r.request.message_policy == MessagePolicy::Full)
@@ -339,7 +353,7 @@ pub(super) fn model_updates(c: &TaskContract, ev: &Evidence) -> Answer {
 /// 05: tools are not part of harness yet, so no task has one.
 pub(super) fn tool_limits(_c: &TaskContract, _ev: &Evidence) -> Answer {
     let mut a = Answer::new(5);
-    a.found.push("the task calls no tools (tools are not part of harness yet): nothing to limit; provider rate and concurrency limits are harness configuration, not in the contract".to_owned());
+    a.note("the task calls no tools (tools are not part of harness yet): nothing to limit; provider rate and concurrency limits are harness configuration, not in the contract".to_owned());
     a.score = None;
     a
 }
@@ -359,7 +373,7 @@ pub(super) fn failure_cost(c: &TaskContract, ev: &Evidence) -> Answer {
         .iter()
         .map(|k| format!("{} {}", k.class, percent(k.time_share)))
         .collect();
-    a.found.push(format!(
+    a.check(true, format!(
         "{} call(s), {} attempt(s), {} failed: {} of attempt time and {} of tokens went to failed attempts{}",
         t.calls,
         t.ok.attempts + t.failed.attempts,
@@ -367,14 +381,14 @@ pub(super) fn failure_cost(c: &TaskContract, ev: &Evidence) -> Answer {
         percent(t.failed_share.time),
         percent(t.failed_share.tokens),
         if classes.is_empty() { String::new() } else { format!(" (by class: {})", classes.join(", ")) }
-    ));
+    ), "");
     a.check(
         t.ok.unpriced + t.failed.unpriced == 0,
         format!("cost in failed attempts ${:.6} of ${:.6}", t.failed.cost_usd, t.failed.cost_usd + t.ok.cost_usd),
         format!("{} attempt(s) ran on a model without a known price: the cost of failures is unknown (set a `PriceTable`)", t.ok.unpriced + t.failed.unpriced),
     );
     if s.versions.len() > 1 {
-        a.found.push(format!(
+        a.note(format!(
             "(these numbers mix {} contract versions)",
             s.versions.len()
         ));

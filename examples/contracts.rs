@@ -1,0 +1,194 @@
+//! The registry of the quickstart's tasks, published, and the readiness audit of the program.
+//!
+//! ```sh
+//! cargo run --example contracts -- --format json          # every contract, versioned JSON
+//! cargo run --example contracts -- --format md            # one Markdown page
+//! cargo run --example contracts -- diff OLD.json NEW.json # what changed between two exports
+//! cargo run --example contracts -- simulate --audit FILE  # the quickstart's calls against a flaky server
+//! cargo run --example contracts -- drill --out FILE       # the drills of both tasks, as JSON
+//! cargo run --example contracts -- readiness --audit FILE [--drill FILE] [--eval FILE] [--threshold 0.6] [--json]
+//! ```
+//!
+//! `readiness` exits 1 when a task scores under the threshold (default 0.5), for CI; every
+//! command exits 2 when its input cannot be read. A program publishes its contracts the same
+//! way: `registry::program()?.export("name")`, then `to_json_pretty()` or `to_markdown()`.
+
+#[path = "support/tasks.rs"]
+mod tasks;
+
+#[path = "support/flaky.rs"]
+mod flaky;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use harness_core::registry::readiness::{Evidence, Readiness};
+use harness_core::registry::{self, Export, Registry};
+use harness_core::testing::drill::{self, DrillOptions};
+use tasks::{Sentiment, Triage, classify, triage};
+
+const USAGE: &str = "usage: contracts --format json|md | diff OLD NEW | simulate --audit FILE | drill --out FILE | readiness --audit FILE [--drill FILE] [--eval FILE] [--threshold N] [--json]";
+
+/// The value after `flag`, if given.
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("contracts: {message}");
+    ExitCode::from(2)
+}
+
+fn registry() -> Result<Registry, ExitCode> {
+    registry::program().map_err(fail)
+}
+
+fn export(format: &str) -> ExitCode {
+    let reg = match registry() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let export = reg.export("quickstart");
+    match format {
+        "json" => println!("{}", export.to_json_pretty()),
+        "md" => print!("{}", export.to_markdown()),
+        other => return fail(format!("unknown format `{other}`: json or md\n{USAGE}")),
+    }
+    ExitCode::SUCCESS
+}
+
+fn diff(old: &str, new: &str) -> ExitCode {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read {p}: {e}"))
+            .and_then(|t| Export::from_json(&t).map_err(|e| format!("{p}: {e}")))
+    };
+    match (read(old), read(new)) {
+        (Ok(a), Ok(b)) => {
+            print!("{}", a.diff(&b));
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) | (_, Err(e)) => fail(e),
+    }
+}
+
+async fn simulate(audit: PathBuf) -> ExitCode {
+    match flaky::run(&audit, 4, 0.35, 7).await {
+        Ok(run) => {
+            println!(
+                "{} calls ({} answered) against a flaky server, {} requests; audit trail {}",
+                run.calls,
+                run.answers,
+                run.requests,
+                audit.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn drills(out: PathBuf) -> ExitCode {
+    let review = vec![(
+        "review",
+        "Arrived broken, support never answered.".to_owned(),
+    )];
+    let a = drill::run::<Sentiment>(&classify::CONTRACT, review, DrillOptions::new()).await;
+    let email = vec![("email", "I was charged twice for order #1234.".to_owned())];
+    let b = match triage::defaults() {
+        Some(d) => {
+            drill::run_with_defaults::<Triage>(&triage::CONTRACT, email, DrillOptions::new(), d)
+                .await
+        }
+        None => drill::run::<Triage>(&triage::CONTRACT, email, DrillOptions::new()).await,
+    };
+    let json = serde_json::Value::Array(vec![a.to_json(), b.to_json()]);
+    match std::fs::write(&out, format!("{json:#}\n")) {
+        Ok(()) => {
+            println!(
+                "drill results of `classify` and `triage`: {}",
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("cannot write {}: {e}", out.display())),
+    }
+}
+
+fn evidence(args: &[String]) -> Result<Evidence, String> {
+    let mut ev = Evidence::new();
+    if let Some(a) = flag(args, "--audit") {
+        ev = ev.audit_trail(a).map_err(|e| e.to_string())?;
+    }
+    if let Some(d) = flag(args, "--drill") {
+        ev = ev.drill_results(d).map_err(|e| e.to_string())?;
+    }
+    if let Some(e) = flag(args, "--eval") {
+        ev = ev.eval_results(e).map_err(|e| e.to_string())?;
+    }
+    Ok(ev)
+}
+
+fn readiness(args: &[String]) -> ExitCode {
+    let reg = match registry() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let threshold = match flag(args, "--threshold").map(|t| t.parse::<f64>()) {
+        None => 0.5,
+        Some(Ok(t)) if (0.0..=1.0).contains(&t) => t,
+        Some(_) => return fail("--threshold takes a number from 0 to 1"),
+    };
+    let ev = match evidence(args) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let report = Readiness::assess(&reg, &ev);
+    if args.iter().any(|a| a == "--json") {
+        println!("{}", report.to_json_pretty());
+    } else {
+        print!("{report}");
+    }
+    let passes = report.passes(threshold);
+    eprintln!(
+        "threshold {:.0}%: {}",
+        threshold * 100.0,
+        if passes {
+            "pass"
+        } else {
+            "FAIL (a task scores below it)"
+        }
+    );
+    if passes {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--format") => match args.get(1) {
+            Some(f) => export(f),
+            None => fail(USAGE),
+        },
+        Some("diff") => match (args.get(1), args.get(2)) {
+            (Some(a), Some(b)) => diff(a, b),
+            _ => fail(USAGE),
+        },
+        Some("simulate") => match flag(&args, "--audit") {
+            Some(a) => simulate(a.into()).await,
+            None => fail(USAGE),
+        },
+        Some("drill") => match flag(&args, "--out") {
+            Some(o) => drills(o.into()).await,
+            None => fail(USAGE),
+        },
+        Some("readiness") => readiness(&args[1..]),
+        _ => fail(USAGE),
+    }
+}
