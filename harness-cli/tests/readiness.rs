@@ -82,7 +82,10 @@ fn check_exports(dir: &Path) -> PathBuf {
     assert_eq!(classify["prompt"]["template"], "Review: {review}");
     assert_eq!(classify["output"]["type_name"], "Sentiment");
     assert_eq!(classify["failures"].as_array().unwrap().len(), 6);
-    assert_eq!(classify["failures"][2]["chain"], "retry(2).then(fallback(\"gpt-4o-mini\"))");
+    assert_eq!(
+        classify["failures"][2]["chain"],
+        "retry(2).then(fallback(\"gpt-4o-mini\"))"
+    );
     let triage = &v["tasks"][1];
     assert_eq!(triage["prompt"]["kind"], "body");
     assert_eq!(triage["failures"][0]["declared_by"], "policy:Support");
@@ -230,7 +233,10 @@ fn damaged_trails(dir: &Path, audit: &Path, contracts: &str, clean: &Value) {
     let torn = dir.join("torn.jsonl");
     std::fs::write(
         &torn,
-        format!("{}\nnot a record\n{{\"v\": 1, \"id\": \"cut", lines.join("\n")),
+        format!(
+            "{}\nnot a record\n{{\"v\": 1, \"id\": \"cut",
+            lines.join("\n")
+        ),
     )
     .unwrap();
     let s = stats_json(&torn, &["--contracts", contracts]);
@@ -254,7 +260,13 @@ fn damaged_trails(dir: &Path, audit: &Path, contracts: &str, clean: &Value) {
     assert_eq!(s["reading"]["records"], 18);
     assert_eq!(s["totals"]["calls"], 18);
     assert!(notes(&s).contains("another program's"), "{}", notes(&s));
-    assert!(s["tasks"].as_array().unwrap().iter().all(|t| t["task"] != "summarize"));
+    assert!(
+        s["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["task"] != "summarize")
+    );
     // Without the export they cannot be told apart, and the report says that too.
     let s = stats_json(&mixed, &[]);
     assert_eq!(s["reading"]["foreign"], 0);
@@ -270,7 +282,12 @@ fn damaged_trails(dir: &Path, audit: &Path, contracts: &str, clean: &Value) {
     let n = notes(&s);
     assert!(n.contains("mixes 2 contract version(s)"), "{n}");
     assert!(n.contains("not on the current"), "{n}");
-    let classify = s["tasks"].as_array().unwrap().iter().find(|t| t["task"] == "classify").unwrap();
+    let classify = s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "classify")
+        .unwrap();
     assert!(classify["other_version_calls"].as_u64().unwrap() > 0);
     // The numbers themselves are those of the clean trail: versions are said, not dropped.
     assert_eq!(s["totals"]["failed_share"], clean["totals"]["failed_share"]);

@@ -24,3 +24,5 @@ mod fault_matrix;
 mod kill;
 #[cfg(feature = "testing")]
 mod openai;
+#[cfg(feature = "testing")]
+mod registry;
