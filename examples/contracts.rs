@@ -4,13 +4,17 @@
 //! cargo run --example contracts -- --format json          # every contract, versioned JSON
 //! cargo run --example contracts -- --format md            # one Markdown page
 //! cargo run --example contracts -- diff OLD.json NEW.json # what changed between two exports
+//! cargo run --example contracts -- serve [--secs N]        # a flaky server for the quickstart itself
 //! cargo run --example contracts -- simulate --audit FILE  # the quickstart's calls against a flaky server
 //! cargo run --example contracts -- drill --out FILE       # the drills of both tasks, as JSON
-//! cargo run --example contracts -- readiness --audit FILE [--drill FILE] [--eval FILE] [--threshold 0.6] [--json]
+//! cargo run --example contracts -- readiness --audit FILE [--drill FILE] [--eval FILE]...
+//!     [--declare drift_alarm|online_scorer|model_change_alarm|traffic_regression_suite]...
+//!     [--threshold 0.6] [--json]
 //! ```
 //!
 //! `readiness` exits 1 when a task scores under the threshold (default 0.5), for CI; every
-//! command exits 2 when its input cannot be read. A program publishes its contracts the same
+//! command exits 2 when its input cannot be read. `docs/readiness.md` explains the questions,
+//! the evidence and its formats. A program publishes its contracts the same
 //! way: `registry::program()?.export("name")`, then `to_json_pretty()` or `to_markdown()`.
 
 #[path = "support/tasks.rs"]
@@ -27,7 +31,7 @@ use harness_core::registry::{self, Export, Registry};
 use harness_core::testing::drill::{self, DrillOptions};
 use tasks::{Sentiment, Triage, classify, triage};
 
-const USAGE: &str = "usage: contracts --format json|md | diff OLD NEW | simulate --audit FILE | drill --out FILE | readiness --audit FILE [--drill FILE] [--eval FILE] [--threshold N] [--json]";
+const USAGE: &str = "usage: contracts --format json|md | diff OLD NEW | serve [--secs N] | simulate --audit FILE | drill --out FILE | readiness --audit FILE [--drill FILE] [--eval FILE]... [--declare FACT]... [--threshold N] [--json]";
 
 /// The value after `flag`, if given.
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -90,6 +94,23 @@ async fn simulate(audit: PathBuf) -> ExitCode {
     }
 }
 
+/// Serves the flaky server for `secs` seconds, for
+/// `OPENAI_BASE_URL=<url> cargo run --example quickstart`.
+async fn serve(secs: u64) -> ExitCode {
+    match flaky::server(0.35, 7).await {
+        Ok(server) => {
+            println!("{}", server.base_url());
+            eprintln!(
+                "a flaky server (5xx, 429s and schema-breaking answers at 35%) for {secs}s: run\n  OPENAI_BASE_URL={} cargo run --example quickstart",
+                server.base_url()
+            );
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 async fn drills(out: PathBuf) -> ExitCode {
     let review = vec![(
         "review",
@@ -125,8 +146,11 @@ fn evidence(args: &[String]) -> Result<Evidence, String> {
     if let Some(d) = flag(args, "--drill") {
         ev = ev.drill_results(d).map_err(|e| e.to_string())?;
     }
-    if let Some(e) = flag(args, "--eval") {
+    for e in flags(args, "--eval") {
         ev = ev.eval_results(e).map_err(|e| e.to_string())?;
+    }
+    for fact in flags(args, "--declare") {
+        ev = ev.declare(fact);
     }
     Ok(ev)
 }
@@ -179,6 +203,11 @@ async fn main() -> ExitCode {
         Some("diff") => match (args.get(1), args.get(2)) {
             (Some(a), Some(b)) => diff(a, b),
             _ => fail(USAGE),
+        },
+        Some("serve") => match flag(&args, "--secs").map(|s| s.parse::<u64>()) {
+            None => serve(600).await,
+            Some(Ok(secs)) => serve(secs).await,
+            Some(Err(_)) => fail("--secs takes a whole number of seconds"),
         },
         Some("simulate") => match flag(&args, "--audit") {
             Some(a) => simulate(a.into()).await,

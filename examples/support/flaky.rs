@@ -42,16 +42,22 @@ fn good_answer(req: &harness_core::testing::RecordedRequest) -> String {
     }
 }
 
-/// Runs `rounds` rounds of the quickstart's calls (three reviews, two emails) against a chaos
-/// server failing at `rate`, writing every call to the audit trail at `audit`.
-pub async fn run(audit: &Path, rounds: usize, rate: f64, seed: u64) -> Result<Run, String> {
-    let server = ChaosServer::builder()
+/// A chaos server on 127.0.0.1 that answers the quickstart's tasks well, except for [`FAULTS`]
+/// injected at `rate` (seeded).
+pub async fn server(rate: f64, seed: u64) -> Result<ChaosServer, String> {
+    ChaosServer::builder()
         .answer(good_answer)
         .inject(rate, FAULTS)
         .seed(seed)
         .start()
         .await
-        .map_err(|e| format!("cannot start the chaos server: {e}"))?;
+        .map_err(|e| format!("cannot start the chaos server: {e}"))
+}
+
+/// Runs `rounds` rounds of the quickstart's calls (three reviews, two emails) against a chaos
+/// server failing at `rate`, writing every call to the audit trail at `audit`.
+pub async fn run(audit: &Path, rounds: usize, rate: f64, seed: u64) -> Result<Run, String> {
+    let server = server(rate, seed).await?;
     let provider = OpenAiCompatible::builder(server.base_url())
         .build()
         .map_err(|e| e.to_string())?;

@@ -19,6 +19,15 @@ pub use crate::output::{FieldPath, LlmOutput, ValidationErrors, rules};
 
 use std::fmt::Display;
 
+/// Generated code's registration of one entry (through `__private::register!`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __harness_register {
+    ($entry:expr) => {
+        $crate::__private::inventory::submit! { $entry }
+    };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output specs
 

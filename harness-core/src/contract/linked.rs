@@ -1,7 +1,7 @@
 //! The contracts linked into this program: every `#[llm_task]` and `#[llm_policy]` submits one
 //! [`Linked`] entry (`inventory`: a static node per entry, linked into one list by a constructor
 //! that the platform's loader runs before `main`, from `.init_array` on ELF). `crate::registry` is
-//! the public view of it; the engine reads it only to refuse two tasks with one name when a
+//! the public view of it (generated code submits through `__private::register!`); the engine reads it only to refuse two tasks with one name when a
 //! harness is built.
 //!
 //! Registration works on the platforms `inventory` supports ([`SUPPORTED`]); elsewhere the
@@ -44,15 +44,6 @@ pub enum Linked {
 }
 
 inventory::collect!(Linked);
-
-/// Generated code's registration of one entry (through `__private::register!`).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __harness_register {
-    ($entry:expr) => {
-        $crate::__private::inventory::submit! { $entry }
-    };
-}
 
 /// Registration does not work on this platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -170,7 +170,8 @@ impl HarnessBuilder {
     }
 
     /// Builds the harness, after checking that the default provider and every route name a
-    /// registered provider: a typo there would otherwise fail every call it routes.
+    /// registered provider (a typo there would otherwise fail every call it routes), and that no
+    /// two tasks of the program share a name (`harness_core::registry`).
     ///
     /// ```
     /// use harness_core::{Harness, provider::scripted::Scripted};
@@ -187,7 +188,7 @@ impl HarnessBuilder {
         Ok(self.assemble())
     }
 
-    /// Two tasks of one name linked into the program (where link-time registration works): audit
+    /// Two tasks of one name registered in the program (where registration works): audit
     /// records, docs and readiness reports name tasks, so the harness refuses to start.
     fn check_task_names() -> Result<(), ConfigError> {
         match crate::contract::linked::entries() {

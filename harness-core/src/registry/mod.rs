@@ -1,9 +1,10 @@
-//! Every contract of a program: the tasks and policies registered at link time, their published
+//! Every contract of a program: the tasks and policies its macros registered, their published
 //! docs (versioned JSON and one Markdown page), a diff between two exports, the time and cost an
 //! audit trail spent on failures, and the readiness audit.
 //!
-//! Each `#[llm_task]` and `#[llm_policy]` registers its contract when the program is linked
-//! (nothing runs before `main`). [`program`] is the checked view of them:
+//! Each `#[llm_task]` and `#[llm_policy]` registers its contract when the program is loaded (a
+//! static node linked into a list by a constructor the platform's loader runs; nothing is
+//! allocated). [`program`] is the checked view of them:
 //!
 //! ```no_run
 //! let registry = harness_core::registry::program().expect("a registry");
@@ -13,7 +14,7 @@
 //! println!("{}", registry.export("my-service").to_json_pretty());
 //! ```
 //!
-//! Where link-time registration does not work (see [`SUPPORTED`]) [`program`] returns
+//! Where registration does not work (see [`SUPPORTED`]) [`program`] returns
 //! [`RegistryError::Unsupported`] instead of an empty list; [`Registry::from_entries`] builds a
 //! registry by hand there. Two tasks with one name are an error here and when a harness is built.
 //!
@@ -51,7 +52,7 @@ pub struct PolicyEntry {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
-    /// Link-time registration is not supported on this platform.
+    /// Registration is not supported on this platform.
     #[error(transparent)]
     Unsupported(#[from] Unsupported),
     /// Two tasks share a name.
@@ -67,7 +68,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry of these entries (the linked ones, or a list written by hand where link-time
+    /// A registry of these entries (the registered ones, or a list written by hand where
     /// registration is unsupported). Fails when two tasks share a name.
     pub fn from_entries(entries: &[Linked]) -> Result<Registry, Duplicates> {
         linked::duplicates(entries)?;
@@ -118,7 +119,7 @@ impl fmt::Display for Registry {
     }
 }
 
-/// The registry of this program: every task and policy linked into it. Fails where link-time
+/// The registry of this program: every task and policy linked into it. Fails where
 /// registration is unsupported, and when two tasks share a name.
 pub fn program() -> Result<Registry, RegistryError> {
     Ok(Registry::from_entries(&linked::entries()?)?)

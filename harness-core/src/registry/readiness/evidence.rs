@@ -12,7 +12,13 @@ use crate::contract::TaskContract;
 use crate::registry::Registry;
 use crate::registry::stats::{self, Reading, TaskStats, TrailStats};
 
-/// The `format` of an eval results file this release reads (see `docs/readiness.md`).
+/// The `format` of a results file of `harness_core::eval` (one run of one task's dataset; see
+/// `docs/eval.md`): read as the eval evidence of its task; a run labelled `baseline` is the
+/// baseline.
+pub const EVAL_RUN_FORMAT: &str = "harness-eval-results";
+
+/// The `format` of an eval summary file, for evaluations run by other tools (see
+/// `docs/readiness.md`): one entry per task with its dataset, metrics and baseline.
 pub const EVAL_FORMAT: &str = "harness.eval-results";
 
 /// One task's eval result, as the readiness audit reads it.
@@ -38,6 +44,43 @@ pub struct EvalEntry {
     /// Metric name → the baseline's value.
     #[serde(default)]
     pub baseline: serde_json::Map<String, Value>,
+    /// The run's label (`baseline` marks a baseline run).
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+impl EvalEntry {
+    /// The entry of one `harness-eval-results` run: pass rate, its 95% interval and the mean
+    /// score as metrics.
+    fn of_run(v: &Value) -> Result<EvalEntry, String> {
+        let version = v.get("version").and_then(Value::as_u64);
+        if version != Some(1) {
+            return Err(format!(
+                "a `{EVAL_RUN_FORMAT}` file of version {version:?}; this release reads version 1"
+            ));
+        }
+        let run = v.get("run").ok_or("no `run`")?;
+        let text = |k: &str| run.get(k).and_then(Value::as_str).map(str::to_owned);
+        let overall = v
+            .pointer("/summary/overall")
+            .ok_or("no `summary.overall`")?;
+        let mut metrics = serde_json::Map::new();
+        for key in ["pass_rate", "ci95", "mean_score", "n", "unscored"] {
+            if let Some(x) = overall.get(key) {
+                metrics.insert(key.to_owned(), x.clone());
+            }
+        }
+        Ok(EvalEntry {
+            task: text("task").ok_or("no `run.task`")?,
+            contract_version: text("contract_version"),
+            dataset: text("dataset"),
+            cases: run.get("cases").and_then(Value::as_u64),
+            source: None,
+            metrics,
+            baseline: serde_json::Map::new(),
+            label: text("label").filter(|l| !l.is_empty()),
+        })
+    }
 }
 
 /// Why evidence could not be read.
@@ -77,6 +120,7 @@ struct Trail {
 pub struct Evidence {
     trail: Option<Trail>,
     eval: Vec<EvalEntry>,
+    baselines: Vec<EvalEntry>,
     eval_source: Option<String>,
     drills: Vec<Value>,
     declared: Vec<String>,
@@ -132,25 +176,28 @@ impl Evidence {
         self
     }
 
-    /// With the eval results file at `path` (format `harness.eval-results` version 1, see
-    /// `docs/readiness.md`).
+    /// With the eval results file at `path`: a `harness-eval-results` run file written by
+    /// `harness_core::eval` (a run labelled `baseline` is the baseline of its task), or a
+    /// `harness.eval-results` summary (see `docs/readiness.md`). Call it once per file.
     pub fn eval_results(mut self, path: impl AsRef<Path>) -> Result<Evidence, EvidenceError> {
         let path = path.as_ref();
-        let what = "an eval results file (`harness.eval-results`)";
+        let what = "an eval results file (`harness-eval-results` or `harness.eval-results`)";
         let v: Value = serde_json::from_str(&read(path)?).map_err(|e| shape(path, what, e))?;
-        let list = match &v {
-            Value::Array(_) => v.clone(),
-            Value::Object(o) => match o.get("format").and_then(Value::as_str) {
-                Some(EVAL_FORMAT) => o.get("results").cloned().unwrap_or(Value::Null),
-                other => {
-                    return Err(shape(path, what, format!("its format is {other:?}")));
-                }
-            },
-            _ => return Err(shape(path, what, "neither an object nor a list")),
+        let entries: Vec<EvalEntry> = match v.get("format").and_then(Value::as_str) {
+            Some(EVAL_RUN_FORMAT) => vec![EvalEntry::of_run(&v).map_err(|e| shape(path, what, e))?],
+            Some(EVAL_FORMAT) => {
+                let list = v.get("results").cloned().unwrap_or(Value::Null);
+                serde_json::from_value(list).map_err(|e| shape(path, what, e))?
+            }
+            other => return Err(shape(path, what, format!("its format is {other:?}"))),
         };
-        let entries: Vec<EvalEntry> =
-            serde_json::from_value(list).map_err(|e| shape(path, what, e))?;
-        self.eval.extend(entries);
+        for e in entries {
+            if e.label.as_deref() == Some("baseline") {
+                self.baselines.push(e);
+            } else {
+                self.eval.push(e);
+            }
+        }
         self.eval_source = Some(path.display().to_string());
         Ok(self)
     }
@@ -203,9 +250,16 @@ impl Evidence {
         self.eval_source.is_some()
     }
 
-    /// The eval entry of `task` (the last one given).
-    pub(super) fn eval_for(&self, task: &str) -> Option<&EvalEntry> {
-        self.eval.iter().rev().find(|e| e.task == task)
+    /// The eval entry of `task` (the last one given), with the metrics of its baseline run when
+    /// it names none itself.
+    pub(super) fn eval_for(&self, task: &str) -> Option<EvalEntry> {
+        let mut entry = self.eval.iter().rev().find(|e| e.task == task)?.clone();
+        if entry.baseline.is_empty() {
+            if let Some(b) = self.baselines.iter().rev().find(|b| b.task == task) {
+                entry.baseline = b.metrics.clone();
+            }
+        }
+        Some(entry)
     }
 
     /// The drill documents of `task`.
@@ -216,16 +270,23 @@ impl Evidence {
             .collect()
     }
 
-    /// The records of this task (same name and module), and how many more carry its name from
-    /// another module.
-    pub(super) fn records_for(&self, c: &TaskContract) -> (Vec<&AuditRecord>, usize) {
+    /// The records of this task (a task is named uniquely in a program), and the other modules
+    /// its records name: the same task compiled into another binary of the program (the
+    /// quickstart and the contracts example share `examples/support/tasks.rs`), or another
+    /// program's task of the same name, which the registry cannot tell apart.
+    pub(super) fn records_for(&self, c: &TaskContract) -> (Vec<&AuditRecord>, Vec<String>) {
         let Some(t) = &self.trail else {
-            return (Vec::new(), 0);
+            return (Vec::new(), Vec::new());
         };
-        let named = t.records.iter().filter(|r| r.task == c.name);
-        let (mine, other): (Vec<&AuditRecord>, Vec<&AuditRecord>) =
-            named.partition(|r| r.module == c.module);
-        (mine, other.len())
+        let mine: Vec<&AuditRecord> = t.records.iter().filter(|r| r.task == c.name).collect();
+        let mut modules: Vec<String> = mine
+            .iter()
+            .filter(|r| r.module != c.module)
+            .map(|r| r.module.clone())
+            .collect();
+        modules.sort_unstable();
+        modules.dedup();
+        (mine, modules)
     }
 
     pub(super) fn task_stats(

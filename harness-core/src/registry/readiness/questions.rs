@@ -25,12 +25,18 @@ fn records<'e>(c: &TaskContract, ev: &'e Evidence, a: &mut Answer) -> Option<Vec
         no_trail(a);
         return None;
     }
-    // Records of the same name from another module are another program's: the report's notes
-    // count them; they are not this task's evidence.
-    let (mine, _other) = ev.records_for(c);
+    let (mine, modules) = ev.records_for(c);
     if mine.is_empty() {
         a.lack("the audit trail holds no call of this task: is an audit sink installed on the harness that runs it?");
         return None;
+    }
+    if a.number == "01" && !modules.is_empty() {
+        a.note(format!(
+            "(records of `{}` come from module(s) {} while it is declared in `{}`: the same task in another binary, or another program's task of this name)",
+            c.name,
+            modules.join(", "),
+            c.module
+        ));
     }
     if a.number == "01" {
         a.check(

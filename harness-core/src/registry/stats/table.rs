@@ -83,6 +83,107 @@ const HEAD: [&str; 8] = [
     "token share",
 ];
 
+/// The header of a table, as owned cells.
+fn head(cells: &[&str]) -> Vec<String> {
+    cells.iter().map(|c| (*c).to_owned()).collect()
+}
+
+impl TrailStats {
+    /// Failed and accepted attempts, overall and per task with its classes.
+    fn attempts_table(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.totals;
+        let mut rows = vec![head(&HEAD)];
+        rows.push(row(
+            "failed attempts",
+            String::new(),
+            &t.failed,
+            Some(&t.failed_share),
+        ));
+        rows.push(row("accepted attempts", String::new(), &t.ok, None));
+        for task in &self.tasks {
+            let tt = &task.totals;
+            let name = &task.task;
+            rows.push(row(
+                &format!("{name} (failed)"),
+                tt.calls.to_string(),
+                &tt.failed,
+                Some(&tt.failed_share),
+            ));
+            rows.push(row(
+                &format!("{name} (accepted)"),
+                String::new(),
+                &tt.ok,
+                None,
+            ));
+            for c in &task.by_class {
+                let s = Shares {
+                    time: c.time_share,
+                    tokens: c.token_share,
+                    ..Shares::default()
+                };
+                rows.push(row(
+                    &format!("  {}", c.class),
+                    String::new(),
+                    &c.bucket,
+                    Some(&s),
+                ));
+            }
+        }
+        table(f, &rows, 1)
+    }
+
+    /// Failed attempts by class over the whole trail.
+    fn classes_table(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\nFailed attempts by class (whole trail):")?;
+        let mut rows = vec![head(&[
+            "class",
+            "attempts",
+            "time",
+            "tokens",
+            "share of failure time",
+            "share of all time",
+        ])];
+        for c in &self.by_class {
+            rows.push(vec![
+                c.class.clone(),
+                c.bucket.attempts.to_string(),
+                secs(c.bucket.ms),
+                c.bucket.tokens().to_string(),
+                pct(c.time_share_of_failures),
+                pct(c.time_share),
+            ]);
+        }
+        table(f, &rows, 1)
+    }
+
+    /// The slowest contracts by mean call time.
+    fn slowest_table(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "\nSlowest contracts (mean call wall time):")?;
+        let mut rows = vec![head(&[
+            "task", "calls", "mean", "p50", "p95", "max", "ended",
+        ])];
+        for (name, mean) in &self.slowest {
+            let Some(t) = self.task(name) else { continue };
+            let ended: Vec<String> = t
+                .totals
+                .ended
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            rows.push(vec![
+                name.clone(),
+                t.totals.calls.to_string(),
+                secs(*mean),
+                secs(t.p50_ms),
+                secs(t.p95_ms),
+                secs(t.max_ms),
+                ended.join(", "),
+            ]);
+        }
+        table(f, &rows, 1)
+    }
+}
+
 impl fmt::Display for TrailStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = &self.reading;
@@ -102,96 +203,12 @@ impl fmt::Display for TrailStats {
             pct(t.failed_share.tokens),
             pct(t.failed_wall_share),
         )?;
-        let mut rows = vec![HEAD.map(str::to_owned).to_vec()];
-        rows.push(row(
-            "failed attempts",
-            String::new(),
-            &t.failed,
-            Some(&t.failed_share),
-        ));
-        rows.push(row("accepted attempts", String::new(), &t.ok, None));
-        for task in &self.tasks {
-            let tt = &task.totals;
-            rows.push(row(
-                &format!("{} (failed)", task.task),
-                tt.calls.to_string(),
-                &tt.failed,
-                Some(&tt.failed_share),
-            ));
-            rows.push(row(
-                &format!("{} (accepted)", task.task),
-                String::new(),
-                &tt.ok,
-                None,
-            ));
-            for c in &task.by_class {
-                let s = Shares {
-                    time: c.time_share,
-                    tokens: c.token_share,
-                    ..Shares::default()
-                };
-                rows.push(row(
-                    &format!("  {}", c.class),
-                    String::new(),
-                    &c.bucket,
-                    Some(&s),
-                ));
-            }
-        }
-        table(f, &rows, 1)?;
+        self.attempts_table(f)?;
         if !self.by_class.is_empty() {
-            writeln!(f, "\nFailed attempts by class (whole trail):")?;
-            let mut rows = vec![
-                [
-                    "class",
-                    "attempts",
-                    "time",
-                    "tokens",
-                    "share of failure time",
-                    "share of all time",
-                ]
-                .map(str::to_owned)
-                .to_vec(),
-            ];
-            for c in &self.by_class {
-                rows.push(vec![
-                    c.class.clone(),
-                    c.bucket.attempts.to_string(),
-                    secs(c.bucket.ms),
-                    c.bucket.tokens().to_string(),
-                    pct(c.time_share_of_failures),
-                    pct(c.time_share),
-                ]);
-            }
-            table(f, &rows, 1)?;
+            self.classes_table(f)?;
         }
         if !self.tasks.is_empty() {
-            writeln!(f, "\nSlowest contracts (mean call wall time):")?;
-            let mut rows = vec![
-                ["task", "calls", "mean", "p50", "p95", "max", "ended"]
-                    .map(str::to_owned)
-                    .to_vec(),
-            ];
-            for (name, mean) in &self.slowest {
-                if let Some(t) = self.task(name) {
-                    let ended: Vec<String> = t
-                        .totals
-                        .ended
-                        .iter()
-                        .map(|(k, v)| format!("{k} {v}"))
-                        .collect();
-                    rows.push(vec![
-                        name.clone(),
-                        t.totals.calls.to_string(),
-                        secs(*mean),
-                        secs(t.p50_ms),
-                        secs(t.p95_ms),
-                        secs(t.max_ms),
-                        ended.join(", "),
-                    ]);
-                }
-            }
-            table(f, &rows, 1)?;
+            self.slowest_table(f)?;
         }
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
