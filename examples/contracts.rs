@@ -35,9 +35,15 @@ const USAGE: &str = "usage: contracts --format json|md | diff OLD NEW | serve [-
 
 /// The value after `flag`, if given.
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+    flags(args, name).into_iter().next()
+}
+
+/// Every value after `flag`.
+fn flags(args: &[String], name: &str) -> Vec<String> {
+    args.windows(2)
+        .filter(|w| w[0] == name)
+        .map(|w| w[1].clone())
+        .collect()
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
