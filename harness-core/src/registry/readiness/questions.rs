@@ -226,7 +226,7 @@ pub(super) fn quality(c: &TaskContract, ev: &Evidence) -> Answer {
     let mut a = Answer::new(3);
     match ev.eval_for(c.name) {
         None if !ev.has_eval() => {
-            a.lack("no eval results given (`--eval FILE`, format `harness.eval-results`)")
+            a.lack("no eval results given (`--eval FILE`: a `harness-eval-results` run of `harness_core::eval`, or a `harness.eval-results` summary)")
         }
         None => a.lack("the eval results have no entry for this task: add a dataset for it"),
         Some(e) => {
