@@ -298,3 +298,27 @@ async fn invalid_answers_are_reasked_with_their_errors() {
         result.is_ok()
     );
 }
+
+/// The local server's tokenizer counts exactly, and the estimator's margin over-counts it on
+/// English prose (the claim `docs/context.md` makes for the estimator).
+#[tokio::test]
+async fn the_local_tokenizer_counts_exactly_and_the_estimator_over_counts_it() {
+    use harness_core::context::tokens::LlamaCppCounter;
+    use harness_core::context::{Estimator, TokenCounter};
+    if !live() || std::env::var_os("OPENAI_BASE_URL").is_some() {
+        return;
+    }
+    let counter = LlamaCppCounter::new(harness_core::engine::DEFAULT_OPENAI_BASE_URL);
+    // SmolLM2's tokenizer: "The", " quick", " brown", " fox".
+    assert_eq!(counter.count_exact("The quick brown fox").await.unwrap(), 4);
+    let prose = "Refunds go back to the card or account you paid with. Once we receive the \
+        returned item, a refund takes 5 to 7 business days to appear on your statement.";
+    counter.prime([prose]).await.unwrap();
+    let exact = counter.count(prose);
+    assert_eq!(exact, counter.count_exact(prose).await.unwrap());
+    let estimate = Estimator::default().count(prose);
+    assert!(
+        estimate >= exact && estimate <= exact * 2,
+        "estimate {estimate} vs exact {exact}"
+    );
+}

@@ -3,9 +3,13 @@
 //! ```text
 //! # any OTLP/HTTP receiver on :4318, e.g. the collector or Jaeger
 //! cargo run -p harness-core --features otel,testing --example otlp -- http://127.0.0.1:4318
+//! # or from the standard variables (both endpoint forms work; see docs/telemetry.md)
+//! OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://127.0.0.1:6006/v1/traces OTEL_METRICS_EXPORTER=none \
+//!   OTEL_SERVICE_NAME=otlp-example cargo run -p harness-core --features otel,testing --example otlp
 //! ```
 //!
-//! Each call makes a `task classify` span with one `chat {model}` CLIENT span per attempt, and
+//! Each call makes an `invoke_workflow classify` span with one `chat {model}` CLIENT span per
+//! attempt (the tokens are on those, counted once), and
 //! updates `gen_ai.client.operation.duration`, `gen_ai.client.token.usage` and the
 //! `harness.task.*` metrics. The provider here answers from a script (the `testing` fixtures) so the
 //! example runs without a model; use `Harness::from_env()`'s providers for real calls.
@@ -64,11 +68,24 @@ fn scripted() -> FnProvider {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let endpoint = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "http://127.0.0.1:4318".to_owned());
-    // Sets the tracing subscriber and starts the exporters; dropping the guard flushes them.
-    let guard = otlp::install(&endpoint)?;
+    // An endpoint on the command line wins; else the OTEL_* variables, else localhost:4318.
+    let pipeline = match std::env::args().nth(1) {
+        Some(endpoint) => otlp::builder(endpoint),
+        None => otlp::from_env(),
+    };
+    // Sets the tracing subscriber (export at INFO whatever RUST_LOG says; logs on stderr at
+    // RUST_LOG, default warn) and starts the exporters.
+    let guard = pipeline.install()?;
+    let traces = guard
+        .otlp()
+        .traces_endpoint()
+        .unwrap_or("nowhere (off)")
+        .to_owned();
+    let metrics_to = guard
+        .otlp()
+        .metrics_endpoint()
+        .unwrap_or("nowhere (off)")
+        .to_owned();
     let metrics = guard.metrics();
 
     let harness = Harness::builder()
@@ -97,7 +114,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             stats.input_tokens
         );
     }
-    drop(guard);
-    println!("spans and metrics sent to {endpoint}");
+    // Flushes and says whether everything arrived; a failed export was already said once, on
+    // stderr, with its URL and HTTP status.
+    match guard.shutdown() {
+        Ok(()) => println!("spans sent to {traces}, metrics to {metrics_to}"),
+        Err(_) => {
+            println!("not everything was exported: the export error is printed above");
+            std::process::exit(1);
+        }
+    }
     Ok(())
 }

@@ -183,6 +183,10 @@ pub struct AuditRecord {
     pub actor: Option<String>,
     /// Every provider attempt.
     pub attempts: Vec<RecordedAttempt>,
+    /// How a context plan built the prompt: sections, what was kept and cut and why, the
+    /// counter, the budget, the hashes of the messages and of their stable prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
     /// The contract version hash.
     pub contract_version: String,
     /// Cost in US dollars, when prices are known.
@@ -289,6 +293,7 @@ impl AuditRecord {
             model_requested: report.model_requested.clone(),
             model_answered,
             fingerprint: report.fingerprint.clone(),
+            context: report.context.clone(),
             request: RecordedRequest::new(call.contract, call.request, policy),
             inputs: call
                 .inputs

@@ -1,9 +1,17 @@
 //! Context assembly: the messages of the first attempt, from the contract's template or the task
-//! body, and the text of a reask ([`reask`]).
+//! body; [`ContextPlan`]s that fill typed sections (system, instructions, documents, history,
+//! tool state, user input) within a token budget, counted by a [`TokenCounter`], and say what
+//! they kept and cut; and the text of a reask ([`reask`]).
 
+mod assemble;
+mod plan;
 pub mod reask;
+pub mod tokens;
 
+pub use assemble::{Assembled, AssemblyReport, ContextError, Cut, Document, Fill, SectionReport};
+pub use plan::{ContextPlan, Keep, Section, SectionKind, Truncate, known_window};
 pub use reask::{echo, reask_message};
+pub use tokens::{Estimator, TokenCounter};
 
 use crate::contract::{TaskContract, render_prompt};
 use crate::provider::{Message, Role};
@@ -13,6 +21,9 @@ use crate::provider::{Message, Role};
 pub struct Context {
     /// The messages, in order.
     pub messages: Vec<Message>,
+    /// How a [`ContextPlan`] chose them, when one did: it goes into the call's report and its
+    /// audit record.
+    pub assembly: Option<AssemblyReport>,
 }
 
 impl Context {
@@ -60,7 +71,10 @@ impl IntoContext for &str {
 }
 impl IntoContext for Vec<Message> {
     fn into_context(self) -> Context {
-        Context { messages: self }
+        Context {
+            messages: self,
+            assembly: None,
+        }
     }
 }
 

@@ -407,6 +407,7 @@ pub(crate) fn config_error(contract: &TaskContract, message: String) -> TaskErro
         actions: Vec::new(),
         usage: Default::default(),
         cost_usd: None,
+        context: None,
     };
     TaskError::new(
         ErrorKind::Config,

@@ -8,10 +8,10 @@
 
 pub mod drift;
 pub mod names;
+mod otel;
 mod spans;
+pub mod status;
 
-#[cfg(feature = "otel")]
-pub(crate) use spans::status_name;
 pub use spans::{
     attempt_span, record_attempt, record_call_end, record_error, record_response, task_span,
 };

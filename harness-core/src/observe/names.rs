@@ -29,7 +29,10 @@ pub const STATUS_ERROR: &str = "error";
 
 // --- Tracing span names ----------------------------------------------------------------------
 
-/// The span covering one task call: every attempt, retry, reask and fallback.
+/// The span covering one task call: every attempt, retry, reask and fallback. Exported as the
+/// conventions' workflow span, `invoke_workflow {task}` (INTERNAL): a task call runs model calls
+/// through a predefined path (retry, reask, fallback), which is what the conventions call a
+/// workflow, and it is not an agent (no tools, no model-chosen steps).
 pub const SPAN_TASK: &str = "harness.task";
 /// The span of one provider attempt (exported as `chat {model}`).
 pub const SPAN_ATTEMPT: &str = "harness.attempt";
@@ -40,6 +43,11 @@ pub const SPAN_ATTEMPT: &str = "harness.attempt";
 pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
 /// The value of [`GEN_AI_OPERATION_NAME`] for a chat completion.
 pub const OPERATION_CHAT: &str = "chat";
+/// The value of [`GEN_AI_OPERATION_NAME`] on the task span: the conventions' workflow span,
+/// which carries no `gen_ai.usage.*` (usage is on the CLIENT spans below it, counted once).
+pub const OPERATION_INVOKE_WORKFLOW: &str = "invoke_workflow";
+/// The workflow's name on the task span: the task's name.
+pub const GEN_AI_WORKFLOW_NAME: &str = "gen_ai.workflow.name";
 /// The provider: `openai`, `anthropic`, or the name a custom provider reports.
 pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
 /// The model asked for.
@@ -60,11 +68,13 @@ pub const OUTPUT_TYPE_TEXT: &str = "text";
 pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
 /// The provider's response id.
 pub const GEN_AI_RESPONSE_ID: &str = "gen_ai.response.id";
-/// Why the model stopped (an array in the conventions; harness records one choice, as `["stop"]`).
+/// Why the model stopped: a string array, as the conventions type it (`["stop"]`; harness asks
+/// for one choice). Exported as an array through the OpenTelemetry span extension; subscribers
+/// that are not OpenTelemetry see the one reason as a string.
 pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
-/// Prompt tokens billed.
+/// Prompt tokens billed by one attempt (CLIENT spans only).
 pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
-/// Completion tokens billed.
+/// Completion tokens billed by one attempt (CLIENT spans only).
 pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
 /// The token type of a [`GEN_AI_CLIENT_TOKEN_USAGE`] measurement.
 pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai.token.type";
@@ -117,8 +127,16 @@ pub const HARNESS_RETRIES: &str = "harness.retries";
 pub const HARNESS_REASKS: &str = "harness.reasks";
 /// Fallbacks taken by a call (task span).
 pub const HARNESS_FALLBACKS: &str = "harness.fallbacks";
-/// The call's cost in US dollars, when prices are known (task span).
+/// The call's cost in US dollars, when prices are known (task span). Absent when any attempt's
+/// model has no price: the cost is unknown, not 0.
 pub const HARNESS_COST_USD: &str = "harness.cost.usd";
+/// The model the call asked for (task span; the attempt spans carry `gen_ai.request.model`).
+pub const HARNESS_REQUEST_MODEL: &str = "harness.request.model";
+/// Input tokens billed over all of a call's attempts (task span). Not `gen_ai.usage.*`, so a
+/// backend that sums GenAI usage counts each token once, on the attempt spans.
+pub const HARNESS_USAGE_INPUT_TOKENS: &str = "harness.usage.input_tokens";
+/// Output tokens billed over all of a call's attempts (task span).
+pub const HARNESS_USAGE_OUTPUT_TOKENS: &str = "harness.usage.output_tokens";
 
 /// [`HARNESS_STATUS`] of a model answer.
 pub const STATUS_ANSWER: &str = "answer";
@@ -173,5 +191,8 @@ pub const HARNESS_TASK_PASS_RATE: &str = "harness.task.pass_rate";
 pub const HARNESS_TASK_TOKENS: &str = "harness.task.tokens";
 /// Counter of cost in US dollars, by task (only calls whose prices are known).
 pub const HARNESS_TASK_COST: &str = "harness.task.cost";
+/// Counter of calls whose cost is unknown (a model without a price), by task: they add nothing
+/// to [`HARNESS_TASK_COST`], and this says how many there were.
+pub const HARNESS_TASK_UNPRICED_CALLS: &str = "harness.task.unpriced_calls";
 /// Unit of [`HARNESS_TASK_COST`].
 pub const UNIT_USD: &str = "{USD}";

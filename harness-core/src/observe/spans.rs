@@ -14,6 +14,7 @@ use tracing::field::{Empty, Field};
 use super::TelemetryConfig;
 use super::names as n;
 use super::{CallEnd, EndStatus};
+use super::{otel, status};
 use crate::contract::{FailureClass, TaskContract};
 use crate::outcome::{Attempt, AttemptKind};
 use crate::provider::{
@@ -22,6 +23,12 @@ use crate::provider::{
 
 /// The span of one task call, covering every attempt, retry, reask and fallback. Enter it (or
 /// `.instrument` the call's future with it) for the whole call, so attempt spans are its children.
+///
+/// It is the conventions' workflow span: named `invoke_workflow {task}`, INTERNAL, with
+/// `gen_ai.operation.name = invoke_workflow` and `gen_ai.workflow.name`. It carries no
+/// `gen_ai.usage.*` and no `gen_ai.request.model`: those are on the CLIENT attempt spans, so a
+/// backend that sums GenAI usage counts every token once. The call's totals are under
+/// `harness.*` names ([`n::HARNESS_USAGE_INPUT_TOKENS`], [`n::HARNESS_REQUEST_MODEL`], ...).
 ///
 /// Declared fields filled later: [`n::HARNESS_CALL_ID`] (the engine records it when it has made
 /// the id), and everything [`record_call_end`] records, the model asked for included (known only
@@ -33,24 +40,30 @@ pub fn task_span(contract: &TaskContract) -> Span {
     let span = tracing::info_span!(
         n::SPAN_TASK,
         { n::OTEL_NAME } = Empty,
+        { n::GEN_AI_OPERATION_NAME } = n::OPERATION_INVOKE_WORKFLOW,
+        { n::GEN_AI_WORKFLOW_NAME } = contract.name,
         { n::HARNESS_TASK_NAME } = contract.name,
         { n::HARNESS_CONTRACT_VERSION } = contract.version,
         { n::HARNESS_CALL_ID } = Empty,
-        { n::GEN_AI_REQUEST_MODEL } = Empty,
+        { n::HARNESS_REQUEST_MODEL } = Empty,
         { n::HARNESS_STATUS } = Empty,
         { n::HARNESS_ATTEMPTS } = Empty,
         { n::HARNESS_RETRIES } = Empty,
         { n::HARNESS_REASKS } = Empty,
         { n::HARNESS_FALLBACKS } = Empty,
-        { n::GEN_AI_USAGE_INPUT_TOKENS } = Empty,
-        { n::GEN_AI_USAGE_OUTPUT_TOKENS } = Empty,
+        { n::HARNESS_USAGE_INPUT_TOKENS } = Empty,
+        { n::HARNESS_USAGE_OUTPUT_TOKENS } = Empty,
         { n::HARNESS_COST_USD } = Empty,
         { n::HARNESS_FAILURE_CLASS } = Empty,
         { n::ERROR_TYPE } = Empty,
         { n::OTEL_STATUS_CODE } = Empty,
+        { n::OTEL_STATUS_DESCRIPTION } = Empty,
     );
     if !span.is_disabled() {
-        span.record(n::OTEL_NAME, format!("task {}", contract.name).as_str());
+        span.record(
+            n::OTEL_NAME,
+            format!("{} {}", n::OPERATION_INVOKE_WORKFLOW, contract.name).as_str(),
+        );
     }
     span
 }
@@ -148,6 +161,10 @@ pub fn record_response(span: &Span, response: &ChatResponse) {
         .has_field(n::GEN_AI_OUTPUT_MESSAGES)
         .then(|| content::output(response));
     let content = content.as_deref();
+    // The conventions type finish reasons as a string array, which `tracing` fields cannot
+    // carry: an OpenTelemetry span gets the array through the span extension, and the string
+    // field stays empty (both would export the key twice); any other subscriber sees the string.
+    let reason = reason.filter(|r| !otel::set_finish_reasons(span, r));
     record_all(
         span,
         [
@@ -197,35 +214,38 @@ fn record_all<const N: usize>(span: &Span, values: [(&str, Option<&dyn tracing::
 }
 
 /// Records a provider error: `error.type` (its failure class), the finer
-/// [`n::HARNESS_ERROR_KIND`], the HTTP status when there was one, and an error status with the
-/// error's message (which never holds a key or a header). Call it when `Provider::chat` returns
-/// `Err`, including the engine's own per-attempt timeout.
+/// [`n::HARNESS_ERROR_KIND`], the HTTP status when there was one, and an error status with a
+/// short description made only of the error's kind, status and timings
+/// ([`status::provider_error`]): never the provider's message, which can echo the request. Call
+/// it when `Provider::chat` returns `Err`, including the engine's own per-attempt timeout.
 pub fn record_error(span: &Span, error: &ProviderError) {
     if span.is_disabled() {
         return;
     }
-    let status = match error {
+    let code = match error {
         ProviderError::Status { status, .. } | ProviderError::RateLimited { status, .. } => {
             Some(i64::from(*status))
         }
         _ => None,
     };
-    let message = error.to_string();
+    let description = status::provider_error(error);
     record_all(
         span,
         [
             (n::ERROR_TYPE, Some(&error.class().as_str())),
             (n::HARNESS_ERROR_KIND, Some(&error.type_name())),
-            (n::HTTP_RESPONSE_STATUS_CODE, status.as_ref().map(value)),
-            (n::OTEL_STATUS_DESCRIPTION, Some(&message.as_str())),
+            (n::HTTP_RESPONSE_STATUS_CODE, code.as_ref().map(value)),
+            (n::OTEL_STATUS_CODE, Some(&n::STATUS_ERROR)),
+            (n::OTEL_STATUS_DESCRIPTION, Some(&description.as_str())),
         ],
     );
 }
 
 /// Records the attempt's number and kind, and, when the provider answered but the answer failed
-/// (invalid output, refusal, low confidence), `error.type` and an error status, without the
-/// answer's content. Provider errors get theirs from [`record_error`]. Call it once the engine
-/// has judged the attempt and filled in its [`Attempt`].
+/// (invalid output, refusal, low confidence), `error.type` and an error status whose description
+/// names the class and the rules that failed ([`status::attempt`]), never the answer's content.
+/// Provider errors get theirs from [`record_error`]. Call it once the engine has judged the
+/// attempt and filled in its [`Attempt`].
 pub fn record_attempt(span: &Span, attempt: &Attempt) {
     if span.is_disabled() {
         return;
@@ -237,6 +257,7 @@ pub fn record_attempt(span: &Span, attempt: &Attempt) {
         .filter(|c| !is_provider_class(*c))
         .map(FailureClass::as_str);
     let status = failure.map(|_| n::STATUS_ERROR);
+    let description = failure.map(|_| status::attempt(attempt));
     record_all(
         span,
         [
@@ -244,6 +265,10 @@ pub fn record_attempt(span: &Span, attempt: &Attempt) {
             (n::HARNESS_ATTEMPT_KIND, Some(&kind)),
             (n::ERROR_TYPE, failure.as_ref().map(value)),
             (n::OTEL_STATUS_CODE, status.as_ref().map(value)),
+            (
+                n::OTEL_STATUS_DESCRIPTION,
+                description.as_deref().as_ref().map(value),
+            ),
         ],
     );
 }
@@ -266,9 +291,11 @@ pub(crate) const fn attempt_kind(kind: AttemptKind) -> &'static str {
 }
 
 /// Records how the call ended on the task span: the model asked for, status, attempts, retries,
-/// reasks, fallbacks, total tokens, cost, and `error.type` for a failure. Call it from the call's
-/// end, before the observers, with the task span (the current span there). The call id is not
-/// recorded here: the engine records [`n::HARNESS_CALL_ID`] as soon as it has made it.
+/// reasks, fallbacks, total tokens (under `harness.usage.*`), cost when every price is known,
+/// and for a failure `error.type` with an error status described by [`status::call`]. Call it
+/// from the call's end, before the observers, with the task span (the current span there). The
+/// call id is not recorded here: the engine records [`n::HARNESS_CALL_ID`] as soon as it has
+/// made it.
 pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
     if span.is_disabled() {
         return;
@@ -301,21 +328,26 @@ pub fn record_call_end(span: &Span, end: &CallEnd<'_>) {
         }
     };
     let status = error.map(|_| n::STATUS_ERROR);
+    let description = error.map(|_| status::call(end));
     record_all(
         span,
         [
-            (n::GEN_AI_REQUEST_MODEL, model.as_ref().map(value)),
+            (n::HARNESS_REQUEST_MODEL, model.as_ref().map(value)),
             (n::HARNESS_STATUS, Some(&status_name(ended))),
             (n::HARNESS_ATTEMPTS, Some(&attempts)),
             (n::HARNESS_RETRIES, Some(&retries)),
             (n::HARNESS_REASKS, Some(&reasks)),
             (n::HARNESS_FALLBACKS, Some(&fallbacks)),
-            (n::GEN_AI_USAGE_INPUT_TOKENS, Some(&input)),
-            (n::GEN_AI_USAGE_OUTPUT_TOKENS, Some(&output)),
+            (n::HARNESS_USAGE_INPUT_TOKENS, Some(&input)),
+            (n::HARNESS_USAGE_OUTPUT_TOKENS, Some(&output)),
             (n::HARNESS_COST_USD, report.cost_usd.as_ref().map(value)),
             (n::HARNESS_FAILURE_CLASS, class.as_ref().map(value)),
             (n::ERROR_TYPE, error.as_ref().map(value)),
             (n::OTEL_STATUS_CODE, status.as_ref().map(value)),
+            (
+                n::OTEL_STATUS_DESCRIPTION,
+                description.as_deref().as_ref().map(value),
+            ),
         ],
     );
 }

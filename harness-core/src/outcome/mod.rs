@@ -203,6 +203,9 @@ pub struct CallReport {
     pub usage: Usage,
     /// Cost over all attempts, in US dollars, when prices are known.
     pub cost_usd: Option<f64>,
+    /// The context plan's report (what was kept and cut, and why), when the task's context was
+    /// assembled by one ([`AssemblyReport`](crate::context::AssemblyReport), as JSON).
+    pub context: Option<serde_json::Value>,
 }
 
 impl CallReport {

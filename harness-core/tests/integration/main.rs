@@ -4,6 +4,7 @@
 //! `spans` binary, apart from these, which run the engine on many threads with none.
 
 mod architecture;
+mod context;
 mod parse;
 
 #[cfg(feature = "testing")]
@@ -22,6 +23,8 @@ mod engine;
 mod fault_matrix;
 #[cfg(feature = "testing")]
 mod kill;
+#[cfg(all(feature = "testing", feature = "sqlite"))]
+mod memory;
 #[cfg(feature = "testing")]
 mod openai;
 #[cfg(feature = "testing")]

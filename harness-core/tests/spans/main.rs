@@ -12,3 +12,5 @@ mod telemetry;
 
 #[cfg(all(feature = "otel", feature = "testing"))]
 mod otlp;
+#[cfg(all(feature = "otel", feature = "testing"))]
+mod rotel;

@@ -95,17 +95,28 @@ impl Receiver {
         }
     }
 
-    fn spans(&self) -> Vec<Span> {
+    fn trace_requests(&self) -> Vec<ExportTraceServiceRequest> {
         self.bodies
             .lock()
             .unwrap()
             .iter()
             .filter(|(p, _)| p == "/v1/traces")
-            .flat_map(|(_, b)| {
-                ExportTraceServiceRequest::decode(b.as_slice())
-                    .unwrap()
-                    .resource_spans
-            })
+            .map(|(_, b)| ExportTraceServiceRequest::decode(b.as_slice()).unwrap())
+            .collect()
+    }
+
+    fn schema_urls(&self) -> Vec<String> {
+        self.trace_requests()
+            .into_iter()
+            .flat_map(|r| r.resource_spans)
+            .map(|r| r.schema_url)
+            .collect()
+    }
+
+    fn spans(&self) -> Vec<Span> {
+        self.trace_requests()
+            .into_iter()
+            .flat_map(|r| r.resource_spans)
             .flat_map(|r| r.scope_spans)
             .flat_map(|s| s.spans)
             .collect()
@@ -273,6 +284,12 @@ fn spans_and_metrics_arrive_over_otlp_http() {
 
     // --- Traces.
     let spans = receiver.spans();
+    let schemas = receiver.schema_urls();
+    assert!(!schemas.is_empty());
+    assert!(
+        schemas.iter().all(|u| u == names::SCHEMA_URL),
+        "{schemas:?}"
+    );
     let attempts: Vec<&Span> = spans
         .iter()
         .filter(|s| s.name == "chat smollm2-135m")
@@ -280,7 +297,7 @@ fn spans_and_metrics_arrive_over_otlp_http() {
     assert_eq!(attempts.len(), 2, "{spans:#?}");
     let task = spans
         .iter()
-        .find(|s| s.name == "task classify")
+        .find(|s| s.name == "invoke_workflow classify")
         .expect("task span");
     for a in &attempts {
         assert_eq!(a.kind, span::SpanKind::Client as i32);
@@ -318,6 +335,17 @@ fn spans_and_metrics_arrive_over_otlp_http() {
     assert_eq!(
         str_attr(&ok.attributes, names::GEN_AI_RESPONSE_ID),
         Some("chatcmpl-1")
+    );
+    // A string array, as the conventions type it, set through the OpenTelemetry span extension.
+    let Some(any_value::Value::ArrayValue(reasons)) =
+        attr(&ok.attributes, names::GEN_AI_RESPONSE_FINISH_REASONS)
+    else {
+        panic!("finish reasons: {:?}", ok.attributes)
+    };
+    let reasons: Vec<_> = reasons.values.iter().map(|v| v.value.clone()).collect();
+    assert_eq!(
+        reasons,
+        [Some(any_value::Value::StringValue("stop".into()))]
     );
     let failed = attempts
         .iter()

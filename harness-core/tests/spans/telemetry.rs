@@ -149,9 +149,64 @@ fn failed_attempts_carry_error_type() {
     assert_eq!(c.str(names::OTEL_STATUS_CODE), Some("error"));
     assert_eq!(c.int(names::HARNESS_ATTEMPT_NUMBER), Some(2));
     assert_eq!(c.str(names::HARNESS_ATTEMPT_KIND), Some("reask"));
+    assert_eq!(
+        a.str(names::OTEL_STATUS_DESCRIPTION),
+        Some("rate_limited: HTTP 429 Too Many Requests, retry after 2s")
+    );
+    assert_eq!(
+        b.str(names::OTEL_STATUS_DESCRIPTION),
+        Some("timeout: no answer within 20s")
+    );
+    assert_eq!(
+        c.str(names::OTEL_STATUS_DESCRIPTION),
+        Some("invalid_output: the answer is not valid JSON for the schema")
+    );
     for s in &spans {
         assert!(s.rerecorded.is_empty(), "{:?}", s.rerecorded);
     }
+}
+
+/// A provider's own message can echo the request (and a connection error the URL, with its
+/// query): the status description says what harness knows, never what the provider said.
+#[test]
+fn status_descriptions_never_carry_the_providers_words() {
+    let _turn = subscriber_turn().blocking_lock();
+    let secret = "sk-live-123 my prompt text";
+    let errors = [
+        ProviderError::Status {
+            status: 400,
+            message: format!("invalid request: {secret}"),
+        },
+        ProviderError::Connection(format!("https://host/v1?key={secret}")),
+        ProviderError::InvalidResponse(format!("expected JSON near `{secret}`")),
+        ProviderError::Config(format!("bad key {secret}")),
+        ProviderError::CircuitOpen(format!("local/{secret}")),
+    ];
+    let spans = capture(|| {
+        for e in &errors {
+            let a = telemetry::attempt_span(&info(), &request());
+            telemetry::record_error(&a, e);
+        }
+    });
+    let described: Vec<&str> = spans
+        .iter()
+        .map(|s| s.str(names::OTEL_STATUS_DESCRIPTION).expect("described"))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            "provider_error: HTTP 400 Bad Request",
+            "provider_error: the connection failed",
+            "provider_error: the response could not be read",
+            "provider_error: the provider is misconfigured, not sent",
+            "provider_error: the circuit breaker is open, not sent",
+        ]
+    );
+    assert!(
+        !all_text(&spans).contains("sk-live"),
+        "{}",
+        all_text(&spans)
+    );
 }
 
 fn all_text(spans: &[Captured]) -> String {
@@ -342,11 +397,10 @@ async fn metrics_count_calls_attempts_and_actions() {
     // Costs: every call is priced (the 429 billed nothing).
     assert_eq!(t.priced_calls, 5);
     let expected = (400.0 * 1.0 + 42.0 * 2.0 + 1000.0 * 10.0 + 100.0 * 20.0) / 1e6;
-    assert!(
-        (t.cost_usd - expected).abs() < 1e-12,
-        "{} vs {expected}",
-        t.cost_usd
-    );
+    let cost = t.cost_usd.expect("every call priced");
+    assert!((cost - expected).abs() < 1e-12, "{cost} vs {expected}");
+    assert_eq!(t.unpriced_calls, 0);
+    assert_eq!(t.cost_display(), format!("${expected:.6}"));
 
     // Per-model attempt metrics, under the name the provider was registered with.
     let small = snap.model("local", "smollm2-135m").expect("model counted");
@@ -384,7 +438,34 @@ async fn unknown_prices_leave_cost_unknown() {
     let snap = metrics.snapshot();
     let t = snap.task("classify").unwrap();
     assert_eq!(t.priced_calls, 0);
-    assert_eq!(t.cost_usd, 0.0);
+    // Unknown, not 0: nothing priced, one call counted apart, and said so.
+    assert_eq!(t.cost_usd, None);
+    assert_eq!(t.unpriced_calls, 1);
+    assert_eq!(t.cost_display(), "unknown");
+    let json = serde_json::to_value(&snap).unwrap();
+    assert_eq!(
+        json["tasks"]["classify"]["cost_usd"],
+        serde_json::Value::Null
+    );
+
+    // A priced call next to it: the known part, and how many calls it leaves out.
+    let script = Queue::default();
+    let mixed =
+        Metrics::with_prices(PriceTable::empty().with("big-model", Price::per_million(10.0, 20.0)));
+    let harness = Harness::builder()
+        .provider("local", script.clone())
+        .observer(mixed.clone())
+        .build()
+        .unwrap();
+    script.push_ok(r#"{"label":"positive"}"#, "big-model", 1000, 100);
+    classify(&harness).await.unwrap();
+    script.push_ok(r#"{"label":"positive"}"#, "smollm2-135m", 100, 10);
+    classify(&harness).await.unwrap();
+    let snap = mixed.snapshot();
+    let t = snap.task("classify").unwrap();
+    assert_eq!((t.priced_calls, t.unpriced_calls), (1, 1));
+    assert_eq!(t.cost_usd, Some(0.012));
+    assert_eq!(t.cost_display(), "$0.012000 (+1 call of unknown cost)");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -481,11 +562,29 @@ fn task_span_records_how_the_call_ended() {
         panic!("{spans:?}")
     };
     assert_eq!(task.name, names::SPAN_TASK);
-    assert_eq!(task.str(names::OTEL_NAME), Some("task classify"));
+    // The conventions' workflow span: named for the operation and the task, no GenAI usage or
+    // model of its own (those are on the CLIENT spans, so a backend counts them once).
+    assert_eq!(task.str(names::OTEL_NAME), Some("invoke_workflow classify"));
+    assert_eq!(
+        task.str(names::GEN_AI_OPERATION_NAME),
+        Some("invoke_workflow")
+    );
+    assert_eq!(task.str(names::GEN_AI_WORKFLOW_NAME), Some("classify"));
     assert_eq!(task.str(names::HARNESS_TASK_NAME), Some("classify"));
+    assert!(
+        task.str(names::OTEL_KIND).is_none(),
+        "INTERNAL, the default"
+    );
+    for name in [
+        names::GEN_AI_REQUEST_MODEL,
+        names::GEN_AI_USAGE_INPUT_TOKENS,
+        names::GEN_AI_USAGE_OUTPUT_TOKENS,
+    ] {
+        assert!(!task.declared.contains(&name), "{name} on the task span");
+    }
     // The model asked for is known at the end of the call (overrides apply): declared, empty.
-    assert!(task.declared.contains(&names::GEN_AI_REQUEST_MODEL));
-    assert!(!task.fields.contains_key(names::GEN_AI_REQUEST_MODEL));
+    assert!(task.declared.contains(&names::HARNESS_REQUEST_MODEL));
+    assert!(!task.fields.contains_key(names::HARNESS_REQUEST_MODEL));
     assert!(task.declared.contains(&names::HARNESS_CALL_ID));
     assert!(task.declared.contains(&names::ERROR_TYPE));
     assert_eq!(
@@ -541,21 +640,28 @@ async fn record_call_end_sums_up_the_call() {
     assert_eq!(failed.str(names::OTEL_STATUS_CODE), Some("error"));
     assert_eq!(failed.int(names::HARNESS_ATTEMPTS), Some(2));
     assert_eq!(failed.int(names::HARNESS_REASKS), Some(1));
-    assert_eq!(failed.int(names::GEN_AI_USAGE_INPUT_TOKENS), Some(200));
+    assert_eq!(failed.int(names::HARNESS_USAGE_INPUT_TOKENS), Some(200));
+    // A short, safe reason on the status: the class and the count, never the answer.
+    assert_eq!(
+        failed.str(names::OTEL_STATUS_DESCRIPTION),
+        Some("invalid_output after 2 attempts")
+    );
     assert!(
         failed
             .str(names::HARNESS_CALL_ID)
             .is_some_and(|id| !id.is_empty())
     );
     assert_eq!(
-        failed.str(names::GEN_AI_REQUEST_MODEL),
+        failed.str(names::HARNESS_REQUEST_MODEL),
         Some("smollm2-135m")
     );
+    assert!(!failed.fields.contains_key(names::GEN_AI_REQUEST_MODEL));
     assert!(failed.rerecorded.is_empty(), "{:?}", failed.rerecorded);
     assert_eq!(answered.str(names::HARNESS_STATUS), Some("answer"));
     assert_eq!(answered.int(names::HARNESS_ATTEMPTS), Some(1));
-    assert_eq!(answered.int(names::GEN_AI_USAGE_OUTPUT_TOKENS), Some(3));
+    assert_eq!(answered.int(names::HARNESS_USAGE_OUTPUT_TOKENS), Some(3));
     assert!(!answered.fields.contains_key(names::ERROR_TYPE));
+    assert!(!answered.fields.contains_key(names::OTEL_STATUS_DESCRIPTION));
 }
 
 #[tokio::test]
@@ -579,11 +685,12 @@ async fn the_engine_emits_genai_spans() {
         .iter()
         .find(|s| s.name == names::SPAN_TASK)
         .expect("task span");
-    assert_eq!(task.str(names::OTEL_NAME), Some("task classify"));
+    assert_eq!(task.str(names::OTEL_NAME), Some("invoke_workflow classify"));
     assert_eq!(task.str(names::HARNESS_STATUS), Some("answer"));
     assert_eq!(task.int(names::HARNESS_ATTEMPTS), Some(2));
     assert_eq!(task.int(names::HARNESS_REASKS), Some(1));
-    assert_eq!(task.int(names::GEN_AI_USAGE_INPUT_TOKENS), Some(250));
+    assert_eq!(task.int(names::HARNESS_USAGE_INPUT_TOKENS), Some(250));
+    assert!(!task.fields.contains_key(names::GEN_AI_USAGE_INPUT_TOKENS));
     assert!(task.str(names::HARNESS_CALL_ID).is_some());
     let attempts: Vec<_> = spans
         .iter()
@@ -600,6 +707,10 @@ async fn the_engine_emits_genai_spans() {
     }
     assert_eq!(first.str(names::HARNESS_ATTEMPT_KIND), Some("first"));
     assert_eq!(first.str(names::ERROR_TYPE), Some("invalid_output"));
+    assert_eq!(
+        first.str(names::OTEL_STATUS_DESCRIPTION),
+        Some("invalid_output: 1 validation error (one_of)")
+    );
     assert_eq!(first.int(names::GEN_AI_USAGE_INPUT_TOKENS), Some(100));
     assert_eq!(reask.str(names::HARNESS_ATTEMPT_KIND), Some("reask"));
     assert_eq!(reask.int(names::HARNESS_ATTEMPT_NUMBER), Some(2));

@@ -186,8 +186,11 @@ impl<T> Call<'_, T> {
             &mut gate,
             &mut skipped,
         );
+        // Event fields are exported with their types: integers as i64 (tracing-opentelemetry
+        // would turn a u32 into a string).
+        let attempt_field = i64::from(attempt);
         for Skipped { step, reason } in skipped {
-            debug!(task = contract.name, attempt, class = class.as_str(), step = %step, reason, "step skipped");
+            debug!(task = contract.name, attempt = attempt_field, class = class.as_str(), step = %step, reason, "step skipped");
         }
         let (action, detail) = match decision {
             Decision::Retry { delay } => (ActionKind::Retry, format!("after {delay:?}")),
@@ -199,7 +202,7 @@ impl<T> Call<'_, T> {
         };
         info!(
             task = contract.name,
-            attempt,
+            attempt = attempt_field,
             failure_class = class.as_str(),
             action = action.as_str(),
             detail = %detail,

@@ -94,7 +94,7 @@ impl<T: LlmOutput> Call<'_, T> {
         };
         record_attempt(&exchange.span, &attempt);
         exchange.span.in_scope(|| {
-            debug!(failure = ?attempt.failure, latency_ms = attempt.latency.as_millis() as u64, "attempt finished")
+            debug!(failure = ?attempt.failure, latency_ms = i64::try_from(attempt.latency.as_millis()).unwrap_or(i64::MAX), "attempt finished")
         });
         let provenance = &mut self.frame.provenance;
         provenance.attempts = n;

@@ -29,6 +29,8 @@ impl<'h, T: LlmOutput> Call<'h, T> {
     ) -> Result<Self, NotStarted<'h, T>> {
         let schema = SchemaValidator::for_type::<T>();
         let model = harness.model_for(contract);
+        let mut context = context;
+        let assembly = context.as_mut().and_then(|c| c.assembly.take());
         let base_messages = initial_messages(contract, &inputs, context, &schema);
         let first_request = ChatRequest {
             model: model.clone().unwrap_or_default(),
@@ -42,7 +44,8 @@ impl<'h, T: LlmOutput> Call<'h, T> {
             seed: contract.params.seed,
         };
         let started = Instant::now();
-        let report = open_report(contract, &first_request);
+        let mut report = open_report(contract, &first_request);
+        report.context = assembly.and_then(|a| serde_json::to_value(a).ok());
         tracing::Span::current().record(names::HARNESS_CALL_ID, report.call_id.as_str());
         let frame = Frame {
             harness,
@@ -86,6 +89,7 @@ fn open_report(contract: &'static TaskContract, first: &ChatRequest) -> CallRepo
         actions: Vec::new(),
         usage: Default::default(),
         cost_usd: None,
+        context: None,
     }
 }
 

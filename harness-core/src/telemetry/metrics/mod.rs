@@ -90,10 +90,13 @@ pub struct TaskStats {
     pub input_tokens: u64,
     /// Output tokens billed, over all attempts.
     pub output_tokens: u64,
-    /// Cost in USD of the calls whose prices are known.
-    pub cost_usd: f64,
+    /// Cost in USD of the calls whose prices are known; `None` (unknown, not 0) while no call's
+    /// price is known. Calls of unknown cost add nothing: see [`unpriced_calls`](Self::unpriced_calls).
+    pub cost_usd: Option<f64>,
     /// Calls with a known cost.
     pub priced_calls: u64,
+    /// Calls whose cost is unknown: a model of theirs has no price.
+    pub unpriced_calls: u64,
 }
 
 impl TaskStats {
@@ -114,8 +117,9 @@ impl TaskStats {
             escalations: BTreeMap::new(),
             input_tokens: 0,
             output_tokens: 0,
-            cost_usd: 0.0,
+            cost_usd: None,
             priced_calls: 0,
+            unpriced_calls: 0,
         }
     }
 
@@ -127,6 +131,20 @@ impl TaskStats {
     /// The share of calls answered on their first attempt.
     pub fn first_try_rate(&self) -> Option<f64> {
         (self.calls > 0).then(|| self.first_try_answers as f64 / self.calls as f64)
+    }
+
+    /// The cost as a report shows it: `$0.001234`, or `unknown` when no call's price is known,
+    /// with `(N calls unpriced)` when some calls' cost is unknown.
+    pub fn cost_display(&self) -> String {
+        let known = match self.cost_usd {
+            Some(c) => format!("${c:.6}"),
+            None => return "unknown".to_owned(),
+        };
+        match self.unpriced_calls {
+            0 => known,
+            1 => format!("{known} (+1 call of unknown cost)"),
+            n => format!("{known} (+{n} calls of unknown cost)"),
+        }
     }
 
     /// Failed attempts of one class.
@@ -218,7 +236,9 @@ impl Metrics {
 
     /// Metrics that are also exported through `meter` (e.g. the one
     /// [`otlp::Otlp::meter`](crate::telemetry::otlp::Otlp::meter) gives), with the conventions'
-    /// bucket boundaries. Counts already recorded by `self` are kept in memory but not exported.
+    /// bucket boundaries. The counters are read from the in-memory counts when the SDK collects
+    /// (so counts `self` already has are exported too, and [`reset`](Self::reset) restarts
+    /// them); the histograms see only the calls recorded from now on.
     #[cfg(feature = "otel")]
     pub fn with_meter(self, meter: &opentelemetry::metrics::Meter) -> Self {
         let state = self.shared.state.clone();
@@ -280,9 +300,12 @@ impl Metrics {
             task.attempts_per_call.record(report.attempts.len() as f64);
             task.input_tokens += report.usage.input_tokens;
             task.output_tokens += report.usage.output_tokens;
-            if let Some(c) = cost {
-                task.cost_usd += c;
-                task.priced_calls += 1;
+            match cost {
+                Some(c) => {
+                    *task.cost_usd.get_or_insert(0.0) += c;
+                    task.priced_calls += 1;
+                }
+                None => task.unpriced_calls += 1,
             }
             for a in &report.attempts {
                 if let Some(class) = a.failure {
@@ -305,7 +328,7 @@ impl Metrics {
         }
         #[cfg(feature = "otel")]
         if let Some(otel) = &self.shared.otel {
-            otel.record(end, ended, cost);
+            otel.record(end);
         }
     }
 }

@@ -5,7 +5,12 @@
 //! one keeps a current-thread runtime on a dedicated thread and hands requests to it over a
 //! channel: exports work the same whether the application runs tokio, another runtime, or none,
 //! and no second HTTP stack (or TLS library) is compiled in for telemetry.
+//!
+//! Every answer passes through here, so this is where a failed export is seen with its URL and
+//! status, and handed to the [`Reporter`] (which says it once). The thread has no tracing
+//! subscriber: the HTTP stack's own spans and events never feed back into the export.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,17 +18,22 @@ use http::{Request, Response};
 use opentelemetry_http::{HttpClient, HttpError};
 use tokio::sync::{mpsc, oneshot};
 
-type Reply = oneshot::Sender<Result<Response<Bytes>, HttpError>>;
+use super::report::{Cause, Reporter, Signal, transport_cause};
+
+type Reply = oneshot::Sender<Result<Response<Bytes>, reqwest::Error>>;
 
 /// Sends OTLP requests with reqwest from a background thread.
 #[derive(Debug, Clone)]
 pub(super) struct ExportClient {
     jobs: mpsc::UnboundedSender<(Request<Bytes>, Reply)>,
+    signal: Signal,
+    reporter: Arc<Reporter>,
 }
 
 impl ExportClient {
-    /// Starts the thread. It ends when every clone of the client is dropped (at provider shutdown).
-    pub(super) fn spawn(timeout: Duration) -> std::io::Result<Self> {
+    /// Starts the thread, for spans; [`for_signal`](Self::for_signal) makes the metrics client.
+    /// The thread ends when every clone of the client is dropped (at provider shutdown).
+    pub(super) fn spawn(timeout: Duration, reporter: Arc<Reporter>) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -35,6 +45,8 @@ impl ExportClient {
         std::thread::Builder::new()
             .name("harness-otlp-http".into())
             .spawn(move || {
+                let _quiet =
+                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
                 runtime.block_on(async move {
                     while let Some((request, reply)) = rx.recv().await {
                         let client = client.clone();
@@ -44,14 +56,32 @@ impl ExportClient {
                     }
                 });
             })?;
-        Ok(ExportClient { jobs })
+        Ok(ExportClient {
+            jobs,
+            signal: Signal::Spans,
+            reporter,
+        })
+    }
+
+    /// The same thread, for exports of `signal`.
+    pub(super) fn for_signal(&self, signal: Signal) -> Self {
+        ExportClient {
+            signal,
+            ..self.clone()
+        }
+    }
+
+    fn report(&self, uri: &http::Uri, cause: Cause) {
+        if let Ok(url) = reqwest::Url::parse(&uri.to_string()) {
+            self.reporter.failed(self.signal, &url, cause);
+        }
     }
 }
 
 async fn send(
     client: &reqwest::Client,
     request: Request<Bytes>,
-) -> Result<Response<Bytes>, HttpError> {
+) -> Result<Response<Bytes>, reqwest::Error> {
     let (parts, body) = request.into_parts();
     let response = client
         .request(parts.method, parts.uri.to_string())
@@ -64,18 +94,32 @@ async fn send(
         *headers = response.headers().clone();
     }
     let body = response.bytes().await?;
-    Ok(builder.body(body)?)
+    // A status and headers copied from a response that parsed are valid: this cannot fail.
+    Ok(builder.body(body).unwrap_or_default())
 }
 
 #[async_trait::async_trait]
 impl HttpClient for ExportClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let uri = request.uri().clone();
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send((request, reply))
             .map_err(|_| "the OTLP export thread has stopped")?;
-        answer
+        let result = answer
             .await
-            .map_err(|_| "the OTLP export thread dropped the request")?
+            .map_err(|_| "the OTLP export thread dropped the request")?;
+        match result {
+            Ok(response) => {
+                if !response.status().is_success() {
+                    self.report(&uri, Cause::Status(response.status().as_u16()));
+                }
+                Ok(response)
+            }
+            Err(e) => {
+                self.report(&uri, Cause::Transport(transport_cause(&e)));
+                Err(Box::new(e))
+            }
+        }
     }
 }
