@@ -63,7 +63,8 @@ pub struct TaskDoc {
     pub params: ParamsDoc,
     /// The named policy filling classes the task does not declare.
     pub policy: Option<String>,
-    /// The context plan and its sources: not part of contracts yet.
+    /// The context plan and its sources: plans are used in task bodies, not declared in
+    /// contracts, in this release.
     pub context_plan: NotPresent,
     /// Tools and their scopes: not part of contracts yet.
     pub tools: NotPresent,
@@ -311,7 +312,7 @@ impl TaskDoc {
             },
             policy: c.policy.map(|p| p.name.to_owned()),
             context_plan: NotPresent::new(
-                "context plans are not part of task contracts yet: the prompt section is all the task declares about its context",
+                "a context plan (`context::ContextPlan`) is used in a task's body, not declared in its contract: the prompt section is all the contract says about its context; each call's plan report is in its audit record (`context`)",
             ),
             tools: NotPresent::new(
                 "tools are not part of harness yet: a task has no tools or scopes",

@@ -51,47 +51,69 @@ fn records<'e>(c: &TaskContract, ev: &'e Evidence, a: &mut Answer) -> Option<Vec
     Some(mine)
 }
 
-/// 01: audit sink on, full messages kept, fingerprints, a deterministic context plan.
-pub(super) fn reproducible(c: &TaskContract, ev: &Evidence) -> Answer {
-    let mut a = Answer::new(1);
-    if let Some(rs) = records(c, ev, &mut a) {
-        let n = rs.len();
-        let full = rs
-            .iter()
-            .filter(|r| r.request.message_policy == MessagePolicy::Full)
-            .count();
+/// 01's checks on the records: full messages and fingerprints.
+fn recorded(a: &mut Answer, rs: &[&AuditRecord]) {
+    let n = rs.len();
+    let full = rs
+        .iter()
+        .filter(|r| r.request.message_policy == MessagePolicy::Full)
+        .count();
+    a.check(
+        full == n,
+        format!("{full} of {n} record(s) keep the full messages (replayable)"),
+        format!("{} of {n} record(s) keep only hashed or redacted messages: those calls cannot be replayed (`MessagePolicy::Full`)", n - full),
+    );
+    let printed = rs
+        .iter()
+        .filter(|r| {
+            !r.fingerprint.is_empty() && r.attempts.iter().all(|at| !at.fingerprint.is_empty())
+        })
+        .count();
+    a.check(
+        printed == n,
+        format!("every call and attempt of the {n} record(s) carries its request fingerprint"),
+        format!(
+            "{} record(s) lack request fingerprints (written by an older harness)",
+            n - printed
+        ),
+    );
+}
+
+/// 01's check on how the messages are made: a template, or a body that assembles them with a
+/// context plan (its report is in each record's `context`).
+fn context_assembly(a: &mut Answer, c: &TaskContract, rs: Option<&[&AuditRecord]>) {
+    if c.prompt.is_some() {
         a.check(
-            full == n,
-            format!("{full} of {n} record(s) keep the full messages (replayable)"),
-            format!("{} of {n} record(s) keep only hashed or redacted messages: those calls cannot be replayed (`MessagePolicy::Full`)", n - full),
-        );
-        let printed = rs
-            .iter()
-            .filter(|r| {
-                !r.fingerprint.is_empty() && r.attempts.iter().all(|at| !at.fingerprint.is_empty())
-            })
-            .count();
-        a.check(
-            printed == n,
-            format!("every call and attempt of the {n} record(s) carries its request fingerprint"),
-            format!(
-                "{} record(s) lack request fingerprints (written by an older harness)",
-                n - printed
-            ),
-        );
-    }
-    match c.prompt {
-        Some(_) => a.check(
             true,
             format!("the messages are rendered from a template (contract version `{}`): the same inputs give the same messages", c.version),
             "",
-        ),
-        None => a.check(
-            false,
-            "",
-            "the body assembles the context in code and declares no context plan (context plans are not part of harness yet): reproducing a call needs its recorded messages",
-        ),
+        );
+        return;
+    }
+    let Some(rs) = rs else {
+        a.lack("the body assembles the context in code; without an audit trail nothing shows whether a context plan (`context::ContextPlan`) built it");
+        return;
     };
+    let planned = rs.iter().filter(|r| r.context.is_some()).count();
+    a.check(
+        planned == rs.len(),
+        format!("a context plan assembled the messages of all {planned} recorded call(s) (sections, budget and hashes in each record)"),
+        format!(
+            "the body assembles the context in code without a context plan in {} of {} recorded call(s): reproducing them needs their recorded messages (`context::ContextPlan` makes assembly deterministic and recorded)",
+            rs.len() - planned,
+            rs.len()
+        ),
+    );
+}
+
+/// 01: audit sink on, full messages kept, fingerprints, a deterministic context plan.
+pub(super) fn reproducible(c: &TaskContract, ev: &Evidence) -> Answer {
+    let mut a = Answer::new(1);
+    let rs = records(c, ev, &mut a);
+    if let Some(rs) = &rs {
+        recorded(&mut a, rs);
+    }
+    context_assembly(&mut a, c, rs.as_deref());
     let pinned = c.params.temperature == Some(0.0) || c.params.seed.is_some();
     a.check(
         pinned,
