@@ -99,7 +99,7 @@ fn check_exports(dir: &Path) -> PathBuf {
         "## `triage`",
         "| provider_error | `retry(2).then(fallback(\"gpt-4o-mini\"))` | task |",
         "| timeout | `retry(1)` | policy:Support |",
-        "### Context plan and sources\n\nNot present yet",
+        "### Context plan and sources\n\nNot in the contract: a context plan",
         "### Tools and scopes\n\nNot present yet",
         "\"maxLength\": 280",
     ] {

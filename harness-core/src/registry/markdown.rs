@@ -114,7 +114,7 @@ fn task(out: &mut String, t: &TaskDoc) {
     limits(out, t);
     let _ = writeln!(
         out,
-        "### Context plan and sources\n\nNot present yet: {}.\n\n### Tools and scopes\n\nNot present yet: {}.\n",
+        "### Context plan and sources\n\nNot in the contract: {}.\n\n### Tools and scopes\n\nNot present yet: {}.\n",
         t.context_plan.note, t.tools.note
     );
 }
