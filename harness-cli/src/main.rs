@@ -1,7 +1,9 @@
 //! `harness`: the command line of the harness.
 //!
 //! One module per subcommand, each with its clap `Args` and a `run` returning the exit code:
-//! `0` done, `1` could not run (unreadable input, unusable schema), `2` the input was rejected.
+//! `0` done, `1` could not run (unreadable input, unusable schema), `2` the input was rejected;
+//! `harness eval compare` follows CI's convention instead: `0` no regression, `1` regression,
+//! `2` cannot run.
 #![deny(missing_docs)]
 
 use std::process::ExitCode;
@@ -9,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod eval;
 mod parse;
 mod replay;
 
@@ -28,6 +31,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Re-runs a recorded call and shows how the new output differs.
     Replay(replay::ReplayArgs),
+    /// Compares evaluation results (exit codes: 0 no regression, 1 regression, 2 cannot run).
+    Eval(eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +40,6 @@ fn main() -> ExitCode {
         Command::Parse(args) => parse::run(&args),
         Command::Audit(args) => audit::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

@@ -167,3 +167,154 @@ fn help_lists_the_parse_command() {
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("parse"), "{help}");
 }
+
+/// A results file of `n` cases of task `classify` on dataset `reviews`, where the cases in
+/// `failing` fail.
+fn results(n: usize, failing: impl Fn(usize) -> bool) -> harness_core::eval::RunResults {
+    use harness_core::eval::{CaseResult, Ending, RunInfo, RunResults, Score};
+    let info = RunInfo {
+        task: "classify".into(),
+        contract_version: "v1".into(),
+        dataset: "reviews".into(),
+        dataset_sha256: "abc".into(),
+        cases: n,
+        repeats: 1,
+        ..RunInfo::default()
+    };
+    let cases = (0..n)
+        .map(|i| {
+            let passed = !failing(i);
+            CaseResult {
+                id: format!("c{i:03}"),
+                repeat: 0,
+                tags: vec![],
+                inputs: serde_json::json!({"review": format!("review {i}")}),
+                expected: Some(serde_json::json!({"label": "Positive"})),
+                got: Some(
+                    serde_json::json!({"label": if passed { "Positive" } else { "Negative" }}),
+                ),
+                ending: Ending::Answer,
+                class: None,
+                passed,
+                score: if passed { 1.0 } else { 0.0 },
+                scores: vec![Score::pass_fail("fields(label)", passed, || {
+                    "label differs".into()
+                })],
+                fields: Default::default(),
+                latency_ms: 10.0 + i as f64,
+                attempts: 1,
+                input_tokens: 40,
+                output_tokens: 12,
+                cost_usd: None,
+                model_answered: Some("m".into()),
+                error: None,
+                unscored: false,
+            }
+        })
+        .collect();
+    RunResults::new(info, cases)
+}
+
+fn compare_files(
+    base: &harness_core::eval::RunResults,
+    new: &harness_core::eval::RunResults,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("harness-cli-eval-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (b, n) = (dir.join("base.json"), dir.join("new.json"));
+    base.write(&b).unwrap();
+    new.write(&n).unwrap();
+    let mut args = vec!["eval", "compare", b.to_str().unwrap(), n.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = harness(&args, "");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn eval_compare_exits_1_on_a_significant_drop_and_lists_the_flipped_cases() {
+    let base = results(200, |i| i % 10 == 0);
+    let worse = results(200, |i| i % 10 == 0 || i % 10 == 1 || i % 20 == 2);
+    let dir = std::env::temp_dir().join(format!("harness-cli-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let html = dir.join("r.html");
+    let md = dir.join("r.md");
+    let (code, out, err) = compare_files(
+        &base,
+        &worse,
+        &[
+            "--report",
+            html.to_str().unwrap(),
+            "--markdown",
+            md.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.starts_with("regression: the pass rate dropped 15.0 points"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  c001 pass → fail: got {\"label\":\"Negative\"}"),
+        "{out}"
+    );
+    assert!(
+        out.contains("200 cases detect a 15-point drop with 80% power at α = 0.05: yes"),
+        "{out}"
+    );
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("data-id=\"c001\"")
+    );
+    assert!(
+        std::fs::read_to_string(&md)
+            .unwrap()
+            .contains("`c001` | pass → fail")
+    );
+}
+
+#[test]
+fn eval_compare_exits_0_on_a_rerun_and_a_small_reshuffle() {
+    let base = results(200, |i| i % 10 == 0);
+    let (code, out, _) = compare_files(&base, &base.clone(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let reshuffled = results(200, |i| {
+        (i % 10 == 0 && ![0, 10, 20].contains(&i)) || [1, 11, 21].contains(&i)
+    });
+    let (code, out, _) = compare_files(&base, &reshuffled, &["--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["regressions"], 3);
+    assert_eq!(v["flipped"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn eval_compare_exits_2_when_it_cannot_compare() {
+    let base = results(20, |_| false);
+    let mut other = results(20, |_| false);
+    other.run.task = "triage".into();
+    let (code, _, err) = compare_files(&base, &other, &["--min-effect", "3"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("the baseline is of task `classify`, the new run of task `triage`"),
+        "{err}"
+    );
+    let out = harness(
+        &[
+            "eval",
+            "compare",
+            "/nonexistent/base.json",
+            "/nonexistent/new.json",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/base.json: cannot read"));
+}

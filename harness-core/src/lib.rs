@@ -62,6 +62,7 @@ pub mod contract;
 pub mod digest;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod memory;
 pub mod observe;
 pub mod outcome;

@@ -33,6 +33,7 @@ mod sqlite;
 mod store;
 mod verify;
 
+pub(crate) use canonical::rfc3339;
 pub use canonical::{canonical_json, hash_hex};
 pub use jsonl::{JsonlSink, JsonlStore};
 pub use record::{

@@ -106,6 +106,16 @@ pub fn builder_from_vars(vars: &HashMap<String, String>) -> Result<HarnessBuilde
     if let Some(model) = get("HARNESS_MODEL") {
         builder = builder.default_model(model).model_override(model);
     }
+    if let Some(pins) = get("HARNESS_PIN_MODELS") {
+        for pin in pins.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((task, model)) = pin.split_once('=') else {
+                return Err(ConfigError(format!(
+                    "HARNESS_PIN_MODELS: `{pin}` is not `task=model` (a comma-separated list)"
+                )));
+            };
+            builder = builder.pin_model(task.trim(), model.trim());
+        }
+    }
     Ok(builder)
 }
 

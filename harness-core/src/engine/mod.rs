@@ -41,12 +41,14 @@ struct Inner {
     default_provider: Option<String>,
     default_model: Option<String>,
     model_override: Option<String>,
+    pins: Vec<(String, String)>,
     routes: Vec<(String, String)>,
     parse_limits: ParseLimits,
     recovery: Arc<Recovery>,
     observers: Vec<Arc<dyn Observer>>,
     telemetry: crate::observe::TelemetryConfig,
     prices: crate::outcome::PriceTable,
+    token_counter: Option<Arc<dyn crate::context::TokenCounter>>,
 }
 
 impl std::fmt::Debug for Harness {
@@ -63,6 +65,7 @@ impl std::fmt::Debug for Harness {
             )
             .field("default_model", &self.inner.default_model)
             .field("model_override", &self.inner.model_override)
+            .field("pins", &self.inner.pins)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +77,7 @@ pub struct HarnessBuilder {
     default_provider: Option<String>,
     default_model: Option<String>,
     model_override: Option<String>,
+    pins: Vec<(String, String)>,
     routes: Vec<(String, String)>,
     parse_limits: ParseLimits,
     seed: Option<u64>,
@@ -81,6 +85,7 @@ pub struct HarnessBuilder {
     observers: Vec<Arc<dyn Observer>>,
     telemetry: crate::observe::TelemetryConfig,
     prices: Option<crate::outcome::PriceTable>,
+    token_counter: Option<Arc<dyn crate::context::TokenCounter>>,
 }
 
 impl HarnessBuilder {
@@ -123,6 +128,17 @@ impl HarnessBuilder {
         self
     }
 
+    /// Pins task `task` (its contract's name) to `model`, ahead of the override and the task's own
+    /// model: when a provider's model update breaks one task, rolling it back is a configuration
+    /// change (`HARNESS_PIN_MODELS=classify=gpt-4o-2024-08-06,...` in [`from_env`](Self::from_env)).
+    /// Fallback models are left as declared. A later pin of the same task replaces an earlier one.
+    pub fn pin_model(mut self, task: impl Into<String>, model: impl Into<String>) -> Self {
+        let task = task.into();
+        self.pins.retain(|(t, _)| *t != task);
+        self.pins.push((task, model.into()));
+        self
+    }
+
     /// Routes models whose name starts with `prefix` to the provider registered as `provider`
     /// (the longest matching prefix wins); [`build`](Self::build) checks that it is registered.
     pub fn route(mut self, prefix: impl Into<String>, provider: impl Into<String>) -> Self {
@@ -158,6 +174,14 @@ impl HarnessBuilder {
     /// Token prices for `CallReport::cost_usd` (default: the built-in, dated list prices).
     pub fn prices(mut self, prices: crate::outcome::PriceTable) -> Self {
         self.prices = Some(prices);
+        self
+    }
+
+    /// Counts a request's tokens for the tokens-per-minute limits with `counter` (the one your
+    /// context plans use, e.g. `Tiktoken::o200k()` for OpenAI models) instead of the default
+    /// estimate of a token per 4 bytes. The billed count still reconciles the limit afterwards.
+    pub fn token_counter(mut self, counter: impl crate::context::TokenCounter + 'static) -> Self {
+        self.token_counter = Some(Arc::new(counter));
         self
     }
 
@@ -238,6 +262,7 @@ impl HarnessBuilder {
                 default_provider: self.default_provider,
                 default_model: self.default_model,
                 model_override: self.model_override,
+                pins: self.pins,
                 routes: self.routes,
                 parse_limits: self.parse_limits,
                 recovery: Arc::new(Recovery::new(recovery)),
@@ -246,6 +271,7 @@ impl HarnessBuilder {
                 prices: self
                     .prices
                     .unwrap_or_else(crate::outcome::PriceTable::with_defaults),
+                token_counter: self.token_counter,
             }),
             actor: None,
         }
@@ -357,12 +383,14 @@ impl Harness {
         &self.inner.recovery
     }
 
-    /// The model a call of `contract` asks for: the override, else the task's, else the default.
+    /// The model a call of `contract` asks for: the task's pin, else the override, else the
+    /// task's, else the default.
     pub(crate) fn model_for(&self, contract: &TaskContract) -> Option<String> {
         let inner = &self.inner;
-        inner
-            .model_override
-            .clone()
+        let pinned = inner.pins.iter().find(|(t, _)| t == contract.name);
+        pinned
+            .map(|(_, m)| m.clone())
+            .or_else(|| inner.model_override.clone())
             .or_else(|| contract.model.map(str::to_owned))
             .or_else(|| inner.default_model.clone())
     }
@@ -377,6 +405,29 @@ impl Harness {
 
     pub(crate) fn prices(&self) -> &crate::outcome::PriceTable {
         &self.inner.prices
+    }
+
+    /// The tokens `request` is expected to cost, for the rate limits: counted by the configured
+    /// [`TokenCounter`](crate::context::TokenCounter) (messages, the schema, and the output
+    /// allowance), else estimated ([`estimate_tokens`](crate::recovery::estimate_tokens)).
+    pub(crate) fn expected_tokens(&self, request: &crate::provider::ChatRequest) -> u32 {
+        let Some(counter) = &self.inner.token_counter else {
+            return crate::recovery::estimate_tokens(request);
+        };
+        let mut n = request
+            .messages
+            .iter()
+            .map(|m| counter.count_message(m))
+            .fold(0u32, u32::saturating_add);
+        if let crate::provider::ResponseFormat::JsonSchema { schema, .. } = &request.response_format
+        {
+            n = n.saturating_add(counter.count(&schema.to_string()));
+        }
+        n.saturating_add(
+            request
+                .max_tokens
+                .unwrap_or(crate::recovery::DEFAULT_OUTPUT_ESTIMATE),
+        )
     }
 
     pub(crate) fn actor(&self) -> Option<&str> {

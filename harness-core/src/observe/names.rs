@@ -196,3 +196,16 @@ pub const HARNESS_TASK_COST: &str = "harness.task.cost";
 pub const HARNESS_TASK_UNPRICED_CALLS: &str = "harness.task.unpriced_calls";
 /// Unit of [`HARNESS_TASK_COST`].
 pub const UNIT_USD: &str = "{USD}";
+
+// --- Evaluation events (eval::OnlineEval) ------------------------------------------------------
+
+/// The event of one evaluation result, and the event's message.
+pub const EVENT_EVALUATION_RESULT: &str = "gen_ai.evaluation.result";
+/// The name of the evaluation (the scorer).
+pub const GEN_AI_EVALUATION_NAME: &str = "gen_ai.evaluation.name";
+/// The score's value.
+pub const GEN_AI_EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
+/// The score's label: `pass` or `fail`.
+pub const GEN_AI_EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
+/// Why, in words.
+pub const GEN_AI_EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";

@@ -436,3 +436,74 @@ async fn the_assembly_report_reaches_the_call_report_and_the_audit_record() {
         assert!(r.1.starts_with(&m.content), "{:?} vs {:?}", r.1, m.content);
     }
 }
+
+/// The tokens-per-minute limit counts a request with the harness's token counter when one is set,
+/// instead of a token per 4 bytes.
+#[cfg(feature = "testing")]
+#[tokio::test(start_paused = true)]
+async fn rate_limits_count_with_the_configured_counter() {
+    use harness_core::Harness;
+    use harness_core::recovery::{LimitConfig, RecoveryConfig};
+    use harness_core::testing::fixtures::{
+        ContractBuilder, FnProvider, Ticket, output, ticket_json,
+    };
+
+    /// Says every text is 600 tokens: two messages are over a 1,000-token minute.
+    struct Heavy;
+    impl TokenCounter for Heavy {
+        fn name(&self) -> String {
+            "heavy".into()
+        }
+        fn count(&self, _: &str) -> u32 {
+            600
+        }
+    }
+    static CONTRACT: harness_core::contract::TaskContract =
+        ContractBuilder::new("limited", output::<Ticket>())
+            .params(None, Some(10), None)
+            .build();
+    let harness = |counter: Option<Heavy>| {
+        let mut b = Harness::builder()
+            .provider(
+                "fn",
+                FnProvider::new(|_, _| Ok(ticket_json("billing", 2, 0.9))),
+            )
+            .recovery(
+                RecoveryConfig::default()
+                    .limits_for("fn", LimitConfig::NONE.tokens_per_minute(1_000).shed()),
+            );
+        if let Some(c) = counter {
+            b = b.token_counter(c);
+        }
+        b.build().unwrap()
+    };
+    let inputs = || vec![("input", "a short ticket".to_owned())];
+    // By a token per 4 bytes, two short requests are far below 1,000 tokens.
+    let plain = harness(None);
+    for _ in 0..2 {
+        assert!(
+            plain
+                .run::<Ticket>(&CONTRACT, inputs(), None, None)
+                .await
+                .is_ok()
+        );
+    }
+    // Counted by the counter, the first fills the minute (its excess is carried as debt) and the
+    // second is shed before anything is sent (the clock is paused: nothing refills).
+    let heavy = harness(Some(Heavy));
+    assert!(
+        heavy
+            .run::<Ticket>(&CONTRACT, inputs(), None, None)
+            .await
+            .is_ok()
+    );
+    let counted = heavy
+        .run::<Ticket>(&CONTRACT, inputs(), None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(format!("{:?}", counted.kind()), "RateLimited", "{counted}");
+    assert!(
+        counted.attempts().iter().all(|a| a.raw.is_none()),
+        "nothing was sent"
+    );
+}

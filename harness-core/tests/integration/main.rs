@@ -19,6 +19,8 @@ mod drift;
 mod drill;
 #[cfg(feature = "testing")]
 mod engine;
+#[cfg(all(feature = "testing", feature = "macros"))]
+mod eval;
 #[cfg(feature = "testing")]
 mod fault_matrix;
 #[cfg(feature = "testing")]

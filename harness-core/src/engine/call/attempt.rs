@@ -11,7 +11,7 @@ use super::Call;
 use crate::observe::{record_error, record_response};
 use crate::output::LlmOutput;
 use crate::provider::{ChatResponse, ProviderError};
-use crate::recovery::{AttemptResult, estimate_tokens};
+use crate::recovery::AttemptResult;
 
 /// What one attempt brought back, for [`Call::judge`].
 pub(crate) struct Exchange {
@@ -42,7 +42,7 @@ impl<T: LlmOutput> Call<'_, T> {
             .admit_before(
                 &route.provider_name,
                 &route.model,
-                estimate_tokens(&self.request),
+                harness.expected_tokens(&self.request),
                 Some(self.deadline),
             )
             .await;
