@@ -1,11 +1,14 @@
 //! Paths for generated code. Generated code names the runtime only through this module.
 
 pub use ::core;
+pub use ::inventory;
 pub use ::schemars;
 pub use ::serde;
 pub use ::serde_json;
 pub use ::std;
 
+pub use crate::__harness_register as register;
+pub use crate::contract::linked::Linked;
 pub use crate::contract::{
     Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params, Policy,
     PolicySet, RepairKind, TaskContract,
@@ -15,6 +18,15 @@ pub use crate::outcome::TaskResult;
 pub use crate::output::{FieldPath, LlmOutput, ValidationErrors, rules};
 
 use std::fmt::Display;
+
+/// Generated code's registration of one entry (through `__private::register!`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __harness_register {
+    ($entry:expr) => {
+        $crate::__private::inventory::submit! { $entry }
+    };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Output specs

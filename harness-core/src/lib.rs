@@ -69,6 +69,7 @@ pub mod outcome;
 pub mod output;
 pub mod provider;
 pub mod recovery;
+pub mod registry;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -4,6 +4,7 @@
 //! Docs, drills, replay and evaluation read the same value. The exact semantics of every action are
 //! written down in `docs/contracts.md`.
 
+pub mod linked;
 mod render;
 
 use std::fmt;

@@ -195,7 +195,8 @@ impl HarnessBuilder {
     }
 
     /// Builds the harness, after checking that the default provider and every route name a
-    /// registered provider: a typo there would otherwise fail every call it routes.
+    /// registered provider (a typo there would otherwise fail every call it routes), and that no
+    /// two tasks of the program share a name (`harness_core::registry`).
     ///
     /// ```
     /// use harness_core::{Harness, provider::scripted::Scripted};
@@ -208,7 +209,18 @@ impl HarnessBuilder {
     /// ```
     pub fn build(self) -> Result<Harness, ConfigError> {
         self.check_names()?;
+        Self::check_task_names()?;
         Ok(self.assemble())
+    }
+
+    /// Two tasks of one name registered in the program (where registration works): audit
+    /// records, docs and readiness reports name tasks, so the harness refuses to start.
+    fn check_task_names() -> Result<(), ConfigError> {
+        match crate::contract::linked::entries() {
+            Ok(entries) => crate::contract::linked::duplicates(&entries)
+                .map_err(|d| ConfigError(d.to_string())),
+            Err(_) => Ok(()),
+        }
     }
 
     /// The first provider name that is used but not registered, as an error naming it and the

@@ -164,6 +164,8 @@ impl Scenario {
 pub struct DrillReport {
     /// The task's name.
     pub task: &'static str,
+    /// The version of the contract drilled (the declared one, before scaling).
+    pub contract_version: &'static str,
     /// The factor every duration of the contract was multiplied by (1 for real time).
     pub time_scale: f64,
     /// The per-attempt timeout the drill ran with.
@@ -180,6 +182,48 @@ impl DrillReport {
     /// The scenario called `name`.
     pub fn scenario(&self, name: &str) -> Option<&Scenario> {
         self.scenarios.iter().find(|s| s.name == name)
+    }
+
+    /// The report as JSON, the drill evidence the readiness audit reads
+    /// (`harness_core::registry::readiness`, documented in `docs/readiness.md`): format
+    /// `harness.drill` version 1, with the task, its contract version and one entry per scenario
+    /// (name, what was injected, the failure classes the harness decided on, the actions taken,
+    /// how it ended, the deciding class, attempts, milliseconds). Logs are left out.
+    pub fn to_json(&self) -> Value {
+        let scenarios: Vec<Value> = self
+            .scenarios
+            .iter()
+            .map(|s| {
+                let mut handled: Vec<&str> = s
+                    .logs
+                    .iter()
+                    .filter(|l| l.message == "harness decision")
+                    .filter_map(|l| l.field("failure_class"))
+                    .collect();
+                handled.dedup();
+                serde_json::json!({
+                    "name": s.name,
+                    "classes_handled": handled,
+                    "injected": s.injected,
+                    "actions": s.actions,
+                    "outcome": s.outcome,
+                    "answered": s.answered(),
+                    "class": s.class.map(|c| c.as_str()),
+                    "status": s.status,
+                    "attempts": s.attempts,
+                    "elapsed_ms": s.elapsed.as_secs_f64() * 1000.0,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "format": "harness.drill",
+            "format_version": 1,
+            "task": self.task,
+            "contract_version": self.contract_version,
+            "time_scale": self.time_scale,
+            "notes": self.notes,
+            "scenarios": scenarios,
+        })
     }
 }
 
@@ -380,6 +424,7 @@ async fn drill<T: LlmOutput>(
     }
     DrillReport {
         task: contract.name,
+        contract_version: contract.version,
         time_scale: scale,
         attempt_timeout: scaled.timeout,
         deadline: scaled.effective_deadline(),

@@ -32,4 +32,6 @@ mod memory;
 #[cfg(feature = "testing")]
 mod openai;
 #[cfg(feature = "testing")]
+mod registry;
+#[cfg(feature = "testing")]
 mod reproduce;

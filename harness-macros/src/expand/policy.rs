@@ -57,5 +57,13 @@ fn expand(policy: &Policy, item: &TokenStream) -> TokenStream {
             };
             const COVERS: [bool; 6] = #covers;
         }
+
+        #(#cfgs)*
+        const _: () = {
+            #p::register!(#p::Linked::Policy(
+                &<#ident as #p::Policy>::POLICY,
+                ::core::module_path!(),
+            ));
+        };
     }
 }

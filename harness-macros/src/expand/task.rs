@@ -155,6 +155,7 @@ fn expand(t: &Task) -> TokenStream {
     let companion = companion(t, &p, &version, &defaults_arg);
     let cfgs = ast::cfg_attrs(&t.item.attrs);
     let checks = checks(t);
+    let name = t.name();
     quote! {
         #function
 
@@ -163,6 +164,7 @@ fn expand(t: &Task) -> TokenStream {
         #(#cfgs)*
         const _: () = {
             #(#checks)*
+            #p::register!(#p::Linked::Task(&#name::CONTRACT));
         };
     }
 }
@@ -584,6 +586,19 @@ mod tests {
             system = "s"
         );
         assert_eq!(version(&expand(policy, "{review}")), "b508a56e3af1ddfd");
+    }
+
+    #[test]
+    fn the_contract_is_registered_through_the_facade() {
+        let out = expand(contracts(), "Review: {review}");
+        assert!(
+            out.contains(
+                ":: harness_core :: __private :: register ! (:: harness_core :: __private :: Linked :: Task (& classify :: CONTRACT))"
+            ),
+            "{out}"
+        );
+        let stub = expand(quote!(), "Review: {review}");
+        assert!(!stub.contains("register !"), "{stub}");
     }
 
     #[test]

@@ -120,6 +120,13 @@ fn main() {
     let _ = minutes(String::new(), Vec::new());
     let _ = decide("x", &[]);
     let _ = pick();
+    // Every task and policy above is registered, the renamed-crate and generic ones included.
+    let registry = harness_core::registry::program().expect("a registry");
+    let tasks: Vec<&str> = registry.tasks().iter().map(|t| t.name).collect();
+    assert_eq!(tasks, ["compare", "decide", "echo", "minutes", "page", "pick"]);
+    let policies: Vec<&str> = registry.policies().iter().map(|p| p.policy.name).collect();
+    assert_eq!(policies, ["Standard", "Strict"]);
+    assert!(registry.task("echo").is_some_and(|t| t.module.ends_with("::renamed")));
 }
 
 mod renamed {
