@@ -194,6 +194,10 @@ pub const HARNESS_TASK_COST: &str = "harness.task.cost";
 /// Counter of calls whose cost is unknown (a model without a price), by task: they add nothing
 /// to [`HARNESS_TASK_COST`], and this says how many there were.
 pub const HARNESS_TASK_UNPRICED_CALLS: &str = "harness.task.unpriced_calls";
+/// Counter of the lenient parser's repairs, by task and [`HARNESS_REPAIR`] (its stable name).
+pub const HARNESS_TASK_REPAIRS: &str = "harness.task.repairs";
+/// The stable machine name of a repair (`RepairKind::name`: `extracted_from_fence`, ...).
+pub const HARNESS_REPAIR: &str = "harness.repair";
 /// Unit of [`HARNESS_TASK_COST`].
 pub const UNIT_USD: &str = "{USD}";
 

@@ -720,3 +720,35 @@ async fn the_engine_emits_genai_spans() {
         assert!(s.rerecorded.is_empty(), "{}: {:?}", s.name, s.rerecorded);
     }
 }
+
+#[tokio::test]
+async fn metrics_count_repairs_by_their_stable_name() {
+    let _turn = subscriber_turn().lock().await;
+    let script = Queue::default();
+    let metrics = Metrics::with_prices(prices());
+    let harness = Harness::builder()
+        .provider("local", script.clone())
+        .observer(metrics.clone())
+        .build()
+        .unwrap();
+    script
+        .push_ok(
+            "```json\n{\"label\":\"positive\"}\n```",
+            "smollm2-135m",
+            10,
+            5,
+        )
+        .push_ok("Sure! {\"label\":\"negative\"}", "smollm2-135m", 10, 5)
+        .push_ok("{\"label\":\"negative\"}", "smollm2-135m", 10, 5);
+    for _ in 0..3 {
+        classify(&harness).await.unwrap();
+    }
+    let snap = metrics.snapshot();
+    let repairs = &snap.task("classify").unwrap().repairs;
+    let by_name: Vec<(&str, u64)> = repairs.iter().map(|(k, n)| (k.name(), *n)).collect();
+    assert_eq!(
+        by_name,
+        [("extracted_from_fence", 1), ("extracted_from_prose", 1)],
+        "{repairs:?}"
+    );
+}

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 pub use histogram::Histogram;
 
-use crate::contract::{ActionKind, FailureClass};
+use crate::contract::{ActionKind, FailureClass, RepairKind};
 use crate::observe::names as n;
 use crate::observe::{CallEnd, EndStatus, Observer};
 use crate::outcome::Attempt;
@@ -86,6 +86,8 @@ pub struct TaskStats {
     pub fallbacks: BTreeMap<FailureClass, u64>,
     /// Escalations, by failure class.
     pub escalations: BTreeMap<FailureClass, u64>,
+    /// The lenient parser's repairs over all attempts, by kind (its stable name in metrics).
+    pub repairs: BTreeMap<RepairKind, u64>,
     /// Input tokens billed, over all attempts.
     pub input_tokens: u64,
     /// Output tokens billed, over all attempts.
@@ -115,6 +117,7 @@ impl TaskStats {
             reasks: BTreeMap::new(),
             fallbacks: BTreeMap::new(),
             escalations: BTreeMap::new(),
+            repairs: BTreeMap::new(),
             input_tokens: 0,
             output_tokens: 0,
             cost_usd: None,
@@ -310,6 +313,9 @@ impl Metrics {
             for a in &report.attempts {
                 if let Some(class) = a.failure {
                     *task.failures.entry(class).or_default() += 1;
+                }
+                for r in &a.repairs {
+                    *task.repairs.entry(r.kind()).or_default() += 1;
                 }
             }
             for action in &report.actions {

@@ -58,7 +58,7 @@ fn token(value: u64, kind: &'static str) -> (u64, Option<KeyValue>) {
 }
 
 /// The counters: name, unit, description, and how each reads a task's counts.
-const COUNTERS: [(&str, &str, &str, Read); 8] = [
+const COUNTERS: [(&str, &str, &str, Read); 9] = [
     (
         n::HARNESS_TASK_CALLS,
         "{call}",
@@ -111,6 +111,17 @@ const COUNTERS: [(&str, &str, &str, Read); 8] = [
                 token(t.input_tokens, n::TOKEN_TYPE_INPUT),
                 token(t.output_tokens, n::TOKEN_TYPE_OUTPUT),
             ]
+        },
+    ),
+    (
+        n::HARNESS_TASK_REPAIRS,
+        "{repair}",
+        "The lenient parser's repairs, by kind (its stable name).",
+        |t| {
+            t.repairs
+                .iter()
+                .map(|(kind, count)| (*count, Some(KeyValue::new(n::HARNESS_REPAIR, kind.name()))))
+                .collect()
         },
     ),
     (
