@@ -4,7 +4,7 @@
 //! evaluation of live traffic (an online-scoring [`Observer`](crate::Observer) and a
 //! model-update detector). `docs/eval.md` is the guide.
 //!
-//! ```no_run
+//! ```no_run,standalone_crate
 //! use harness_core::eval::{self, Dataset, EvalTask, Runner, score};
 //! use harness_core::prelude::*;
 //!
