@@ -59,10 +59,10 @@ static PLAN: ContextPlan = ContextPlan::new(
         ),
         Section::required("question", SectionKind::UserInput),
     ],
-    160,
+    320,
 );
 
-const SYSTEM: &str = "You are a support assistant for an online shop. Answer in one or two sentences, \
+const SYSTEM: &str = "You are a support assistant for an online shop. Answer in one short sentence, \
 using only the documents given. Reply with JSON only: {\"answer\": \"...\"}.";
 
 /// What the session remembers besides its turns.
@@ -87,15 +87,25 @@ struct Reply {
     model = "smollm2-135m",
     timeout = "90s",
     temperature = 0.0,
-    max_tokens = 160,
+    max_tokens = 320,
     on_timeout = retry(1),
     on_rate_limited = retry(3),
     on_provider_error = retry(2).then(fail),
-    on_invalid_output = reask(1).then(fail),
+    on_invalid_output = reask(1).then(default(Reply::apology())),
     on_refusal = escalate,
 )]
 async fn reply(context: Vec<Message>) -> TaskResult<Reply> {
     context
+}
+
+impl Reply {
+    /// What the customer reads when no valid answer came (the contract's default).
+    fn apology() -> Reply {
+        Reply {
+            answer: "Sorry, I could not put an answer together. A colleague will reply by email."
+                .into(),
+        }
+    }
 }
 
 /// Older turns of a conversation, summarised.
@@ -343,6 +353,10 @@ async fn run() -> Result<(), String> {
         Ok(outcome) => match &outcome.resolution {
             Resolution::Answer(r) => Some(r.answer.clone()),
             Resolution::Escalated(e) => Some(format!("(handed to a person: {e})")),
+            Resolution::Default { value, class } => {
+                eprintln!("reply: no valid answer ({class}); sent the contract's default");
+                Some(value.answer.clone())
+            }
             other => Some(format!("({other:?})")),
         },
         Err(_) => None,
