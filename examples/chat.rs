@@ -295,10 +295,7 @@ async fn run() -> Result<(), String> {
         .collect();
     let mut texts: Vec<&str> = vec![SYSTEM, &args.message];
     texts.extend(history_texts.iter().map(String::as_str));
-    let doc_texts: Vec<String> = docs
-        .iter()
-        .map(|d| format!("[{}] ({})\n{}", d.id, d.source, d.text))
-        .collect();
+    let doc_texts: Vec<String> = docs.iter().map(Document::rendered).collect();
     texts.extend(doc_texts.iter().map(String::as_str));
     let counter = counter_for(&texts).await;
 

@@ -23,6 +23,14 @@ pub struct Document {
     pub source: String,
 }
 
+impl Document {
+    /// The text the documents section sends for it: `[id] (source)` and the text. Count this
+    /// (e.g. to prime a remote counter) to count what the plan counts.
+    pub fn rendered(&self) -> String {
+        format!("[{}] ({})\n{}", self.id, self.source, self.text)
+    }
+}
+
 /// What one section is filled with.
 #[derive(Clone, Debug, PartialEq)]
 enum Part {
@@ -295,7 +303,7 @@ impl ContextPlan {
                 });
                 docs.into_iter()
                     .map(|d| {
-                        let text = format!("[{}] ({})\n{}", d.id, d.source, d.text);
+                        let text = d.rendered();
                         item(d.id, vec![Message::user(text)])
                     })
                     .collect()

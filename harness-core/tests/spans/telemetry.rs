@@ -327,9 +327,8 @@ fn prices() -> PriceTable {
         .with("big-model", Price::per_million(10.0, 20.0))
 }
 
-#[tokio::test]
-async fn metrics_count_calls_attempts_and_actions() {
-    let _turn = subscriber_turn().lock().await;
+/// A harness over a scripted provider, observed by `Metrics` with [`prices`].
+fn metered() -> (Harness, Queue, Metrics) {
     let script = Queue::default();
     let metrics = Metrics::with_prices(prices());
     let harness = Harness::builder()
@@ -337,6 +336,13 @@ async fn metrics_count_calls_attempts_and_actions() {
         .observer(metrics.clone())
         .build()
         .unwrap();
+    (harness, script, metrics)
+}
+
+#[tokio::test]
+async fn metrics_count_calls_attempts_and_actions() {
+    let _turn = subscriber_turn().lock().await;
+    let (harness, script, metrics) = metered();
 
     // 1. First try.
     script.push_ok(r#"{"label":"positive"}"#, "smollm2-135m", 100, 10);
@@ -724,13 +730,7 @@ async fn the_engine_emits_genai_spans() {
 #[tokio::test]
 async fn metrics_count_repairs_by_their_stable_name() {
     let _turn = subscriber_turn().lock().await;
-    let script = Queue::default();
-    let metrics = Metrics::with_prices(prices());
-    let harness = Harness::builder()
-        .provider("local", script.clone())
-        .observer(metrics.clone())
-        .build()
-        .unwrap();
+    let (harness, script, metrics) = metered();
     script
         .push_ok(
             "```json\n{\"label\":\"positive\"}\n```",
