@@ -6,6 +6,8 @@
 //!   serves. Remote counting is async, so it counts ahead ([`LlamaCppCounter::prime`]) and answers
 //!   [`count`](TokenCounter::count) from what it learnt, estimating (with the margin) what it was
 //!   not asked before.
+//! - [`HfTokenizer`] (feature `tokenizers`): any model with a local `tokenizer.json` (Hugging
+//!   Face's format: Llama, Mistral, Qwen, SmolLM, …), through the `tokenizers` crate; exact.
 //! - [`Estimator`]: bytes divided by a ratio, times a stated safety margin; for models whose
 //!   tokenizer is not available (Anthropic's). It over-counts on purpose: a plan built on it fits.
 
@@ -118,6 +120,78 @@ impl TokenCounter for Tiktoken {
     fn count(&self, text: &str) -> u32 {
         let n = self.bpe.encode_ordinary(text).len();
         u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
+/// Why a local `tokenizer.json` could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("loading the tokenizer {path}: {reason}")]
+pub struct TokenizerFileError {
+    /// The file.
+    pub path: String,
+    /// What was wrong (unreadable, not a tokenizer, an unsupported model type).
+    pub reason: String,
+}
+
+/// A Hugging Face `tokenizer.json` (feature `tokenizers`): exact counts for the model it ships with.
+///
+/// ```no_run
+/// # #[cfg(feature = "tokenizers")] {
+/// use harness_core::context::{TokenCounter, tokens::HfTokenizer};
+/// let counter = HfTokenizer::from_file("models/SmolLM2-135M/tokenizer.json")?;
+/// assert!(counter.count("The quick brown fox") > 0);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "tokenizers")]
+pub struct HfTokenizer {
+    tokenizer: tokenizers::Tokenizer,
+    name: String,
+}
+
+#[cfg(feature = "tokenizers")]
+impl HfTokenizer {
+    /// Loads `path`. A missing, unreadable or malformed file is a [`TokenizerFileError`] naming
+    /// the file and what was wrong; nothing panics.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<HfTokenizer, TokenizerFileError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| TokenizerFileError {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let tokenizer = HfTokenizer::from_bytes(&bytes, &shown)?;
+        Ok(tokenizer)
+    }
+
+    /// Loads a `tokenizer.json` already in memory; `name` shows in [`TokenCounter::name`].
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<HfTokenizer, TokenizerFileError> {
+        let tokenizer =
+            tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| TokenizerFileError {
+                path: name.to_owned(),
+                reason: format!("not a tokenizer.json the tokenizers crate can read: {e}"),
+            })?;
+        Ok(HfTokenizer {
+            tokenizer,
+            name: format!("tokenizer.json:{name}"),
+        })
+    }
+}
+
+#[cfg(feature = "tokenizers")]
+impl TokenCounter for HfTokenizer {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Tokens without the model's special tokens (BOS/EOS): the chat framing is counted by
+    /// [`count_message`](TokenCounter::count_message). A text the tokenizer cannot encode (it
+    /// has no unknown token for a character) is estimated instead, never a panic.
+    fn count(&self, text: &str) -> u32 {
+        match self.tokenizer.encode_fast(text, false) {
+            Ok(encoding) => u32::try_from(encoding.len()).unwrap_or(u32::MAX),
+            Err(_) => Estimator::default().count(text),
+        }
     }
 }
 

@@ -507,3 +507,90 @@ async fn rate_limits_count_with_the_configured_counter() {
         "nothing was sent"
     );
 }
+
+/// A byte-level BPE `tokenizer.json` in Hugging Face's format (the shape GPT-2, Llama 3, Qwen and
+/// SmolLM ship), written to a real file: its vocabulary knows "the" and "fox" as one token each
+/// and every other byte alone.
+#[cfg(feature = "tokenizers")]
+fn write_tokenizer_json(dir: &std::path::Path) -> std::path::PathBuf {
+    // Byte-level BPE maps bytes to printable characters (space → 'Ġ'); the merges build "the",
+    // "Ġthe", "fox" and "Ġfox".
+    let mut vocab = serde_json::Map::new();
+    let mut add = |token: &str| {
+        let id = vocab.len();
+        vocab.insert(token.to_owned(), serde_json::json!(id));
+    };
+    for c in "abcdefghijklmnopqrstuvwxyzTQ.,!?0123456789".chars() {
+        add(&c.to_string());
+    }
+    for t in ["Ġ", "th", "the", "Ġthe", "fo", "fox", "Ġfox"] {
+        add(t);
+    }
+    let json = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": { "type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true },
+        "post_processor": null,
+        "decoder": { "type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true },
+        "model": {
+            "type": "BPE",
+            "dropout": null,
+            "unk_token": null,
+            "continuing_subword_prefix": null,
+            "end_of_word_suffix": null,
+            "fuse_unk": false,
+            "byte_fallback": false,
+            "vocab": vocab,
+            "merges": ["t h", "th e", "Ġ the", "f o", "fo x", "Ġ fox"]
+        }
+    });
+    let path = dir.join("tokenizer.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    path
+}
+
+#[cfg(feature = "tokenizers")]
+#[test]
+fn a_local_tokenizer_json_counts_exactly_and_bad_files_are_typed_errors() {
+    use harness_core::context::TokenCounter;
+    use harness_core::context::tokens::HfTokenizer;
+
+    let dir = std::env::temp_dir().join(format!("harness-tok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = write_tokenizer_json(&dir);
+    let counter = HfTokenizer::from_file(&path).unwrap();
+    // "the fox" → [the][Ġfox] = 2; "the quick fox" → the, Ġ, q,u,i,c,k, Ġfox = 8.
+    assert_eq!(counter.count("the fox"), 2);
+    assert_eq!(counter.count("the quick fox"), 8);
+    assert_eq!(counter.count(""), 0);
+    assert!(
+        counter.name().ends_with("tokenizer.json"),
+        "{}",
+        counter.name()
+    );
+    // The message framing is added once per message.
+    let m = Message::user("the fox");
+    assert_eq!(
+        counter.count_message(&m),
+        2 + harness_core::context::tokens::MESSAGE_OVERHEAD
+    );
+
+    // A missing file, a file that is not JSON, and JSON that is not a tokenizer: typed errors
+    // naming the file, no panic.
+    let missing = HfTokenizer::from_file(dir.join("absent.json"))
+        .err()
+        .unwrap();
+    assert!(missing.path.ends_with("absent.json"), "{missing}");
+    let garbage = dir.join("garbage.json");
+    std::fs::write(&garbage, b"\x00\xffnot json").unwrap();
+    let e = HfTokenizer::from_file(&garbage).err().unwrap();
+    assert!(e.reason.contains("not a tokenizer.json"), "{e}");
+    let wrong = dir.join("wrong.json");
+    std::fs::write(&wrong, br#"{"model": {"type": "Nope"}}"#).unwrap();
+    let e = HfTokenizer::from_file(&wrong).err().unwrap();
+    assert!(e.to_string().contains("wrong.json"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
