@@ -11,7 +11,7 @@ pub use crate::__harness_register as register;
 pub use crate::contract::linked::Linked;
 pub use crate::contract::{
     Action, Backoff, Chain, FailureClass, FallbackTarget, InputSpec, OutputSpec, Params, Policy,
-    PolicySet, RepairKind, TaskContract,
+    PolicySet, RepairKind, SourceSpec, TaskContract,
 };
 pub use crate::engine::{Context, DefaultFn, Harness, Inputs, IntoContext};
 pub use crate::outcome::TaskResult;
@@ -90,6 +90,7 @@ impl ContractFields {
             low_confidence_below: self.low_confidence_below,
             denied_repairs: self.denied_repairs,
             params: self.params,
+            sources: &[],
         }
     }
 }
@@ -190,7 +191,7 @@ pub struct PolicyData {
     /// The policy.
     pub policy: &'static PolicySet,
     /// Which classes it covers, by [`FailureClass::index`].
-    pub covers: [bool; 6],
+    pub covers: [bool; FailureClass::ALL.len()],
 }
 
 /// The policy gate of generated code, implemented for every [`Policy`] (see [`TaskOutput`]).

@@ -7,13 +7,19 @@ use syn::{Ident, LitStr};
 use crate::ast::task::Input;
 use crate::ast::{Policy, Task};
 use crate::attr::chain::example;
-use crate::contract::Contracts;
+use crate::contract::{Contracts, SpannedStep};
 use crate::ctxt::Ctxt;
 
 /// Every check on a task.
 pub fn task(cx: &Ctxt, t: &Task) {
     chains(cx, &t.contracts);
+    for s in &t.sources {
+        if let Some(steps) = &s.on_unavailable {
+            chain_order(cx, steps);
+        }
+    }
     missing_contracts(cx, t.name(), &t.contracts, t.policy.is_some());
+    sources(cx, t);
     context_source(cx, t);
     // With an argument the signature check rejected, placeholders cannot be judged fairly.
     if let Some(p) = t.prompt.as_ref().filter(|_| t.inputs_complete) {
@@ -42,19 +48,50 @@ pub fn policy(cx: &Ctxt, p: &Policy) {
 /// Nothing may follow a terminal action.
 fn chains(cx: &Ctxt, contracts: &Contracts) {
     for c in contracts.iter() {
-        if let Some(pos) = c.steps.iter().position(|s| s.step.kind().is_terminal()) {
-            let term = c.steps[pos].step.kind();
-            if let Some(next) = c.steps.get(pos + 1) {
-                cx.error_at(
-                    next.span,
-                    format_args!(
-                        "`{}` can never run: `{term}` ends the chain",
-                        next.step.kind()
-                    ),
-                    format_args!("remove the steps after `{term}`, or move `{term}` to the end"),
-                );
-            }
+        chain_order(cx, &c.steps);
+    }
+}
+
+/// Nothing may follow a terminal action in `steps`.
+fn chain_order(cx: &Ctxt, steps: &[SpannedStep]) {
+    if let Some(pos) = steps.iter().position(|s| s.step.kind().is_terminal()) {
+        let term = steps[pos].step.kind();
+        if let Some(next) = steps.get(pos + 1) {
+            cx.error_at(
+                next.span,
+                format_args!(
+                    "`{}` can never run: `{term}` ends the chain",
+                    next.step.kind()
+                ),
+                format_args!("remove the steps after `{term}`, or move `{term}` to the end"),
+            );
         }
+    }
+}
+
+/// Every declared source has a contract for `context_unavailable` (its own `on_unavailable`, the
+/// task's `on_context_unavailable`, or — checked at compile time — its policy's), and a task
+/// without sources declares no `on_context_unavailable`.
+fn sources(cx: &Ctxt, t: &Task) {
+    let class = FailureClass::ContextUnavailable;
+    let task_level = t.contracts.get(class);
+    if let (Some(c), true) = (task_level, t.sources.is_empty()) {
+        cx.error_spanned_by(
+            &c.key,
+            format_args!("task `{}` declares no context source, so `on_context_unavailable` can never run", t.name()),
+            "declare the source it is for with `source(name, budget = 800)`, or remove `on_context_unavailable`",
+        );
+    }
+    if task_level.is_some() || t.policy.is_some() {
+        return;
+    }
+    for s in t.sources.iter().filter(|s| s.on_unavailable.is_none()) {
+        let name = &s.name;
+        cx.error_spanned_by(
+            name,
+            format_args!("source `{name}` has no contract for `context_unavailable`"),
+            format_args!("say what happens when `{name}` fails, times out or is over budget: add `on_unavailable = retry(1).then(proceed)` to `source({name}, ...)`, or `{}` to the task; the steps are `retry(n)`, `fallback(\"other_source\")`, `proceed`, `default(..)`, `escalate` and `fail`", example(class).trim_end_matches(',')),
+        );
     }
 }
 

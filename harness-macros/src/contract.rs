@@ -47,6 +47,8 @@ pub enum Step {
     Escalate,
     Default(Box<Expr>),
     Fail,
+    /// `context_unavailable` only: go on without the source.
+    Proceed,
 }
 
 impl Step {
@@ -58,6 +60,7 @@ impl Step {
             Step::Escalate => ActionKind::Escalate,
             Step::Default(_) => ActionKind::Default,
             Step::Fail => ActionKind::Fail,
+            Step::Proceed => ActionKind::Proceed,
         }
     }
 
@@ -73,6 +76,7 @@ impl Step {
             Step::Escalate => "escalate".into(),
             Step::Default(e) => format!("default({})", quote::quote!(#e)),
             Step::Fail => "fail".into(),
+            Step::Proceed => "proceed".into(),
         }
     }
 }
@@ -112,18 +116,23 @@ pub struct Contract {
     pub steps: Vec<SpannedStep>,
 }
 
+/// Steps as written: `retry(2).then(fail)`.
+pub fn render_steps(steps: &[SpannedStep]) -> String {
+    let mut s = String::new();
+    for (i, st) in steps.iter().enumerate() {
+        if i == 0 {
+            s += &st.step.render();
+        } else {
+            s += &format!(".then({})", st.step.render());
+        }
+    }
+    s
+}
+
 impl Contract {
     /// The chain as written: `retry(2).then(fail)`.
     pub fn render_chain(&self) -> String {
-        let mut s = String::new();
-        for (i, st) in self.steps.iter().enumerate() {
-            if i == 0 {
-                s += &st.step.render();
-            } else {
-                s += &format!(".then({})", st.step.render());
-            }
-        }
-        s
+        render_steps(&self.steps)
     }
 
     /// The `default(expr)` value of this chain, if it has one.
@@ -135,10 +144,43 @@ impl Contract {
     }
 }
 
+/// `source(kb, budget = 800, ...)`: a declared context source, as written.
+#[derive(Clone)]
+pub struct Source {
+    /// Its name (where "no contract for it" points).
+    pub name: Ident,
+    pub budget: u32,
+    pub limit: Option<u32>,
+    pub timeout_ms: Option<u64>,
+    pub section: Option<String>,
+    /// `on_unavailable = chain`, its own contract.
+    pub on_unavailable: Option<Vec<SpannedStep>>,
+}
+
+impl Source {
+    /// The canonical form (docs and the version hash): every option, defaults filled in.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "source({}, budget = {}, limit = {}, timeout = \"{}\", section = {:?}",
+            self.name,
+            self.budget,
+            self.limit.unwrap_or(defaults::SOURCE_LIMIT),
+            format_ms(self.timeout_ms.unwrap_or(defaults::SOURCE_TIMEOUT_MS)),
+            self.section
+                .clone()
+                .unwrap_or_else(|| self.name.to_string()),
+        );
+        if let Some(steps) = &self.on_unavailable {
+            s += &format!(", on_unavailable = {}", render_steps(steps));
+        }
+        s + ")"
+    }
+}
+
 /// At most one contract per class, indexed by class.
 #[derive(Clone, Default)]
 pub struct Contracts {
-    by_class: [Option<Contract>; 6],
+    by_class: [Option<Contract>; FailureClass::ALL.len()],
 }
 
 impl Contracts {
@@ -171,7 +213,7 @@ impl Contracts {
     }
 
     /// Which classes have a contract, indexed by class.
-    pub fn covers(&self) -> [bool; 6] {
+    pub fn covers(&self) -> [bool; FailureClass::ALL.len()] {
         self.by_class.each_ref().map(Option::is_some)
     }
 }

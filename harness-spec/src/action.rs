@@ -25,17 +25,21 @@ pub enum ActionKind {
     Default,
     /// Stop and return an error of the failure's class.
     Fail,
+    /// Go on without the context source that failed (only for `context_unavailable`): the call
+    /// continues with the other sources' documents.
+    Proceed,
 }
 
 impl ActionKind {
     /// Every kind, in the order the grammar lists them.
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 7] = [
         ActionKind::Retry,
         ActionKind::Reask,
         ActionKind::Fallback,
         ActionKind::Escalate,
         ActionKind::Default,
         ActionKind::Fail,
+        ActionKind::Proceed,
     ];
 
     /// The name as written in the attribute.
@@ -47,6 +51,7 @@ impl ActionKind {
             ActionKind::Escalate => "escalate",
             ActionKind::Default => "default",
             ActionKind::Fail => "fail",
+            ActionKind::Proceed => "proceed",
         }
     }
 
@@ -59,7 +64,7 @@ impl ActionKind {
     pub const fn is_terminal(self) -> bool {
         matches!(
             self,
-            ActionKind::Escalate | ActionKind::Default | ActionKind::Fail
+            ActionKind::Escalate | ActionKind::Default | ActionKind::Fail | ActionKind::Proceed
         )
     }
 

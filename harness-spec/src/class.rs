@@ -27,21 +27,26 @@ pub enum FailureClass {
     Refusal,
     /// The answer is valid but its confidence field is below the task's threshold.
     LowConfidence,
+    /// A context source the task declares (retrieval, a lookup) failed, timed out, panicked or
+    /// returned more than its budget. Only tasks that declare a source can meet it.
+    ContextUnavailable,
 }
 
 impl FailureClass {
     /// Every class, in the order contracts are listed and documented.
-    pub const ALL: [FailureClass; 6] = [
+    pub const ALL: [FailureClass; 7] = [
         FailureClass::Timeout,
         FailureClass::RateLimited,
         FailureClass::ProviderError,
         FailureClass::InvalidOutput,
         FailureClass::Refusal,
         FailureClass::LowConfidence,
+        FailureClass::ContextUnavailable,
     ];
 
-    /// The classes every task must cover; [`FailureClass::LowConfidence`] only applies to outputs
-    /// with a confidence field.
+    /// The classes every task must cover; the others are conditional:
+    /// [`FailureClass::LowConfidence`] only applies to outputs with a confidence field, and
+    /// [`FailureClass::ContextUnavailable`] only to tasks that declare a context source.
     pub const ALWAYS: [FailureClass; 5] = [
         FailureClass::Timeout,
         FailureClass::RateLimited,
@@ -59,6 +64,7 @@ impl FailureClass {
             FailureClass::InvalidOutput => "invalid_output",
             FailureClass::Refusal => "refusal",
             FailureClass::LowConfidence => "low_confidence",
+            FailureClass::ContextUnavailable => "context_unavailable",
         }
     }
 
@@ -71,6 +77,7 @@ impl FailureClass {
             FailureClass::InvalidOutput => "on_invalid_output",
             FailureClass::Refusal => "on_refusal",
             FailureClass::LowConfidence => "on_low_confidence",
+            FailureClass::ContextUnavailable => "on_context_unavailable",
         }
     }
 
@@ -86,14 +93,23 @@ impl FailureClass {
         self as usize
     }
 
+    /// Whether the class is about a context source rather than a model's attempt: its chain is
+    /// run per declared source, before the first attempt, and `retry` and `fallback` there mean
+    /// fetching again and fetching from another registered source.
+    pub const fn is_context(self) -> bool {
+        matches!(self, FailureClass::ContextUnavailable)
+    }
+
     /// Whether `action` makes sense for this class. The macro rejects the others at compile time:
-    /// asking the model again (`reask`) cannot cure a timeout, a rate limit or a provider error.
+    /// asking the model again (`reask`) cannot cure a timeout, a rate limit, a provider error or a
+    /// source that is down, and only a missing source can be done without (`proceed`).
     pub const fn allows(self, action: ActionKind) -> bool {
         match action {
             ActionKind::Reask => matches!(
                 self,
                 FailureClass::InvalidOutput | FailureClass::Refusal | FailureClass::LowConfidence
             ),
+            ActionKind::Proceed => self.is_context(),
             ActionKind::Retry
             | ActionKind::Fallback
             | ActionKind::Escalate
@@ -122,6 +138,21 @@ mod tests {
         }
         assert_eq!(FailureClass::from_attribute_key("on_timout"), None);
         assert_eq!(FailureClass::ALWAYS, FailureClass::ALL[..5]);
+        assert_eq!(
+            FailureClass::from_attribute_key("on_context_unavailable"),
+            Some(FailureClass::ContextUnavailable)
+        );
+    }
+
+    #[test]
+    fn proceed_only_answers_a_missing_source() {
+        for c in FailureClass::ALL {
+            assert_eq!(
+                c.allows(ActionKind::Proceed),
+                c == FailureClass::ContextUnavailable
+            );
+            assert_eq!(c.is_context(), c == FailureClass::ContextUnavailable);
+        }
     }
 
     #[test]
@@ -139,7 +170,7 @@ mod tests {
             ]
         );
         for kind in ActionKind::ALL {
-            if kind != ActionKind::Reask {
+            if kind != ActionKind::Reask && kind != ActionKind::Proceed {
                 assert!(FailureClass::ALL.into_iter().all(|c| c.allows(kind)));
             }
         }

@@ -15,3 +15,9 @@ pub const BACKOFF_MULTIPLIER: f64 = 2.0;
 
 /// Whether delays are drawn uniformly from `0..=computed` (full jitter).
 pub const BACKOFF_JITTER: bool = true;
+
+/// The most documents a declared context source contributes when it does not say (5).
+pub const SOURCE_LIMIT: u32 = 5;
+
+/// How long one fetch of a declared context source may take when it does not say (2 s).
+pub const SOURCE_TIMEOUT_MS: u64 = 2_000;

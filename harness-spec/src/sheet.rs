@@ -49,6 +49,12 @@ impl Sheet {
         )
     }
 
+    /// The context sources table: one row per declared source, cells in the order of
+    /// [`SOURCE_COLUMNS`] (the contract cell already formatted, e.g. with [`code`]).
+    pub fn sources(&mut self, rows: impl IntoIterator<Item = [String; 6]>) -> &mut Sheet {
+        self.table(&SOURCE_COLUMNS, rows)
+    }
+
     /// A table with a header row.
     pub fn table<const N: usize>(
         &mut self,
@@ -88,6 +94,16 @@ impl fmt::Display for Sheet {
         Ok(())
     }
 }
+
+/// The columns of [`Sheet::sources`].
+pub const SOURCE_COLUMNS: [&str; 6] = [
+    "source",
+    "budget (tokens)",
+    "limit (documents)",
+    "timeout",
+    "section",
+    "when unavailable",
+];
 
 fn row<S: AsRef<str>>(cells: &[S]) -> String {
     let mut s = String::from("|");

@@ -216,6 +216,10 @@ pub struct AuditRecord {
     pub prev_hash: String,
     /// The first attempt's request.
     pub request: RecordedRequest,
+    /// What each declared context source gave, or why it did not and what its contract did
+    /// (left out for tasks without sources).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::outcome::SourceReport>,
     /// When the call started (RFC 3339, UTC).
     pub started_at: String,
     /// Task name.
@@ -295,6 +299,7 @@ impl AuditRecord {
             fingerprint: report.fingerprint.clone(),
             context: report.context.clone(),
             request: RecordedRequest::new(call.contract, call.request, policy),
+            sources: report.sources.clone(),
             inputs: call
                 .inputs
                 .iter()

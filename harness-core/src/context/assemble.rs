@@ -31,6 +31,17 @@ impl Document {
     }
 }
 
+/// Sorts documents best first: by score (higher first), then id, then text, so documents of
+/// equal rank always come in the same order.
+pub(crate) fn rank(docs: &mut [Document]) {
+    docs.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.text.cmp(&b.text))
+    });
+}
+
 /// What one section is filled with.
 #[derive(Clone, Debug, PartialEq)]
 enum Part {
@@ -295,12 +306,7 @@ impl ContextPlan {
         Ok(match (s.kind, part) {
             (_, None) => Vec::new(),
             (SectionKind::Documents, Some(Part::Documents(mut docs))) => {
-                docs.sort_by(|a, b| {
-                    b.score
-                        .total_cmp(&a.score)
-                        .then_with(|| a.id.cmp(&b.id))
-                        .then_with(|| a.text.cmp(&b.text))
-                });
+                rank(&mut docs);
                 docs.into_iter()
                     .map(|d| {
                         let text = d.rendered();

@@ -6,11 +6,17 @@
 mod assemble;
 mod plan;
 pub mod reask;
+mod source;
 pub mod tokens;
 
+pub(crate) use assemble::rank;
 pub use assemble::{Assembled, AssemblyReport, ContextError, Cut, Document, Fill, SectionReport};
 pub use plan::{ContextPlan, Keep, Section, SectionKind, Truncate, known_window};
 pub use reask::{echo, reask_message};
+pub(crate) use source::fetch_once;
+pub use source::{
+    ContextSource, FnSource, SourceError, SourceQuery, Sources, Unavailable, source_fn,
+};
 pub use tokens::{Estimator, TokenCounter};
 
 use crate::contract::{TaskContract, render_prompt};

@@ -89,6 +89,14 @@ pub enum Action {
     Default,
     /// Return a [`TaskError`](crate::TaskError) of this class.
     Fail,
+    /// `context_unavailable` only: fetch from another registered source instead (written
+    /// `fallback("name")` in a source's contract).
+    FallbackSource {
+        /// The name the other source is registered under.
+        source: &'static str,
+    },
+    /// `context_unavailable` only: go on without the source that failed.
+    Proceed,
 }
 
 impl Action {
@@ -97,19 +105,20 @@ impl Action {
         match self {
             Action::Retry { .. } => ActionKind::Retry,
             Action::Reask { .. } => ActionKind::Reask,
-            Action::Fallback(_) => ActionKind::Fallback,
+            Action::Fallback(_) | Action::FallbackSource { .. } => ActionKind::Fallback,
             Action::Escalate => ActionKind::Escalate,
             Action::Default => ActionKind::Default,
             Action::Fail => ActionKind::Fail,
+            Action::Proceed => ActionKind::Proceed,
         }
     }
 
-    /// How many attempts this step can make at most.
+    /// How many attempts this step can make at most (for a source's contract: fetches).
     pub const fn max_attempts(&self) -> u32 {
         match self {
             Action::Retry { times, .. } | Action::Reask { times } => *times,
-            Action::Fallback(_) => 1,
-            Action::Escalate | Action::Default | Action::Fail => 0,
+            Action::Fallback(_) | Action::FallbackSource { .. } => 1,
+            Action::Escalate | Action::Default | Action::Fail | Action::Proceed => 0,
         }
     }
 }
@@ -139,6 +148,8 @@ impl fmt::Display for Action {
             Action::Escalate => f.write_str("escalate"),
             Action::Default => f.write_str("default(..)"),
             Action::Fail => f.write_str("fail"),
+            Action::FallbackSource { source } => write!(f, "fallback(\"{source}\")"),
+            Action::Proceed => f.write_str("proceed"),
         }
     }
 }
@@ -204,7 +215,7 @@ pub trait Policy {
     /// The policy as data.
     const POLICY: PolicySet;
     /// Which classes it covers, indexed by [`FailureClass::index`] (for compile-time checks).
-    const COVERS: [bool; 6];
+    const COVERS: [bool; FailureClass::ALL.len()];
 }
 
 /// One input (function argument) of a task.
@@ -231,6 +242,65 @@ pub struct OutputSpec {
 impl PartialEq for OutputSpec {
     fn eq(&self, other: &Self) -> bool {
         self.type_name == other.type_name && self.has_confidence == other.has_confidence
+    }
+}
+
+/// A context source a task declares: `source(kb, budget = 800, limit = 5, timeout = "2s",
+/// section = "docs", on_unavailable = ...)`. The source itself is registered on the harness under
+/// `name` ([`HarnessBuilder::source`](crate::HarnessBuilder::source)); the engine fetches it before
+/// the first attempt (see `docs/context.md`, "Declared sources").
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SourceSpec {
+    /// The name it is registered under.
+    pub name: &'static str,
+    /// The most tokens its documents may take (counted as the documents section sends them).
+    pub budget: u32,
+    /// The most documents kept, best ranked first.
+    pub limit: u32,
+    /// How long one fetch may take.
+    pub timeout: Duration,
+    /// The name of the section its documents are sent under.
+    pub section: &'static str,
+    /// Its own `context_unavailable` contract; `None` uses the task's `on_context_unavailable`.
+    pub on_unavailable: Option<&'static [Action]>,
+}
+
+impl SourceSpec {
+    /// A source `name` with `budget` tokens, at most 5 documents, a 2 s timeout, sent under a
+    /// section of its own name, with no contract of its own.
+    pub const fn new(name: &'static str, budget: u32) -> SourceSpec {
+        SourceSpec {
+            name,
+            budget,
+            limit: harness_spec::defaults::SOURCE_LIMIT,
+            timeout: Duration::from_millis(harness_spec::defaults::SOURCE_TIMEOUT_MS),
+            section: name,
+            on_unavailable: None,
+        }
+    }
+
+    /// Keeping at most `limit` documents.
+    pub const fn with_limit(mut self, limit: u32) -> SourceSpec {
+        self.limit = limit;
+        self
+    }
+
+    /// With this timeout per fetch.
+    pub const fn with_timeout(mut self, timeout: Duration) -> SourceSpec {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sent under this section name.
+    pub const fn with_section(mut self, section: &'static str) -> SourceSpec {
+        self.section = section;
+        self
+    }
+
+    /// With its own `context_unavailable` contract.
+    pub const fn with_on_unavailable(mut self, steps: &'static [Action]) -> SourceSpec {
+        self.on_unavailable = Some(steps);
+        self
     }
 }
 
@@ -309,6 +379,8 @@ pub struct TaskContract {
     pub denied_repairs: &'static [RepairKind],
     /// Request parameters.
     pub params: Params,
+    /// The context sources it declares, fetched before the first attempt.
+    pub sources: &'static [SourceSpec],
 }
 
 impl TaskContract {
@@ -338,6 +410,7 @@ impl TaskContract {
                 max_tokens: None,
                 seed: None,
             },
+            sources: &[],
         }
     }
 
@@ -425,6 +498,19 @@ impl TaskContract {
         self
     }
 
+    /// With these context sources.
+    pub const fn with_sources(mut self, sources: &'static [SourceSpec]) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// The `context_unavailable` steps for `source`: its own, else the task's (or its policy's).
+    pub fn source_steps(&self, source: &SourceSpec) -> &'static [Action] {
+        source
+            .on_unavailable
+            .unwrap_or_else(|| self.steps(FailureClass::ContextUnavailable))
+    }
+
     /// The chain that answers `class`: the task's own, else its policy's.
     pub fn chain(&self, class: FailureClass) -> Option<&'static Chain> {
         self.chains
@@ -447,17 +533,26 @@ impl TaskContract {
             .or_else(|| self.policy.and_then(|p| p.low_confidence_below))
     }
 
-    /// The classes that can occur for this task (low confidence only with a confidence field).
+    /// The classes that can occur for this task (low confidence only with a confidence field,
+    /// context unavailable only with a declared source).
     pub fn applicable_classes(&self) -> impl Iterator<Item = FailureClass> + '_ {
-        FailureClass::ALL
-            .into_iter()
-            .filter(|c| *c != FailureClass::LowConfidence || self.output.has_confidence)
+        FailureClass::ALL.into_iter().filter(|c| match c {
+            FailureClass::LowConfidence => self.output.has_confidence,
+            FailureClass::ContextUnavailable => !self.sources.is_empty(),
+            _ => true,
+        })
+    }
+
+    /// The classes whose chains make provider attempts (every applicable class but
+    /// `context_unavailable`, whose chain fetches sources).
+    fn attempt_classes(&self) -> impl Iterator<Item = FailureClass> + '_ {
+        self.applicable_classes().filter(|c| !c.is_context())
     }
 
     /// The most provider attempts one call can make: the first plus every step's allowance.
     pub fn max_attempts(&self) -> u32 {
         1 + self
-            .applicable_classes()
+            .attempt_classes()
             .filter_map(|c| self.chain(c))
             .map(|c| c.max_attempts())
             .sum::<u32>()
@@ -471,7 +566,7 @@ impl TaskContract {
         }
         let attempts = self.timeout.saturating_mul(self.max_attempts());
         let sleeps: Duration = self
-            .applicable_classes()
+            .attempt_classes()
             .filter_map(|c| self.chain(c))
             .flat_map(|c| c.steps.iter())
             .map(|s| match s {

@@ -4,7 +4,7 @@ use std::fmt;
 
 use harness_spec::{Sheet, sheet};
 
-use super::TaskContract;
+use super::{Chain, FailureClass, TaskContract};
 
 /// Renders a `{placeholder}` template. `{{` and `}}` stand for literal braces. A placeholder with no
 /// matching input is left as written (the macro rejects those at compile time).
@@ -67,6 +67,27 @@ impl ContractDoc<'_> {
             None => (class, sheet::code("fail")),
         });
         sheet.failures(failures);
+        if !c.sources.is_empty() {
+            sheet.sources(c.sources.iter().map(|s| {
+                let steps = Chain {
+                    class: FailureClass::ContextUnavailable,
+                    steps: c.source_steps(s),
+                };
+                let contract = if steps.steps.is_empty() {
+                    "fail".to_owned()
+                } else {
+                    steps.to_string()
+                };
+                [
+                    format!("`{}`", s.name),
+                    s.budget.to_string(),
+                    s.limit.to_string(),
+                    format!("{:?}", s.timeout),
+                    format!("`{}`", s.section),
+                    sheet::code(&contract),
+                ]
+            }));
+        }
         if let Some(fields) = self.fields() {
             sheet.table(&["field", "type", "description"], fields);
         }
@@ -175,6 +196,40 @@ mod tests {
              | timeout | `retry(2).then(fail)` |\n| rate_limited | `fail` |\n| provider_error | `fail` |\n\
              | invalid_output | `fail` |\n| refusal | `fail` |\n\n| field | type | description |\n\
              |---|---|---|\n| `label` | string | The label. |\n"
+        );
+    }
+
+    #[test]
+    fn sources_get_a_table_and_a_failure_row() {
+        use crate::contract::SourceSpec;
+        const C: TaskContract = TaskContract {
+            sources: &[
+                SourceSpec::new("kb", 800)
+                    .with_section("docs")
+                    .with_on_unavailable(&[
+                        Action::FallbackSource {
+                            source: "kb_mirror",
+                        },
+                        Action::Proceed,
+                    ]),
+                SourceSpec::new("profile", 100).with_limit(1),
+            ],
+            chains: &[Chain {
+                class: FailureClass::ContextUnavailable,
+                steps: &[Action::Fail],
+            }],
+            ..crate::__private::stub_contract("answer", "m")
+        };
+        let doc = C.doc().to_string();
+        assert!(doc.contains("| context_unavailable | `fail` |"), "{doc}");
+        assert!(
+            doc.contains(
+                "| source | budget (tokens) | limit (documents) | timeout | section | when unavailable |\n\
+                 |---|---|---|---|---|---|\n\
+                 | `kb` | 800 | 5 | 2s | `docs` | `fallback(\"kb_mirror\").then(proceed)` |\n\
+                 | `profile` | 100 | 1 | 2s | `profile` | `fail` |\n"
+            ),
+            "{doc}"
         );
     }
 

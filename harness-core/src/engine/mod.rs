@@ -50,6 +50,7 @@ struct Inner {
     telemetry: crate::observe::TelemetryConfig,
     prices: crate::outcome::PriceTable,
     token_counter: Option<Arc<dyn crate::context::TokenCounter>>,
+    sources: Arc<crate::context::Sources>,
 }
 
 impl std::fmt::Debug for Harness {
@@ -87,6 +88,7 @@ pub struct HarnessBuilder {
     telemetry: crate::observe::TelemetryConfig,
     prices: Option<crate::outcome::PriceTable>,
     token_counter: Option<Arc<dyn crate::context::TokenCounter>>,
+    sources: crate::context::Sources,
 }
 
 impl HarnessBuilder {
@@ -186,6 +188,19 @@ impl HarnessBuilder {
         self
     }
 
+    /// Registers the context source a task's `source(name, ...)` fetches from, replacing one
+    /// registered under the same name; also the target of a source contract's
+    /// `fallback("name")`. A declared source that is not registered is unavailable, and its
+    /// contract decides (see `docs/context.md`, "Declared sources").
+    pub fn source(
+        mut self,
+        name: impl Into<String>,
+        source: impl crate::context::ContextSource,
+    ) -> Self {
+        self.sources.insert(name, source);
+        self
+    }
+
     /// Adds an observer of finished calls. An observer you keep a handle to (a sink whose
     /// `flush` you call, a metrics snapshot) goes in as an `Arc`: `Arc<O>` and
     /// `Arc<dyn Observer>` are observers too.
@@ -273,6 +288,7 @@ impl HarnessBuilder {
                     .prices
                     .unwrap_or_else(crate::outcome::PriceTable::with_defaults),
                 token_counter: self.token_counter,
+                sources: Arc::new(self.sources),
             }),
             actor: None,
         }
@@ -396,6 +412,21 @@ impl Harness {
             .or_else(|| inner.default_model.clone())
     }
 
+    /// The recovery state, shared (what a source fetch running in its own task holds).
+    pub(crate) fn recovery_arc(&self) -> Arc<Recovery> {
+        self.inner.recovery.clone()
+    }
+
+    /// The registered context sources.
+    pub(crate) fn sources(&self) -> Arc<crate::context::Sources> {
+        self.inner.sources.clone()
+    }
+
+    /// The configured token counter, if any.
+    pub(crate) fn token_counter(&self) -> Option<Arc<dyn crate::context::TokenCounter>> {
+        self.inner.token_counter.clone()
+    }
+
     pub(crate) fn telemetry(&self) -> &crate::observe::TelemetryConfig {
         &self.inner.telemetry
     }
@@ -460,6 +491,7 @@ pub(crate) fn config_error(contract: &TaskContract, message: String) -> TaskErro
         usage: Default::default(),
         cost_usd: None,
         context: None,
+        sources: Vec::new(),
     };
     TaskError::new(
         ErrorKind::Config,

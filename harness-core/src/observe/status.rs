@@ -61,6 +61,7 @@ pub fn attempt(attempt: &Attempt) -> String {
         FailureClass::Timeout | FailureClass::RateLimited | FailureClass::ProviderError => {
             "the provider failed".to_owned()
         }
+        FailureClass::ContextUnavailable => "a context source was unavailable".to_owned(),
     };
     format!("{}: {detail}", class.as_str())
 }

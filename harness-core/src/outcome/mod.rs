@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 pub mod pricing;
+mod sources;
 pub use pricing::{Price, PriceTable};
+pub use sources::{SourceFetch, SourceReport};
 
 use crate::contract::{ActionKind, FailureClass};
 use crate::output::ValidationErrors;
@@ -206,6 +208,8 @@ pub struct CallReport {
     /// The context plan's report (what was kept and cut, and why), when the task's context was
     /// assembled by one ([`AssemblyReport`](crate::context::AssemblyReport), as JSON).
     pub context: Option<serde_json::Value>,
+    /// What each declared context source gave, or why it did not and what its contract did.
+    pub sources: Vec<SourceReport>,
 }
 
 impl CallReport {
@@ -291,6 +295,8 @@ pub enum ErrorKind {
     Refusal,
     /// The output's confidence stayed below the threshold.
     LowConfidence,
+    /// A declared context source stayed unavailable and its contract said `fail`.
+    ContextUnavailable,
     /// The harness is misconfigured (no provider for the model, missing key, bad schema).
     Config,
 }
@@ -305,6 +311,7 @@ impl ErrorKind {
             ErrorKind::InvalidOutput => "invalid_output",
             ErrorKind::Refusal => "refusal",
             ErrorKind::LowConfidence => "low_confidence",
+            ErrorKind::ContextUnavailable => "context_unavailable",
             ErrorKind::Config => "config",
         }
     }
@@ -319,6 +326,7 @@ impl From<FailureClass> for ErrorKind {
             FailureClass::InvalidOutput => ErrorKind::InvalidOutput,
             FailureClass::Refusal => ErrorKind::Refusal,
             FailureClass::LowConfidence => ErrorKind::LowConfidence,
+            FailureClass::ContextUnavailable => ErrorKind::ContextUnavailable,
         }
     }
 }

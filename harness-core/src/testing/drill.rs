@@ -35,6 +35,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tracing::instrument::WithSubscriber;
 
+use crate::context::{ContextSource, SourceError, source_fn};
 use crate::contract::{Action, ActionKind, Backoff, Chain, FailureClass, TaskContract};
 use crate::engine::{DefaultFn, Harness, HarnessBuilder, Inputs};
 use crate::observe::{CallEnd, Observer};
@@ -58,6 +59,7 @@ pub struct DrillOptions {
     attempt_timeout: Option<Duration>,
     answer: Option<String>,
     observers: Vec<Arc<dyn Observer>>,
+    sources: Vec<(String, Arc<dyn ContextSource>)>,
 }
 
 impl fmt::Debug for DrillOptions {
@@ -66,6 +68,10 @@ impl fmt::Debug for DrillOptions {
             .field("attempt_timeout", &self.attempt_timeout)
             .field("answer", &self.answer)
             .field("observers", &self.observers.len())
+            .field(
+                "sources",
+                &self.sources.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -76,6 +82,7 @@ impl Default for DrillOptions {
             attempt_timeout: Some(DEFAULT_ATTEMPT_TIMEOUT),
             answer: None,
             observers: Vec::new(),
+            sources: Vec::new(),
         }
     }
 }
@@ -103,6 +110,14 @@ impl DrillOptions {
     /// drill shows which scenarios alert.
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observers.push(observer);
+        self
+    }
+
+    /// Registers a context source on the drill's harness, as
+    /// [`HarnessBuilder::source`] does. A source the task declares (or falls back to) that is not
+    /// given here is a stand-in that answers with no documents.
+    pub fn source(mut self, name: impl Into<String>, source: impl ContextSource) -> Self {
+        self.sources.push((name.into(), Arc::new(source)));
         self
     }
 
@@ -338,6 +353,8 @@ struct Setup {
     injected: String,
     first: Option<Reply>,
     always: Option<Reply>,
+    /// The declared source that fails on every fetch ("retrieval down").
+    source_down: Option<&'static str>,
 }
 
 async fn drill<T: LlmOutput>(
@@ -379,6 +396,7 @@ async fn drill<T: LlmOutput>(
             injected: format!("{f} on the first request"),
             first: Some(Reply::fault(*f)),
             always: None,
+            source_down: None,
         })
         .collect();
     if let Some(t) = threshold {
@@ -388,6 +406,7 @@ async fn drill<T: LlmOutput>(
                 injected: format!("a first answer with confidence {}", t / 2.0),
                 first: Some(Reply::json_content(low)),
                 always: None,
+                source_down: None,
             }),
             None => notes.push(
                 "no low_confidence scenario: the confidence field was not found at the top level of the answer".into(),
@@ -399,28 +418,29 @@ async fn drill<T: LlmOutput>(
         injected: "http_503 on every request, every provider".into(),
         first: None,
         always: Some(Reply::fault(Fault::Http503)),
+        source_down: None,
     });
     setups.push(Setup {
         name: "model_always_invalid".into(),
         injected: "schema_drift on every answer, every provider".into(),
         first: None,
         always: Some(Reply::fault(Fault::SchemaDrift)),
+        source_down: None,
     });
+    for s in contract.sources {
+        setups.push(Setup {
+            name: format!("source_down:{}", s.name),
+            injected: format!("source `{}` fails on every fetch", s.name),
+            first: None,
+            always: None,
+            source_down: Some(s.name),
+        });
+    }
 
     let mut scenarios = Vec::with_capacity(setups.len());
     for setup in setups {
-        scenarios.push(
-            scenario::<T>(
-                scaled,
-                scale,
-                &inputs,
-                &good,
-                setup,
-                &options.observers,
-                defaults,
-            )
-            .await,
-        );
+        scenarios
+            .push(scenario::<T>(scaled, scale, &inputs, &good, setup, &options, defaults).await);
     }
     DrillReport {
         task: contract.name,
@@ -456,7 +476,7 @@ async fn scenario<T: LlmOutput>(
     inputs: &Inputs,
     good: &str,
     setup: Setup,
-    observers: &[Arc<dyn Observer>],
+    options: &DrillOptions,
     defaults: Option<DefaultFn<'_, T>>,
 ) -> Scenario {
     let mut out = Scenario {
@@ -480,9 +500,10 @@ async fn scenario<T: LlmOutput>(
     };
     let seen = Arc::new(SeenStatus::default());
     builder = builder.observer(seen.clone());
-    for o in observers {
+    for o in &options.observers {
         builder = builder.observer(o.clone());
     }
+    builder = with_sources(builder, contract, options, setup.source_down);
     let harness = match builder.default_model("drill-model").seed(0).build() {
         Ok(h) => h,
         Err(e) => {
@@ -506,6 +527,39 @@ async fn scenario<T: LlmOutput>(
 
     describe(&mut out, &result);
     out
+}
+
+/// The drill's sources: the given ones, a stand-in with no documents for every other source the
+/// contract names, and in a "retrieval down" scenario a source that always fails in place of
+/// the one turned off.
+fn with_sources(
+    mut builder: HarnessBuilder,
+    contract: &TaskContract,
+    options: &DrillOptions,
+    down: Option<&'static str>,
+) -> HarnessBuilder {
+    let mut names: Vec<&str> = Vec::new();
+    for s in contract.sources {
+        names.push(s.name);
+        for step in contract.source_steps(s) {
+            if let Action::FallbackSource { source } = step {
+                names.push(source);
+            }
+        }
+    }
+    for name in names {
+        builder = builder.source(name, source_fn(|_| async { Ok(Vec::new()) }));
+    }
+    for (name, source) in &options.sources {
+        builder = builder.source(name.clone(), source.clone());
+    }
+    if let Some(name) = down {
+        builder = builder.source(
+            name,
+            source_fn(|_| async { Err(SourceError::new("turned off by the drill")) }),
+        );
+    }
+    builder
 }
 
 /// One chaos server per provider the contract names, the first playing `setup`'s script, and a
@@ -763,6 +817,7 @@ mod tests {
             max_tokens: None,
             seed: None,
         },
+        sources: &[],
     };
 
     #[test]

@@ -35,3 +35,5 @@ mod openai;
 mod registry;
 #[cfg(feature = "testing")]
 mod reproduce;
+#[cfg(feature = "testing")]
+mod sources;

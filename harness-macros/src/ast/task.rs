@@ -11,7 +11,7 @@ use syn::{
 };
 
 use crate::attr::{self, Keyed, Site};
-use crate::contract::Contracts;
+use crate::contract::{Contracts, Source};
 use crate::ctxt::Ctxt;
 use crate::util::{doc_lines, first_paragraph, last_segment};
 
@@ -95,6 +95,8 @@ pub struct Task<'a> {
     /// The repair kinds the task does not accept.
     pub repairs_deny: Vec<harness_spec::RepairKind>,
     pub contracts: Contracts,
+    /// The declared context sources, in declaration order.
+    pub sources: Vec<Source>,
 }
 
 /// What is left when the signature cannot be used: enough for the stubs.
@@ -147,6 +149,7 @@ impl<'a> Task<'a> {
             policy: args.policy.map(|k| k.value),
             repairs_deny: args.repairs_deny.map(|k| k.value).unwrap_or_default(),
             contracts: args.contracts,
+            sources: args.sources,
         })
     }
 

@@ -28,6 +28,7 @@ pub fn example(class: FailureClass) -> &'static str {
         FailureClass::InvalidOutput => "on_invalid_output = reask(2).then(fail),",
         FailureClass::Refusal => "on_refusal = escalate,",
         FailureClass::LowConfidence => "on_low_confidence(below = 0.7) = reask(1).then(escalate),",
+        FailureClass::ContextUnavailable => "on_context_unavailable = retry(1).then(proceed),",
     }
 }
 
@@ -171,7 +172,12 @@ fn flatten<'a>(cx: &Ctxt, e: &'a Expr, out: &mut Vec<&'a Expr>) {
     }
 }
 
-fn parse_chain(cx: &Ctxt, value: &Expr, class: FailureClass, site: Site) -> Vec<SpannedStep> {
+pub(super) fn parse_chain(
+    cx: &Ctxt,
+    value: &Expr,
+    class: FailureClass,
+    site: Site,
+) -> Vec<SpannedStep> {
     let mut exprs = Vec::new();
     flatten(cx, value, &mut exprs);
     exprs
@@ -189,7 +195,9 @@ fn parse_step(cx: &Ctxt, e: &Expr, class: FailureClass, site: Site) -> Option<Sp
         Some(ActionKind::Reask) => reask(cx, ident, args)?,
         Some(ActionKind::Fallback) => fallback(cx, ident, args)?,
         Some(ActionKind::Default) => default(cx, e, ident, args, site)?,
-        Some(kind @ (ActionKind::Escalate | ActionKind::Fail)) => terminal(cx, e, kind, args),
+        Some(kind @ (ActionKind::Escalate | ActionKind::Fail | ActionKind::Proceed)) => {
+            terminal(cx, e, kind, args)
+        }
         None => {
             let actions = ActionKind::ALL.map(ActionKind::as_str);
             let help = crate::util::suggest(&name, &actions);
@@ -199,10 +207,30 @@ fn parse_step(cx: &Ctxt, e: &Expr, class: FailureClass, site: Site) -> Option<Sp
     };
     let kind = step.kind();
     if !class.allows(kind) {
+        let help = if kind == ActionKind::Proceed {
+            "`proceed` goes on without a context source that is down: it only answers `on_context_unavailable` and a source's `on_unavailable`; here use `retry(n)`, `fallback(\"model\")`, `escalate`, `default(..)` or `fail`"
+        } else if class.is_context() {
+            "the model is not asked anything until the sources are fetched; use `retry(n)`, `fallback(\"other_source\")`, `proceed`, `escalate`, `default(..)` or `fail`"
+        } else {
+            "asking the model again does not help when the request never got an answer; use `retry(n)`, `fallback(\"model\")`, `escalate`, `default(..)` or `fail`"
+        };
         cx.error_spanned_by(
             ident,
             format_args!("`{kind}` cannot answer `{}`", class.attribute_key()),
-            format_args!("asking the model again does not help when the request never got an answer; use `retry(n)`, `fallback(\"model\")`, `escalate`, `default(..)` or `fail`"),
+            help,
+        );
+    }
+    if let (
+        true,
+        Step::Fallback {
+            provider: Some(_), ..
+        },
+    ) = (class.is_context(), &step)
+    {
+        cx.error_spanned_by(
+            ident,
+            "a source's `fallback` names another registered source, not a provider",
+            "write `fallback(\"kb_mirror\")`: the name the other source is registered under",
         );
     }
     Some(SpannedStep {
@@ -423,10 +451,10 @@ fn terminal(cx: &Ctxt, e: &Expr, kind: ActionKind, args: Option<&Args>) -> Step 
             format_args!("write `{kind}`"),
         );
     }
-    if kind == ActionKind::Fail {
-        Step::Fail
-    } else {
-        Step::Escalate
+    match kind {
+        ActionKind::Fail => Step::Fail,
+        ActionKind::Proceed => Step::Proceed,
+        _ => Step::Escalate,
     }
 }
 

@@ -24,6 +24,7 @@ pub const TASK_KEYS: &[&str] = &[
     SEED,
     POLICY,
     REPAIRS,
+    SOURCE,
     CRATE,
 ];
 
@@ -38,6 +39,7 @@ const MAX_TOKENS: &str = "max_tokens";
 const SEED: &str = "seed";
 const POLICY: &str = "policy";
 const CRATE: &str = "crate";
+const SOURCE: &str = "source";
 
 /// One `key = value` (or contract), after the key.
 pub(super) fn parse_entry(
@@ -58,6 +60,9 @@ pub(super) fn parse_entry(
     }
     if name == REPAIRS {
         return repairs::parse(cx, input, key, args);
+    }
+    if name == SOURCE {
+        return super::source::parse(cx, input, key, args);
     }
     if !input.peek(Token![=]) {
         cx.error_spanned_by(

@@ -10,13 +10,14 @@ mod keys;
 pub mod literal;
 mod repairs;
 pub mod rules;
+mod source;
 
 use proc_macro2::{TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Ident, LitStr, Path, Token};
 
-use crate::contract::Contracts;
+use crate::contract::{Contracts, Source};
 use crate::ctxt::Ctxt;
 
 /// A value with its key (for "duplicate" and cross-key errors).
@@ -42,6 +43,8 @@ pub struct TaskArgs {
     /// `repairs(deny = [...])`.
     pub repairs_deny: Option<Keyed<Vec<harness_spec::RepairKind>>>,
     pub contracts: Contracts,
+    /// `source(name, ...)`, in declaration order.
+    pub sources: Vec<Source>,
 }
 
 /// Which macro is being parsed: policies accept only contracts (and `crate`), and no `default`.

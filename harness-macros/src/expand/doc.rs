@@ -1,11 +1,12 @@
 //! The "Contract" section appended to a task's rustdoc, rendered by harness-spec's [`Sheet`] (the
 //! renderer `TaskContract::doc()` uses too).
 
-use harness_spec::{FailureClass, Sheet, sheet};
+use harness_spec::{FailureClass, Sheet, defaults, sheet};
 use proc_macro2::TokenStream;
 use quote::quote;
 
 use crate::ast::Task;
+use crate::contract::render_steps;
 use crate::util::format_ms;
 use crate::util::type_string;
 
@@ -13,6 +14,9 @@ use crate::util::type_string;
 pub fn contract_doc(t: &Task, version: &str) -> TokenStream {
     let mut s = Sheet::new("# Contract");
     s.facts(facts(t, version)).failures(failures(t));
+    if !t.sources.is_empty() {
+        s.sources(sources(t));
+    }
     if let Some(p) = &t.prompt {
         s.code_block("Prompt:", "text", &p.template.value());
     }
@@ -62,6 +66,9 @@ fn failures(t: &Task) -> Vec<(String, String)> {
     let policy = policy_name(t);
     let mut rows = Vec::new();
     for class in FailureClass::ALL {
+        if class.is_context() && t.sources.is_empty() {
+            continue;
+        }
         match (t.contracts.get(class), &policy) {
             (Some(c), _) => {
                 let label = match c.below {
@@ -82,6 +89,33 @@ fn failures(t: &Task) -> Vec<(String, String)> {
         }
     }
     rows
+}
+
+/// One row per declared source: its options (defaults filled in) and its contract.
+fn sources(t: &Task) -> Vec<[String; 6]> {
+    let task_level = t.contracts.get(FailureClass::ContextUnavailable);
+    t.sources
+        .iter()
+        .map(|s| {
+            let contract = match (&s.on_unavailable, task_level, policy_name(t)) {
+                (Some(steps), _, _) => sheet::code(&render_steps(steps)),
+                (None, Some(c), _) => format!("{} (the task's)", sheet::code(&c.render_chain())),
+                (None, None, Some(p)) => format!("from policy `{p}`"),
+                (None, None, None) => sheet::code("fail"),
+            };
+            [
+                format!("`{}`", s.name),
+                s.budget.to_string(),
+                s.limit.unwrap_or(defaults::SOURCE_LIMIT).to_string(),
+                format_ms(s.timeout_ms.unwrap_or(defaults::SOURCE_TIMEOUT_MS)),
+                format!(
+                    "`{}`",
+                    s.section.clone().unwrap_or_else(|| s.name.to_string())
+                ),
+                contract,
+            ]
+        })
+        .collect()
 }
 
 fn policy_name(t: &Task) -> Option<String> {

@@ -41,6 +41,7 @@ fn expand(policy: &Policy, item: &TokenStream) -> TokenStream {
     let chains = chain::chains(&p, &policy.contracts);
     let threshold = chain::threshold(&policy.contracts);
     let covers = chain::covers(&policy.contracts);
+    let n = harness_spec::FailureClass::ALL.len();
     let allows = allows();
     let cfgs = ast::cfg_attrs(&policy.item.attrs);
     quote! {
@@ -55,7 +56,7 @@ fn expand(policy: &Policy, item: &TokenStream) -> TokenStream {
                 chains: #chains,
                 low_confidence_below: #threshold,
             };
-            const COVERS: [bool; 6] = #covers;
+            const COVERS: [bool; #n] = #covers;
         }
 
         #(#cfgs)*

@@ -275,6 +275,10 @@ fn contract(t: &Task, p: &TokenStream, version: &str) -> TokenStream {
     let system = opt(t.system.as_ref());
     let prompt = opt(t.prompt.as_ref().map(|p| p.template.value()));
     let chains = chain::chains(p, &t.contracts);
+    let with_sources = (!t.sources.is_empty()).then(|| {
+        let sources = chain::sources(p, &t.sources);
+        quote!(.with_sources(#sources))
+    });
     let below = chain::threshold(&t.contracts);
     let temperature = opt(t.params.temperature);
     let max_tokens = opt(t.params.max_tokens);
@@ -308,6 +312,7 @@ fn contract(t: &Task, p: &TokenStream, version: &str) -> TokenStream {
             },
         }
         .build()
+        #with_sources
     }
 }
 
@@ -477,6 +482,25 @@ fn policy_checks(t: &Task, path: &Path, has_conf: &TokenStream) -> Vec<TokenStre
                 example(class).trim_end_matches(',')
             ),
         ));
+    }
+    let unavailable = FailureClass::ContextUnavailable;
+    if t.contracts.get(unavailable).is_none() {
+        for s in t.sources.iter().filter(|s| s.on_unavailable.is_none()) {
+            let i = unavailable.index();
+            let covered = quote_spanned!(s.name.span()=> #policy_of::DATA.covers[#i]);
+            checks.push(panic_at(
+                s.name.span(),
+                quote!(!#covered),
+                format!(
+                    "source `{}` of task `{name}` has no contract for `context_unavailable`, and policy `{pname}` does not declare one",
+                    s.name
+                ),
+                format!(
+                    "add `on_unavailable = retry(1).then(proceed)` to the source, or `{}` to the task or the policy",
+                    example(unavailable).trim_end_matches(',')
+                ),
+            ));
+        }
     }
     if t.contracts.get(FailureClass::LowConfidence).is_none() {
         let covered = covered(FailureClass::LowConfidence);

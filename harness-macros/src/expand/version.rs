@@ -72,5 +72,9 @@ fn canonical(t: &Task) -> String {
             &format!("{below}{}", c.render_chain()),
         );
     }
+    // Only tasks with sources get these lines, so the versions of the others stay what they were.
+    for s in &t.sources {
+        line("source", &s.render());
+    }
     c
 }

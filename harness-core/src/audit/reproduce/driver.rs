@@ -159,6 +159,10 @@ pub(super) async fn drive(
             }
             ActionKind::Fail => return Ok(run.ended("failed", Some(class.as_str().into()), None)),
             ActionKind::Default => return Ok(default(record, run, class, notes)),
+            // A source's step: never recorded against an attempt's failure.
+            ActionKind::Proceed => {
+                return Ok(run.ended("unknown", Some(class.as_str().into()), None));
+            }
         };
         request = next_request(&first, &request, kind, &action.detail, Some(&previous))
             .unwrap_or_else(|| request.clone());

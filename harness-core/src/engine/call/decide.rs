@@ -146,6 +146,11 @@ pub(crate) fn decide(
             Action::Escalate => return Decision::Escalate,
             Action::Default => return Decision::Default,
             Action::Fail => return Decision::Fail,
+            Action::FallbackSource { .. } | Action::Proceed => {
+                // Steps of a source's contract (the macro rejects them elsewhere).
+                skip("a context source's step");
+                cursor.next_step();
+            }
         }
     }
     Decision::Fail

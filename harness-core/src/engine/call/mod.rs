@@ -14,6 +14,7 @@ mod decide;
 mod finish;
 mod judge;
 pub(crate) use judge::looks_like_refusal;
+mod sources;
 mod start;
 
 use std::sync::Arc;
@@ -43,7 +44,14 @@ pub(crate) async fn run<T: LlmOutput>(
     defaults: Option<DefaultFn<'_, T>>,
 ) -> TaskResult<T> {
     async move {
-        let (frame, ended) = match Call::start(harness, contract, inputs, context, defaults) {
+        let fetched = if contract.sources.is_empty() {
+            sources::Fetched::default()
+        } else {
+            let text = query_text(contract, &inputs, context.as_ref());
+            sources::fetch_all(harness, contract, &inputs, text).await
+        };
+        let started = Call::start(harness, contract, inputs, context, defaults, fetched);
+        let (frame, ended) = match started {
             Ok(call) => call.drive().await,
             Err(not_started) => *not_started,
         };
@@ -51,6 +59,28 @@ pub(crate) async fn run<T: LlmOutput>(
     }
     .instrument(task_span(contract))
     .await
+}
+
+/// What a source is asked about: the last user message the first request will carry (the
+/// rendered prompt, or the body's last user message).
+fn query_text(
+    contract: &TaskContract,
+    inputs: &[(&'static str, String)],
+    context: Option<&Context>,
+) -> String {
+    match context {
+        Some(c) => c
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == crate::provider::Role::User)
+            .map(|m| m.content.clone())
+            .unwrap_or_default(),
+        None => contract
+            .prompt
+            .map(|p| crate::contract::render_prompt(p, inputs))
+            .unwrap_or_default(),
+    }
 }
 
 /// What `finish` needs of a call, whether or not it got to make an attempt: who runs it, what

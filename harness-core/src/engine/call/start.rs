@@ -6,12 +6,15 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::sources::{Fetched, SourceEnd};
 use super::{Call, Cursor, Ended, Frame, Route, new_call_id};
 use crate::context::{Context, initial_messages};
+use crate::contract::ActionKind;
 use crate::contract::{FailureClass, TaskContract};
 use crate::engine::{DefaultFn, Harness, Inputs};
 use crate::observe::names;
-use crate::outcome::{AttemptKind, CallReport, Provenance};
+use crate::outcome::{AttemptKind, CallReport, ErrorKind, Escalation, Provenance};
+use crate::output::ValidationErrors;
 use crate::output::{LlmOutput, SchemaValidator};
 use crate::provider::{ChatRequest, ResponseFormat};
 
@@ -26,12 +29,14 @@ impl<'h, T: LlmOutput> Call<'h, T> {
         inputs: Inputs,
         context: Option<Context>,
         defaults: Option<DefaultFn<'h, T>>,
+        fetched: Fetched,
     ) -> Result<Self, NotStarted<'h, T>> {
         let schema = SchemaValidator::for_type::<T>();
         let model = harness.model_for(contract);
         let mut context = context;
         let assembly = context.as_mut().and_then(|c| c.assembly.take());
-        let base_messages = initial_messages(contract, &inputs, context, &schema);
+        let mut base_messages = initial_messages(contract, &inputs, context, &schema);
+        fetched.insert_into(&mut base_messages);
         let first_request = ChatRequest {
             model: model.clone().unwrap_or_default(),
             messages: base_messages.clone(),
@@ -46,6 +51,8 @@ impl<'h, T: LlmOutput> Call<'h, T> {
         let started = Instant::now();
         let mut report = open_report(contract, &first_request);
         report.context = assembly.and_then(|a| serde_json::to_value(a).ok());
+        report.sources = fetched.reports;
+        report.actions = fetched.actions;
         tracing::Span::current().record(names::HARNESS_CALL_ID, report.call_id.as_str());
         let frame = Frame {
             harness,
@@ -56,6 +63,10 @@ impl<'h, T: LlmOutput> Call<'h, T> {
             provenance: Provenance::default(),
             started,
         };
+        if let Some(end) = fetched.end {
+            let ended = source_end(end, defaults);
+            return Err(Box::new((frame, ended)));
+        }
         let route = match setup::<T>(harness, contract, &schema, model) {
             Ok(route) => route,
             Err(message) => return Err(Box::new((frame, Ended::config(message, None)))),
@@ -75,6 +86,38 @@ impl<'h, T: LlmOutput> Call<'h, T> {
     }
 }
 
+/// How a call ends when a source's contract ends it before any attempt.
+fn source_end<T>(end: SourceEnd, defaults: Option<DefaultFn<'_, T>>) -> Ended<T> {
+    let class = FailureClass::ContextUnavailable;
+    match end.action {
+        ActionKind::Default => match defaults.and_then(|d| d(class)) {
+            Some(value) => Ended::Default { value, class },
+            None => Ended::config(
+                format!(
+                    "the contract for {class} says `default`, but no default value was supplied ({})",
+                    end.message
+                ),
+                None,
+            ),
+        },
+        ActionKind::Escalate => Ended::Escalated {
+            escalation: Escalation {
+                class,
+                reason: end.message,
+                candidate: None,
+                last_raw: None,
+            },
+            candidate: None,
+        },
+        _ => Ended::Failed {
+            kind: ErrorKind::ContextUnavailable,
+            message: end.message,
+            validation: ValidationErrors::new(),
+            provider_error: None,
+        },
+    }
+}
+
 /// The report of a call that starts now.
 fn open_report(contract: &'static TaskContract, first: &ChatRequest) -> CallReport {
     CallReport {
@@ -90,6 +133,7 @@ fn open_report(contract: &'static TaskContract, first: &ChatRequest) -> CallRepo
         usage: Default::default(),
         cost_usd: None,
         context: None,
+        sources: Vec::new(),
     }
 }
 

@@ -324,7 +324,7 @@ impl Metrics {
                     ActionKind::Reask => &mut task.reasks,
                     ActionKind::Fallback => &mut task.fallbacks,
                     ActionKind::Escalate => &mut task.escalations,
-                    ActionKind::Default | ActionKind::Fail => continue,
+                    ActionKind::Default | ActionKind::Fail | ActionKind::Proceed => continue,
                 };
                 *counts.entry(action.class).or_default() += 1;
             }

@@ -138,6 +138,8 @@ pub(crate) fn decisions(
         Some(Action::Escalate) => out.push((Next::Escalate, cursors, false)),
         Some(Action::Default) => out.push((Next::Default, cursors, false)),
         Some(Action::Fail) => out.push((Next::Fail, cursors, false)),
+        // A source's steps: the engine skips them in an attempt's chain.
+        Some(Action::FallbackSource { .. } | Action::Proceed) => next(out),
     }
 }
 
