@@ -15,3 +15,8 @@ pub const BACKOFF_MULTIPLIER: f64 = 2.0;
 
 /// Whether delays are drawn uniformly from `0..=computed` (full jitter).
 pub const BACKOFF_JITTER: bool = true;
+
+/// The version of the compact notation a prompt shows an output type in (harness-core's
+/// `contract::notation`). `#[llm_task]` hashes it into every contract version
+/// (`output_notation=notation-1`), so a change of what prompts show changes the versions.
+pub const OUTPUT_NOTATION: &str = "notation-1";
