@@ -13,7 +13,7 @@ pub use validate::{Checked, SchemaValidator, check_value};
 
 /// The instruction that tells the model which JSON to produce, for a request whose server does not
 /// enforce the schema (added to the system message then): the output type in the compact
-/// notation ([`crate::contract::notation`]), not the JSON schema itself.
+/// notation ([`mod@crate::contract::notation`]), not the JSON schema itself.
 pub fn schema_instruction(schema: &serde_json::Value) -> String {
     crate::contract::notation::prompt_instruction(schema)
 }
