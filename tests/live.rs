@@ -104,10 +104,10 @@ async fn the_model_server_answers_a_json_schema_request() {
         messages: vec![Message::user(
             "Say hello as JSON with a field named greeting.",
         )],
-        response_format: harness_core::provider::ResponseFormat::JsonSchema {
-            name: "Hello".into(),
-            schema: serde_json::json!({"type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"]}),
-        },
+        response_format: harness_core::provider::ResponseFormat::json_schema(
+            "Hello",
+            serde_json::json!({"type": "object", "properties": {"greeting": {"type": "string"}}, "required": ["greeting"]}),
+        ),
         temperature: Some(0.0),
         max_tokens: Some(30),
         seed: Some(1),

@@ -63,10 +63,7 @@ fn response() -> ChatResponse {
         finish_reason: Some(FinishReason::Stop),
         model: Some("gpt-4o-mini-2024-07-18".into()),
         id: Some("chatcmpl-1".into()),
-        usage: Usage {
-            input_tokens: 120,
-            output_tokens: 30,
-        },
+        usage: Usage::new(120, 30),
     }
 }
 

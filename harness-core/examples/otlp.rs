@@ -52,10 +52,7 @@ fn scripted() -> FnProvider {
             content: content.into(),
             finish_reason: Some(harness_core::provider::FinishReason::Stop),
             model: Some("smollm2-135m".into()),
-            usage: Usage {
-                input_tokens: 85,
-                output_tokens: 9,
-            },
+            usage: Usage::new(85, 9),
             ..ChatResponse::default()
         })
     })

@@ -21,3 +21,8 @@ pub const SOURCE_LIMIT: u32 = 5;
 
 /// How long one fetch of a declared context source may take when it does not say (2 s).
 pub const SOURCE_TIMEOUT_MS: u64 = 2_000;
+
+/// The version of the compact notation a prompt shows an output type in (harness-core's
+/// `contract::notation`). `#[llm_task]` hashes it into every contract version
+/// (`output_notation=notation-1`), so a change of what prompts show changes the versions.
+pub const OUTPUT_NOTATION: &str = "notation-1";

@@ -364,14 +364,18 @@ impl AuditRecord {
         let r = &self.request;
         let format: Value = serde_json::from_str(r.response_format.get()).ok()?;
         let response_format = match format.get("type").and_then(Value::as_str) {
-            Some("json_schema") => ResponseFormat::JsonSchema {
-                name: format
+            Some("json_schema") => {
+                let name = format
                     .get("name")
                     .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                schema: format.get("schema").cloned().unwrap_or(Value::Null),
-            },
+                    .unwrap_or_default();
+                let schema = format.get("schema").cloned().unwrap_or(Value::Null);
+                let rebuilt = ResponseFormat::json_schema(name, schema);
+                match format.get("instruction").and_then(Value::as_str) {
+                    Some(text) => rebuilt.with_instruction(text),
+                    None => rebuilt,
+                }
+            }
             _ => ResponseFormat::Text,
         };
         Some(ChatRequest {

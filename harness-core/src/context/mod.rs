@@ -20,7 +20,7 @@ pub use source::{
 pub use tokens::{Estimator, TokenCounter};
 
 use crate::contract::{TaskContract, render_prompt};
-use crate::provider::{Message, Role};
+use crate::provider::Message;
 
 /// The messages a task sends. Built from `system` + `prompt`, or returned by the task's body.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -84,15 +84,16 @@ impl IntoContext for Vec<Message> {
     }
 }
 
-/// The first attempt's messages: the task's system message (or the body's) followed by the schema
-/// instruction, then the rendered prompt (or the body's other messages).
+/// The first attempt's messages: the task's system message (or the body's), then the rendered
+/// prompt (or the body's other messages). The schema is not in them: the request's
+/// `response_format` carries it, and a provider that cannot have the server enforce it adds its
+/// instruction to the system message ([`ChatRequest::prompted_messages`](crate::provider::ChatRequest::prompted_messages)).
 pub(crate) fn initial_messages(
     contract: &TaskContract,
     inputs: &[(&'static str, String)],
     context: Option<Context>,
-    schema: &crate::output::SchemaValidator,
 ) -> Vec<Message> {
-    let mut messages = match context {
+    match context {
         Some(c) => c.messages,
         None => {
             let mut m = Vec::with_capacity(2);
@@ -104,14 +105,5 @@ pub(crate) fn initial_messages(
             }
             m
         }
-    };
-    let instruction = schema.instruction();
-    match messages.iter_mut().find(|m| m.role == Role::System) {
-        Some(sys) => {
-            sys.content.push_str("\n\n");
-            sys.content.push_str(instruction);
-        }
-        None => messages.insert(0, Message::system(instruction.to_owned())),
     }
-    messages
 }

@@ -5,6 +5,7 @@
 //! written down in `docs/contracts.md`.
 
 pub mod linked;
+pub mod notation;
 mod render;
 
 use std::fmt;
@@ -14,6 +15,7 @@ use harness_spec::defaults;
 use serde::Serialize;
 
 pub use harness_spec::{ActionKind, FailureClass, RepairKind};
+pub use notation::{NOTATION_VERSION, notation};
 pub use render::{ContractDoc, render_prompt};
 
 /// Backoff between retries: capped exponential with full jitter by default.

@@ -88,9 +88,18 @@ impl ContractDoc<'_> {
                 ]
             }));
         }
-        if let Some(fields) = self.fields() {
+        let schema = c.output_schema();
+        if let Some(fields) = fields(&schema) {
             sheet.table(&["field", "type", "description"], fields);
         }
+        sheet.code_block(
+            &format!(
+                "The output as a prompt shows it when the server does not enforce the schema ({}):",
+                super::NOTATION_VERSION
+            ),
+            "text",
+            &super::notation(&schema),
+        );
         sheet
     }
 
@@ -116,29 +125,28 @@ impl ContractDoc<'_> {
         }
         facts
     }
+}
 
-    /// One row per property of the output's schema: name, type, description.
-    fn fields(&self) -> Option<Vec<[String; 3]>> {
-        let schema = self.0.output_schema();
-        let props = schema.get("properties")?.as_object()?;
-        let rows = props.iter().map(|(name, prop)| {
-            let ty = prop
-                .get("type")
-                .map(|t| t.to_string().replace('"', ""))
-                .or_else(|| {
-                    prop.get("$ref")
-                        .and_then(|r| r.as_str())
-                        .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
-                })
-                .unwrap_or_else(|| "value".into());
-            let desc = prop
-                .get("description")
-                .and_then(|d| d.as_str())
-                .unwrap_or("");
-            [format!("`{name}`"), ty, desc.replace('\n', " ")]
-        });
-        Some(rows.collect())
-    }
+/// One row per property of the output's schema: name, type, description.
+fn fields(schema: &serde_json::Value) -> Option<Vec<[String; 3]>> {
+    let props = schema.get("properties")?.as_object()?;
+    let rows = props.iter().map(|(name, prop)| {
+        let ty = prop
+            .get("type")
+            .map(|t| t.to_string().replace('"', ""))
+            .or_else(|| {
+                prop.get("$ref")
+                    .and_then(|r| r.as_str())
+                    .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
+            })
+            .unwrap_or_else(|| "value".into());
+        let desc = prop
+            .get("description")
+            .and_then(|d| d.as_str())
+            .unwrap_or("");
+        [format!("`{name}`"), ty, desc.replace('\n', " ")]
+    });
+    Some(rows.collect())
 }
 
 impl fmt::Display for ContractDoc<'_> {
@@ -195,7 +203,9 @@ mod tests {
              | inputs | `review: &str` |\n| output | `Label` |\n\n| failure | contract |\n|---|---|\n\
              | timeout | `retry(2).then(fail)` |\n| rate_limited | `fail` |\n| provider_error | `fail` |\n\
              | invalid_output | `fail` |\n| refusal | `fail` |\n\n| field | type | description |\n\
-             |---|---|---|\n| `label` | string | The label. |\n"
+             |---|---|---|\n| `label` | string | The label. |\n\n\
+             The output as a prompt shows it when the server does not enforce the schema (notation-1):\n\
+             ```text\n{\n  label?: string // The label.\n}\n```\n"
         );
     }
 

@@ -1,9 +1,11 @@
 //! Token prices and the cost of calls.
 //!
-//! A [`PriceTable`] maps model names to US dollars per million input and output tokens. The
-//! built-in defaults ([`PriceTable::with_defaults`]) are list prices as of [`DEFAULTS_AS_OF`]; prices
-//! change, so set your own ([`PriceTable::set`]) for anything you bill on. A model the table does
-//! not know has no cost (`None`), never a guessed one.
+//! A [`PriceTable`] maps model names to US dollars per million input and output tokens, and,
+//! where the provider bills them apart, per million input tokens read from or written to its
+//! prompt cache. The built-in defaults ([`PriceTable::with_defaults`]) are list prices as of
+//! [`DEFAULTS_AS_OF`]; prices change, so set your own ([`PriceTable::set`]) or load them from a
+//! file ([`PriceTable::load`], see `docs/cost.md`) for anything you bill on. A model the table
+//! does not know has no cost (`None`), never a guessed one.
 //!
 //! ```
 //! use harness_core::telemetry::pricing::{Price, PriceTable};
@@ -11,12 +13,22 @@
 //!
 //! let mut prices = PriceTable::empty();
 //! prices.set("my-model", Price::per_million(0.50, 1.50));
-//! let usage = Usage { input_tokens: 2_000_000, output_tokens: 1_000_000 };
+//! let usage = Usage::new(2_000_000, 1_000_000);
 //! assert_eq!(prices.cost("my-model", usage), Some(2.50));
 //! assert_eq!(prices.cost("other-model", usage), None);
+//!
+//! // 1.5M of the 2M input tokens read from the cache, at a tenth of the input rate.
+//! prices.set("cached-model", Price::per_million(1.0, 2.0).with_cache(0.10, 1.25));
+//! let cached = Usage::new(2_000_000, 0).with_cache(1_500_000, 0);
+//! let cost = prices.cost("cached-model", cached).unwrap();
+//! assert!((cost - (0.50 + 0.15)).abs() < 1e-12);
 //! ```
 
+mod load;
+
 use std::collections::HashMap;
+
+pub use load::PriceFileError;
 
 use super::{Attempt, CallReport};
 use crate::provider::Usage;
@@ -29,42 +41,103 @@ pub const DEFAULTS_AS_OF: &str = "2025-06-01";
 pub struct Price {
     /// USD per million input (prompt) tokens.
     pub input_per_million: f64,
-    /// USD per million output (completion) tokens.
+    /// USD per million output (completion) tokens, reasoning tokens included.
     pub output_per_million: f64,
+    /// USD per million input tokens read from the prompt cache; `None` bills them as input.
+    pub cache_read_per_million: Option<f64>,
+    /// USD per million input tokens written to the prompt cache; `None` bills them as input.
+    pub cache_write_per_million: Option<f64>,
 }
 
 impl Price {
-    /// A price in USD per million input and output tokens.
+    /// A price in USD per million input and output tokens, cached input billed as input.
     pub const fn per_million(input: f64, output: f64) -> Self {
         Price {
             input_per_million: input,
             output_per_million: output,
+            cache_read_per_million: None,
+            cache_write_per_million: None,
         }
+    }
+
+    /// With these rates (USD per million) for input tokens read from and written to the cache.
+    pub const fn with_cache(mut self, read: f64, write: f64) -> Self {
+        self.cache_read_per_million = Some(read);
+        self.cache_write_per_million = Some(write);
+        self
+    }
+
+    /// With this rate (USD per million) for input tokens read from the cache; writes stay at the
+    /// input rate (OpenAI's cached input).
+    pub const fn with_cache_read(mut self, read: f64) -> Self {
+        self.cache_read_per_million = Some(read);
+        self
     }
 
     /// Free (a local model).
     pub const FREE: Price = Price::per_million(0.0, 0.0);
 
-    /// The cost of `usage` at this price, in USD.
+    /// The cost of `usage` at this price, in USD: uncached input, cache reads, cache writes and
+    /// output, each at its rate.
     pub fn cost(&self, usage: Usage) -> f64 {
-        (usage.input_tokens as f64 * self.input_per_million
+        let read = self
+            .cache_read_per_million
+            .unwrap_or(self.input_per_million);
+        let write = self
+            .cache_write_per_million
+            .unwrap_or(self.input_per_million);
+        (usage.uncached_input_tokens() as f64 * self.input_per_million
+            + usage.cache_read_tokens as f64 * read
+            + usage.cache_write_tokens as f64 * write
             + usage.output_tokens as f64 * self.output_per_million)
             / 1_000_000.0
     }
 }
 
-/// List prices as of [`DEFAULTS_AS_OF`] (USD per million input, output tokens).
+/// List prices as of [`DEFAULTS_AS_OF`] (USD per million input, output tokens; cached input as
+/// the providers bill it: OpenAI's cache reads at half or a quarter of the input rate, writes at
+/// the input rate; Anthropic's reads at a tenth, five-minute writes at 1.25×).
 const DEFAULTS: [(&str, Price); 10] = [
-    ("gpt-4o", Price::per_million(2.50, 10.00)),
-    ("gpt-4o-mini", Price::per_million(0.15, 0.60)),
-    ("gpt-4.1", Price::per_million(2.00, 8.00)),
-    ("gpt-4.1-mini", Price::per_million(0.40, 1.60)),
-    ("gpt-4.1-nano", Price::per_million(0.10, 0.40)),
-    ("claude-3-5-haiku", Price::per_million(0.80, 4.00)),
-    ("claude-3-5-sonnet", Price::per_million(3.00, 15.00)),
-    ("claude-3-7-sonnet", Price::per_million(3.00, 15.00)),
-    ("claude-sonnet-4", Price::per_million(3.00, 15.00)),
-    ("claude-opus-4", Price::per_million(15.00, 75.00)),
+    (
+        "gpt-4o",
+        Price::per_million(2.50, 10.00).with_cache_read(1.25),
+    ),
+    (
+        "gpt-4o-mini",
+        Price::per_million(0.15, 0.60).with_cache_read(0.075),
+    ),
+    (
+        "gpt-4.1",
+        Price::per_million(2.00, 8.00).with_cache_read(0.50),
+    ),
+    (
+        "gpt-4.1-mini",
+        Price::per_million(0.40, 1.60).with_cache_read(0.10),
+    ),
+    (
+        "gpt-4.1-nano",
+        Price::per_million(0.10, 0.40).with_cache_read(0.025),
+    ),
+    (
+        "claude-3-5-haiku",
+        Price::per_million(0.80, 4.00).with_cache(0.08, 1.00),
+    ),
+    (
+        "claude-3-5-sonnet",
+        Price::per_million(3.00, 15.00).with_cache(0.30, 3.75),
+    ),
+    (
+        "claude-3-7-sonnet",
+        Price::per_million(3.00, 15.00).with_cache(0.30, 3.75),
+    ),
+    (
+        "claude-sonnet-4",
+        Price::per_million(3.00, 15.00).with_cache(0.30, 3.75),
+    ),
+    (
+        "claude-opus-4",
+        Price::per_million(15.00, 75.00).with_cache(1.50, 18.75),
+    ),
 ];
 
 /// Prices by model name.
@@ -103,6 +176,20 @@ impl PriceTable {
     pub fn with(mut self, model: impl Into<String>, price: Price) -> Self {
         self.set(model, price);
         self
+    }
+
+    /// Adds every price of `other`, replacing those of the same models (e.g. the defaults, then
+    /// a file's prices: `PriceTable::with_defaults().merged(PriceTable::load(path)?)`).
+    pub fn merged(mut self, other: PriceTable) -> Self {
+        self.prices.extend(other.prices);
+        self
+    }
+
+    /// The models the table prices, sorted.
+    pub fn models(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.prices.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Removes a model's price.
@@ -180,10 +267,7 @@ mod tests {
     use super::*;
 
     fn usage(i: u64, o: u64) -> Usage {
-        Usage {
-            input_tokens: i,
-            output_tokens: o,
-        }
+        Usage::new(i, o)
     }
 
     #[test]
@@ -192,14 +276,30 @@ mod tests {
         assert_eq!(t.price("gpt-4o-2024-08-06"), t.price("gpt-4o"));
         assert_eq!(
             t.price("gpt-4o-mini-2024-07-18"),
-            Some(Price::per_million(0.15, 0.60))
+            Some(Price::per_million(0.15, 0.60).with_cache_read(0.075))
         );
         assert_eq!(
             t.price("claude-3-5-haiku-20241022"),
-            Some(Price::per_million(0.80, 4.00))
+            Some(Price::per_million(0.80, 4.00).with_cache(0.08, 1.00))
         );
         assert_eq!(t.price("gpt-4o-audio"), None);
         assert_eq!(t.price("smollm2-135m"), None);
+    }
+
+    #[test]
+    fn cached_tokens_are_billed_at_the_cache_rates() {
+        let t = PriceTable::with_defaults();
+        // claude-sonnet-4: 3.00 in, 0.30 cache read, 3.75 cache write, 15.00 out.
+        let u = Usage::new(1_000_000 + 2_000_000 + 400_000, 100_000).with_cache(2_000_000, 400_000);
+        let cost = t.cost("claude-sonnet-4-20250514", u).unwrap();
+        assert!((cost - (3.00 + 0.60 + 1.50 + 1.50)).abs() < 1e-9, "{cost}");
+        // gpt-4o: cache writes have no rate of their own: they are input.
+        let u = Usage::new(1_000_000, 0).with_cache(500_000, 500_000);
+        let cost = t.cost("gpt-4o", u).unwrap();
+        assert!((cost - (0.625 + 1.25)).abs() < 1e-9, "{cost}");
+        // Reasoning tokens are output tokens: no second charge.
+        let u = Usage::new(0, 1_000_000).with_reasoning(900_000);
+        assert_eq!(t.cost("gpt-4o", u), Some(10.0));
     }
 
     #[test]

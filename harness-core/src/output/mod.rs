@@ -11,12 +11,61 @@ use serde::de::DeserializeOwned;
 
 pub use validate::{Checked, SchemaValidator, check_value};
 
-/// The instruction that tells the model which JSON to produce (added to the system message).
+/// The instruction that tells the model which JSON to produce, for a request whose server does not
+/// enforce the schema (added to the system message then): the output type in the compact
+/// notation ([`mod@crate::contract::notation`]), not the JSON schema itself.
 pub fn schema_instruction(schema: &serde_json::Value) -> String {
-    format!(
-        "Answer with one JSON object and nothing else. It must follow this JSON schema:\n{}",
-        serde_json::to_string(schema).unwrap_or_default()
-    )
+    crate::contract::notation::prompt_instruction(schema)
+}
+
+/// The schema as a server gets it in `response_format` (or Anthropic's tool `input_schema`):
+/// without the keywords no server enforces and that only cost tokens — `$schema`, `title`, and
+/// schemars' number formats (`double`, `uint8`, ...; the type and the range say it). Walks the
+/// schema keywords with a heap stack, as [`close_objects`] does; data under `const`, `enum`,
+/// `default` and `examples` is left as it is, and so are property names.
+pub fn wire_schema(schema: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let mut wire = schema.clone();
+    if let Value::Object(map) = &mut wire {
+        map.remove("$schema");
+    }
+    let mut stack = vec![&mut wire];
+    while let Some(node) = stack.pop() {
+        let Value::Object(map) = node else { continue };
+        map.remove("title");
+        if map
+            .get("format")
+            .and_then(Value::as_str)
+            .is_some_and(crate::contract::notation::is_numeric_format)
+        {
+            map.remove("format");
+        }
+        for (key, child) in map.iter_mut() {
+            match (key.as_str(), child) {
+                (
+                    "properties" | "$defs" | "definitions" | "patternProperties",
+                    Value::Object(m),
+                ) => stack.extend(m.values_mut()),
+                ("allOf" | "anyOf" | "oneOf" | "prefixItems", Value::Array(parts)) => {
+                    stack.extend(parts.iter_mut())
+                }
+                (
+                    "items"
+                    | "additionalProperties"
+                    | "additionalItems"
+                    | "not"
+                    | "if"
+                    | "then"
+                    | "else"
+                    | "contains"
+                    | "propertyNames",
+                    c,
+                ) => stack.push(c),
+                _ => {}
+            }
+        }
+    }
+    wire
 }
 
 /// Closes every object schema in `schema` that lists `properties` and says nothing of other keys:
@@ -78,7 +127,8 @@ pub trait LlmOutput: DeserializeOwned + schemars::JsonSchema + Send + 'static {
     /// Whether the type has a `#[llm(confidence)]` field.
     const HAS_CONFIDENCE: bool;
 
-    /// The JSON schema (draft 2020-12) the model is asked to follow. Its objects are closed
+    /// The JSON schema (draft 2020-12) the model is asked to follow (requests carry its
+    /// [`wire_schema`]). Its objects are closed
     /// (`additionalProperties: false`, as OpenAI's strict mode requires; see [`close_objects`]):
     /// a key the model adds is dropped by the lenient parser and recorded as a repair.
     fn output_schema() -> serde_json::Value {
@@ -249,6 +299,39 @@ mod close_tests {
         assert_eq!(
             schema["properties"]["fixed"]["const"],
             json!({"properties": {}})
+        );
+    }
+
+    #[test]
+    fn the_wire_schema_drops_what_no_server_enforces() {
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "Out",
+            "type": "object",
+            "properties": {
+                "title": {"type": "string", "format": "date-time", "title": "T"},
+                "n": {"type": "number", "format": "double", "minimum": 0},
+                "list": {"type": "array", "items": {"type": "integer", "format": "uint8"}},
+                "fixed": {"const": {"title": "kept", "format": "double"}}
+            },
+            "required": ["title", "n", "list", "fixed"],
+            "additionalProperties": false
+        });
+        let wire = super::wire_schema(&schema);
+        assert_eq!(
+            wire,
+            json!({
+                "type": "object",
+                "properties": {
+                    // A field named `title` is a field; a string format is kept.
+                    "title": {"type": "string", "format": "date-time"},
+                    "n": {"type": "number", "minimum": 0},
+                    "list": {"type": "array", "items": {"type": "integer"}},
+                    "fixed": {"const": {"title": "kept", "format": "double"}}
+                },
+                "required": ["title", "n", "list", "fixed"],
+                "additionalProperties": false
+            })
         );
     }
 

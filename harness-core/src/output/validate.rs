@@ -12,7 +12,8 @@ use super::{FieldPath, LlmOutput, ValidationError, ValidationErrors};
 /// A compiled JSON schema for one output type.
 pub struct SchemaValidator {
     schema: Value,
-    instruction: OnceLock<String>,
+    wire: OnceLock<Arc<Value>>,
+    instruction: OnceLock<Arc<str>>,
     validator: Option<jsonschema::Validator>,
     compile_error: Option<String>,
 }
@@ -32,12 +33,14 @@ impl SchemaValidator {
         match jsonschema::validator_for(&schema) {
             Ok(v) => SchemaValidator {
                 schema,
+                wire: OnceLock::new(),
                 instruction: OnceLock::new(),
                 validator: Some(v),
                 compile_error: None,
             },
             Err(e) => SchemaValidator {
                 schema,
+                wire: OnceLock::new(),
                 instruction: OnceLock::new(),
                 validator: None,
                 compile_error: Some(e.to_string()),
@@ -63,10 +66,28 @@ impl SchemaValidator {
         &self.schema
     }
 
-    /// The instruction that asks the model for JSON following this schema, built once.
+    /// The schema as requests carry it ([`wire_schema`](super::wire_schema)), built once and
+    /// shared by every request.
+    pub fn wire_schema(&self) -> Arc<Value> {
+        self.wire
+            .get_or_init(|| Arc::new(super::wire_schema(&self.schema)))
+            .clone()
+    }
+
+    /// The instruction that asks the model for JSON of this type when the server does not
+    /// enforce the schema ([`schema_instruction`](super::schema_instruction)), built once.
     pub fn instruction(&self) -> &str {
+        self.shared_instruction_ref()
+    }
+
+    /// [`instruction`](Self::instruction), shared (what requests carry).
+    pub fn shared_instruction(&self) -> Arc<str> {
+        self.shared_instruction_ref().clone()
+    }
+
+    fn shared_instruction_ref(&self) -> &Arc<str> {
         self.instruction
-            .get_or_init(|| super::schema_instruction(&self.schema))
+            .get_or_init(|| Arc::from(super::schema_instruction(&self.schema)))
     }
 
     /// Why the schema itself is unusable, if it is.

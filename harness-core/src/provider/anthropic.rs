@@ -112,13 +112,13 @@ impl Anthropic {
             body["temperature"] = json!(t);
         }
         let mut tool = None;
-        if let ResponseFormat::JsonSchema { name, schema } = &request.response_format {
+        if let ResponseFormat::JsonSchema { name, schema, .. } = &request.response_format {
             let tool_name = http::schema_name(name);
             let is_object = schema.get("type") == Some(&json!("object"));
             let input_schema = if is_object {
-                schema.clone()
+                Value::clone(schema)
             } else {
-                json!({"type": "object", "properties": {WRAP_KEY: schema}, "required": [WRAP_KEY]})
+                json!({"type": "object", "properties": {WRAP_KEY: **schema}, "required": [WRAP_KEY]})
             };
             let description = schema
                 .get("description")
@@ -207,6 +207,10 @@ struct WireUsage {
     input_tokens: Option<u64>,
     #[serde(default)]
     output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
 }
 
 /// Reads a Messages API body. `tool` is the forced tool's name and whether its input wraps the
@@ -246,9 +250,16 @@ pub(crate) fn parse_response(
         "tool_use" if used_tool => FinishReason::Stop,
         other => FinishReason::parse(other),
     });
-    let usage = message.usage.map_or(Usage::default(), |u| Usage {
-        input_tokens: u.input_tokens.unwrap_or(0),
-        output_tokens: u.output_tokens.unwrap_or(0),
+    let usage = message.usage.map_or(Usage::default(), |u| {
+        // Anthropic's `input_tokens` are only the uncached ones: the prompt is all three.
+        let read = u.cache_read_input_tokens.unwrap_or(0);
+        let write = u.cache_creation_input_tokens.unwrap_or(0);
+        let uncached = u.input_tokens.unwrap_or(0);
+        Usage::new(
+            uncached.saturating_add(read).saturating_add(write),
+            u.output_tokens.unwrap_or(0),
+        )
+        .with_cache(read, write)
     });
     Ok(ChatResponse {
         content,
@@ -272,19 +283,22 @@ mod tests {
         let r = parse_response(body, Some(("Out", false))).unwrap();
         assert_eq!(r.content, r#"{"a":1}"#);
         assert_eq!(r.finish_reason, Some(FinishReason::Stop));
-        assert_eq!(
-            r.usage,
-            Usage {
-                input_tokens: 3,
-                output_tokens: 4
-            }
-        );
+        assert_eq!(r.usage, Usage::new(3, 4));
         let wrapped =
             br#"{"content":[{"type":"tool_use","name":"L","input":{"value":"positive"}}]}"#;
         assert_eq!(
             parse_response(wrapped, Some(("L", true))).unwrap().content,
             r#""positive""#
         );
+    }
+
+    #[test]
+    fn cached_prompt_tokens_count_as_input_and_are_split_out() {
+        let body = br#"{"content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn",
+            "usage":{"input_tokens":12,"cache_read_input_tokens":900,"cache_creation_input_tokens":80,"output_tokens":5}}"#;
+        let u = parse_response(body, None).unwrap().usage;
+        assert_eq!(u, Usage::new(992, 5).with_cache(900, 80));
+        assert_eq!(u.uncached_input_tokens(), 12);
     }
 
     #[test]

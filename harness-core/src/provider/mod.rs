@@ -8,14 +8,18 @@ pub mod anthropic;
 pub(crate) mod http;
 pub mod openai;
 pub mod scripted;
+mod usage;
 
 pub use anthropic::{Anthropic, AnthropicBuilder};
 pub use http::parse_retry_after;
 pub use openai::{OpenAiBuilder, OpenAiCompatible, StructuredOutput};
+pub use usage::Usage;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -87,14 +91,68 @@ impl Message {
 pub enum ResponseFormat {
     /// Free text.
     Text,
-    /// JSON following `schema`. Providers that support structured output enforce it; the others
-    /// put the schema in the prompt.
+    /// JSON following `schema`. Build it with [`ResponseFormat::json_schema`]. A provider whose
+    /// server enforces the schema sends it there and the prompt carries no copy of it; one that
+    /// cannot (prompt-only mode, or after a server rejected the schema) adds the
+    /// [`instruction`](ResponseFormat::instruction) to the system message instead
+    /// ([`ChatRequest::prompted_messages`]).
+    #[non_exhaustive]
     JsonSchema {
         /// A name for the schema (the output type's).
         name: String,
-        /// The JSON schema.
-        schema: serde_json::Value,
+        /// The JSON schema as the server gets it (see [`wire_schema`](crate::output::wire_schema)),
+        /// shared: a request and its clones do not copy it.
+        schema: Arc<serde_json::Value>,
+        /// The text a prompted request adds to its system message: the output type in the compact
+        /// notation ([`prompt_instruction`](crate::contract::notation::prompt_instruction)).
+        /// `None` renders it from `schema` when needed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instruction: Option<Arc<str>>,
     },
+}
+
+impl ResponseFormat {
+    /// JSON following `schema`, named `name`, with the instruction rendered from the schema when
+    /// a request needs it.
+    pub fn json_schema(name: impl Into<String>, schema: impl Into<Arc<serde_json::Value>>) -> Self {
+        ResponseFormat::JsonSchema {
+            name: name.into(),
+            schema: schema.into(),
+            instruction: None,
+        }
+    }
+
+    /// With this instruction for prompted requests (the engine passes the one it rendered once
+    /// per output type). No effect on [`ResponseFormat::Text`].
+    pub fn with_instruction(mut self, text: impl Into<Arc<str>>) -> Self {
+        if let ResponseFormat::JsonSchema { instruction, .. } = &mut self {
+            *instruction = Some(text.into());
+        }
+        self
+    }
+
+    /// The schema, for [`ResponseFormat::JsonSchema`].
+    pub fn schema(&self) -> Option<&serde_json::Value> {
+        match self {
+            ResponseFormat::JsonSchema { schema, .. } => Some(schema),
+            ResponseFormat::Text => None,
+        }
+    }
+
+    /// What a request that does not send the schema to the server adds to its system message;
+    /// `None` for text.
+    pub fn instruction(&self) -> Option<Cow<'_, str>> {
+        match self {
+            ResponseFormat::JsonSchema {
+                instruction: Some(text),
+                ..
+            } => Some(Cow::Borrowed(text)),
+            ResponseFormat::JsonSchema { schema, .. } => Some(Cow::Owned(
+                crate::contract::notation::prompt_instruction(schema),
+            )),
+            ResponseFormat::Text => None,
+        }
+    }
 }
 
 /// One request to a model.
@@ -119,6 +177,24 @@ impl ChatRequest {
     /// to recognise the same request again.
     pub fn fingerprint(&self) -> String {
         crate::digest::hash_hex(&serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// The messages as a request that carries its schema in the prompt sends them: the
+    /// [`instruction`](ResponseFormat::instruction) after the first system message's text (or as
+    /// a system message of its own, first). Unchanged for a text request.
+    pub fn prompted_messages(&self) -> Cow<'_, [Message]> {
+        let Some(instruction) = self.response_format.instruction() else {
+            return Cow::Borrowed(&self.messages);
+        };
+        let mut messages = self.messages.clone();
+        match messages.iter_mut().find(|m| m.role == Role::System) {
+            Some(system) => {
+                system.content.push_str("\n\n");
+                system.content.push_str(&instruction);
+            }
+            None => messages.insert(0, Message::system(instruction.into_owned())),
+        }
+        Cow::Owned(messages)
     }
 }
 
@@ -159,29 +235,6 @@ impl FinishReason {
             FinishReason::ToolCalls => "tool_calls",
             FinishReason::Other(s) => s,
         }
-    }
-}
-
-/// Tokens billed for one attempt.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    /// Prompt tokens.
-    pub input_tokens: u64,
-    /// Completion tokens.
-    pub output_tokens: u64,
-}
-
-impl Usage {
-    /// Sum of both.
-    pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens
-    }
-}
-
-impl std::ops::AddAssign for Usage {
-    fn add_assign(&mut self, rhs: Usage) {
-        self.input_tokens += rhs.input_tokens;
-        self.output_tokens += rhs.output_tokens;
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`OpenAiCompatible`]: the Chat Completions API, as OpenAI, vLLM, llama.cpp's llama-server,
 //! Ollama and LM Studio serve it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,8 +19,10 @@ mod strict;
 
 pub use strict::qualifies_for_strict;
 
-/// How a JSON schema is passed to the server. Whatever the mode, the engine also puts the schema in
-/// the system prompt, so a server that ignores it still sees what to produce.
+/// How a JSON schema is passed to the server. When it goes in `response_format: json_schema`, the
+/// server enforces it and the prompt carries no copy; in every other case (JSON mode, prompt-only,
+/// or after the server rejected the schema) the system message carries the output type in the
+/// compact notation ([`ResponseFormat::instruction`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StructuredOutput {
@@ -123,12 +126,14 @@ impl OpenAiCompatible {
         self.schema_rejected.load(Ordering::Relaxed)
     }
 
-    /// The JSON body for `request`; `with_format` is false once the server rejected the schema.
-    /// The request body, borrowing from `request` (no copy of the messages or the schema).
+    /// The JSON body for `request`, borrowing from it (no copy of the messages or the schema);
+    /// `with_format` is false once the server rejected the schema. A request whose schema does
+    /// not go in `response_format: json_schema` carries the schema instruction in its system
+    /// message instead.
     fn body<'a>(&self, request: &'a ChatRequest, with_format: bool) -> Body<'a> {
         let completion_tokens = self.completion_tokens.load(Ordering::Relaxed);
         let response_format = match (&request.response_format, with_format) {
-            (ResponseFormat::JsonSchema { name, schema }, true) => match self.mode {
+            (ResponseFormat::JsonSchema { name, schema, .. }, true) => match self.mode {
                 StructuredOutput::Auto | StructuredOutput::JsonSchema => Some(Format::JsonSchema {
                     json_schema: JsonSchemaFormat {
                         name: http::schema_name(name),
@@ -141,16 +146,14 @@ impl OpenAiCompatible {
             },
             _ => None,
         };
+        let enforced = matches!(response_format, Some(Format::JsonSchema { .. }));
+        let instruction = match enforced {
+            true => None,
+            false => request.response_format.instruction(),
+        };
         Body {
             model: &request.model,
-            messages: request
-                .messages
-                .iter()
-                .map(|m| BodyMessage {
-                    role: m.role.as_str(),
-                    content: &m.content,
-                })
-                .collect(),
+            messages: body_messages(&request.messages, instruction),
             temperature: request.temperature,
             max_tokens: request.max_tokens.filter(|_| !completion_tokens),
             max_completion_tokens: request.max_tokens.filter(|_| completion_tokens),
@@ -264,6 +267,41 @@ fn mentions(body: &[u8], word: &str) -> bool {
     text.contains(word)
 }
 
+/// The messages on the wire; `instruction`, when given, follows the first system message's text
+/// (or opens the conversation as a system message of its own), as
+/// [`ChatRequest::prompted_messages`] says.
+fn body_messages<'a>(
+    messages: &'a [super::Message],
+    instruction: Option<Cow<'a, str>>,
+) -> Vec<BodyMessage<'a>> {
+    let mut out: Vec<BodyMessage<'a>> = Vec::with_capacity(messages.len() + 1);
+    let mut instruction = instruction;
+    for m in messages {
+        let content = match (&instruction, m.role) {
+            (Some(text), super::Role::System) => {
+                let joined = format!("{}\n\n{text}", m.content);
+                instruction = None;
+                Cow::Owned(joined)
+            }
+            _ => Cow::Borrowed(m.content.as_str()),
+        };
+        out.push(BodyMessage {
+            role: m.role.as_str(),
+            content,
+        });
+    }
+    if let Some(text) = instruction {
+        out.insert(
+            0,
+            BodyMessage {
+                role: "system",
+                content: text,
+            },
+        );
+    }
+    out
+}
+
 #[derive(Deserialize)]
 struct Completion {
     id: Option<String>,
@@ -306,6 +344,24 @@ struct WireUsage {
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+}
+
+/// `usage.prompt_tokens_details`: how many prompt tokens the cache served.
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+/// `usage.completion_tokens_details`: how many completion tokens went to reasoning.
+#[derive(Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 /// Reads a Chat Completions body.
@@ -323,9 +379,16 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, ProviderError>
         Some(Content::Text(t)) => t,
         Some(Content::Parts(parts)) => parts.into_iter().filter_map(|p| p.text).collect(),
     };
-    let usage = completion.usage.map_or(Usage::default(), |u| Usage {
-        input_tokens: u.prompt_tokens.unwrap_or(0),
-        output_tokens: u.completion_tokens.unwrap_or(0),
+    let usage = completion.usage.map_or(Usage::default(), |u| {
+        // `prompt_tokens` already counts the cached ones; `completion_tokens` the reasoning ones.
+        let cached = u.prompt_tokens_details.and_then(|d| d.cached_tokens);
+        let reasoning = u.completion_tokens_details.and_then(|d| d.reasoning_tokens);
+        Usage::new(
+            u.prompt_tokens.unwrap_or(0),
+            u.completion_tokens.unwrap_or(0),
+        )
+        .with_cache(cached.unwrap_or(0), 0)
+        .with_reasoning(reasoning.unwrap_or(0))
     });
     Ok(ChatResponse {
         content,
@@ -357,7 +420,7 @@ struct Body<'a> {
 #[derive(serde::Serialize)]
 struct BodyMessage<'a> {
     role: &'static str,
-    content: &'a str,
+    content: Cow<'a, str>,
 }
 
 #[derive(serde::Serialize)]
@@ -445,10 +508,10 @@ mod tests {
         let request = ChatRequest {
             model: "m".into(),
             messages: vec![super::super::Message::user("hi")],
-            response_format: ResponseFormat::JsonSchema {
-                name: "Out".into(),
-                schema: serde_json::json!({"type": "object"}),
-            },
+            response_format: ResponseFormat::json_schema(
+                "Out",
+                serde_json::json!({"type": "object"}),
+            ),
             temperature: None,
             max_tokens: None,
             seed: None,
@@ -483,6 +546,27 @@ mod tests {
             warnings[0].starts_with("WARN attempt:") && warnings[0].contains("provider=local"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn cached_and_reasoning_tokens_are_read_from_the_details() {
+        let r = parse_response(
+            br#"{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":2006,"completion_tokens":300,
+                "prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},
+                "completion_tokens_details":{"reasoning_tokens":256}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.usage,
+            Usage::new(2006, 300)
+                .with_cache(1920, 0)
+                .with_reasoning(256)
+        );
+        let bare = parse_response(
+            br#"{"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(bare.usage, Usage::new(5, 1));
     }
 
     #[test]

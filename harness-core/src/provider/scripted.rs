@@ -115,10 +115,7 @@ impl Scripted {
             finish_reason: Some(FinishReason::Stop),
             model: None,
             id: None,
-            usage: Usage {
-                input_tokens: 10,
-                output_tokens,
-            },
+            usage: Usage::new(10, output_tokens),
         }
     }
 

@@ -146,10 +146,7 @@ async fn billed_tokens_reconcile_the_token_limit() {
         RecoveryConfig::default().limits_for("p", LimitConfig::NONE.tokens_per_minute(1000).shed());
     let r = Recovery::new(config);
     let response = Ok(ChatResponse {
-        usage: Usage {
-            input_tokens: 700,
-            output_tokens: 300,
-        },
+        usage: Usage::new(700, 300),
         ..ChatResponse::default()
     });
     let a = r.admit("p", "m", 100).await.unwrap();
@@ -290,10 +287,8 @@ fn token_estimates_count_messages_schema_and_output() {
     assert_eq!(estimate_tokens(&request), 100 + 50);
     request.max_tokens = None;
     assert_eq!(estimate_tokens(&request), 100 + DEFAULT_OUTPUT_ESTIMATE);
-    request.response_format = ResponseFormat::JsonSchema {
-        name: "T".into(),
-        schema: serde_json::json!({ "type": "string" }),
-    };
+    request.response_format =
+        ResponseFormat::json_schema("T", serde_json::json!({ "type": "string" }));
     assert_eq!(estimate_tokens(&request), 100 + 4 + DEFAULT_OUTPUT_ESTIMATE);
 }
 

@@ -29,10 +29,7 @@ fn request() -> ChatRequest {
             Message::system("Answer in JSON."),
             Message::user("Review: great"),
         ],
-        response_format: ResponseFormat::JsonSchema {
-            name: "Sentiment".into(),
-            schema: schema(),
-        },
+        response_format: ResponseFormat::json_schema("Sentiment", schema()),
         temperature: Some(0.5),
         max_tokens: None,
         seed: Some(1),
@@ -122,14 +119,34 @@ async fn a_hand_written_message_is_read() {
     assert_eq!(r.usage.total(), 11);
 }
 
+/// Anthropic reports cached prompt tokens apart from `input_tokens`: the prompt is all three.
+#[tokio::test]
+async fn cache_reads_and_writes_are_input_tokens_too() {
+    let body = json!({
+        "id": "msg_1", "model": "claude-sonnet-4-20250514", "stop_reason": "tool_use",
+        "content": [{"type": "tool_use", "id": "t", "name": "Sentiment", "input": {"label": "positive", "score": 1}}],
+        "usage": {"input_tokens": 14, "cache_creation_input_tokens": 1200, "cache_read_input_tokens": 3000, "output_tokens": 40}
+    });
+    let server = serve([Reply::json(200, &body)]).await;
+    let r = provider(&server).chat(&request()).await.unwrap();
+    assert_eq!(
+        r.usage,
+        harness_core::Usage::new(4214, 40).with_cache(3000, 1200)
+    );
+    assert_eq!(r.usage.uncached_input_tokens(), 14);
+    // The forced tool enforces the schema: the system prompt carries no copy of it.
+    let sent = server.requests()[0].body.clone().unwrap();
+    assert_eq!(sent["system"], "You classify.\n\nAnswer in JSON.");
+}
+
 #[tokio::test]
 async fn non_object_schemas_are_wrapped_and_unwrapped() {
     let server = serve([Reply::json_content(r#""positive""#)]).await;
     let mut req = request();
-    req.response_format = ResponseFormat::JsonSchema {
-        name: "Label".into(),
-        schema: json!({"type": "string", "enum": ["positive", "negative"]}),
-    };
+    req.response_format = ResponseFormat::json_schema(
+        "Label",
+        json!({"type": "string", "enum": ["positive", "negative"]}),
+    );
     let r = provider(&server).chat(&req).await.unwrap();
     assert_eq!(r.content, r#""positive""#);
     let body = server.requests()[0].body.clone().unwrap();

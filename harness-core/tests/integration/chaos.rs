@@ -18,9 +18,9 @@ fn request() -> ChatRequest {
     ChatRequest {
         model: "chaos-model".into(),
         messages: vec![Message::system("sys"), Message::user("Review: fine")],
-        response_format: ResponseFormat::JsonSchema {
-            name: "Sentiment".into(),
-            schema: json!({
+        response_format: ResponseFormat::json_schema(
+            "Sentiment",
+            json!({
                 "type": "object",
                 "properties": {
                     "label": {"type": "string", "enum": ["positive", "negative"]},
@@ -29,7 +29,7 @@ fn request() -> ChatRequest {
                 "required": ["label", "score"],
                 "additionalProperties": false
             }),
-        },
+        ),
         temperature: None,
         max_tokens: None,
         seed: None,
@@ -292,10 +292,7 @@ async fn requests_are_recorded_without_credentials() {
 }
 
 fn request_schema() -> Option<Value> {
-    match request().response_format {
-        ResponseFormat::JsonSchema { schema, .. } => Some(schema),
-        ResponseFormat::Text => None,
-    }
+    request().response_format.schema().cloned()
 }
 
 #[tokio::test]
@@ -478,7 +475,10 @@ mod through_the_engine {
         assert!(reqs[0].mentions("Review: fine"));
         assert_eq!(
             reqs[0].schema(),
-            Some(&<Sentiment as LlmOutput>::output_schema())
+            Some(&harness_core::output::wire_schema(
+                &<Sentiment as LlmOutput>::output_schema()
+            )),
+            "the server gets the schema without `$schema`, `title` or number formats"
         );
         // The reask shows the model its previous answer and says what was wrong with it.
         assert!(!reqs[1].mentions(wrong));

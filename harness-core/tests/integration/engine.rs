@@ -163,10 +163,17 @@ async fn first_try_answer_is_typed_and_reported() {
     assert_eq!(req.model, "primary");
     assert_eq!(req.seed, Some(7));
     assert_eq!(req.messages[0].role, Role::System);
-    assert!(req.messages[0].content.contains("You judge claims."));
-    assert!(
-        req.messages[0].content.contains("\"confidence\""),
-        "the schema is in the system message"
+    assert_eq!(
+        req.messages[0].content, "You judge claims.",
+        "the schema travels in response_format, not in the messages"
+    );
+    // What a provider that cannot have the server enforce the schema adds to the system message.
+    let instruction = req.response_format.instruction().unwrap();
+    assert!(instruction.contains("confidence: number"), "{instruction}");
+    let prompted = req.prompted_messages();
+    assert_eq!(
+        prompted[0].content,
+        format!("You judge claims.\n\n{instruction}")
     );
     assert_eq!(req.messages[1].content, "Claim: water is wet");
 }

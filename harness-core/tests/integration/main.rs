@@ -16,6 +16,8 @@ mod audit;
 #[cfg(feature = "testing")]
 mod chaos;
 #[cfg(feature = "testing")]
+mod cost;
+#[cfg(feature = "testing")]
 mod drift;
 #[cfg(feature = "testing")]
 mod drill;

@@ -30,10 +30,7 @@ fn request() -> ChatRequest {
             Message::assistant("{}"),
             Message::user("again"),
         ],
-        response_format: ResponseFormat::JsonSchema {
-            name: "Sentiment".into(),
-            schema: schema(),
-        },
+        response_format: ResponseFormat::json_schema("Sentiment", schema()),
         temperature: Some(0.25),
         max_tokens: Some(64),
         seed: Some(7),
@@ -103,10 +100,7 @@ async fn strict_is_off_for_schemas_openai_would_reject() {
     let mut req = request();
     let mut open = schema();
     open["required"] = json!(["label"]);
-    req.response_format = ResponseFormat::JsonSchema {
-        name: "my output::v1".into(),
-        schema: open,
-    };
+    req.response_format = ResponseFormat::json_schema("my output::v1", open);
     provider(&server).chat(&req).await.unwrap();
     let body = server.requests()[0].body.clone().unwrap();
     assert_eq!(body["response_format"]["json_schema"]["strict"], false);
@@ -158,6 +152,99 @@ async fn structured_output_modes_shape_response_format() {
             "{mode:?}"
         );
     }
+}
+
+/// Where the schema goes, per mode: to the server (and nowhere in the prompt) when it enforces
+/// it; otherwise the instruction follows the system message (or is one, first).
+#[tokio::test]
+async fn the_schema_instruction_is_in_the_prompt_only_when_the_server_does_not_enforce_it() {
+    let cases = [
+        (StructuredOutput::JsonSchema, false),
+        (StructuredOutput::Auto, false),
+        (StructuredOutput::JsonObject, true),
+        (StructuredOutput::PromptOnly, true),
+    ];
+    let mut req = request();
+    req.response_format = ResponseFormat::json_schema("Sentiment", schema())
+        .with_instruction("Reply as {label, score}.");
+    for (mode, prompted) in cases {
+        let server = serve([]).await;
+        let p = OpenAiCompatible::builder(server.base_url())
+            .structured_output(mode)
+            .build()
+            .unwrap();
+        p.chat(&req).await.unwrap();
+        let body = server.requests()[0].body.clone().unwrap();
+        let expected = match prompted {
+            true => "You classify.\n\nReply as {label, score}.",
+            false => "You classify.",
+        };
+        assert_eq!(body["messages"][0]["content"], expected, "{mode:?}");
+        assert_eq!(body["messages"].as_array().unwrap().len(), 4, "{mode:?}");
+    }
+    // No system message: the instruction is one, first. No instruction given: rendered from the
+    // schema in the compact notation.
+    let server = serve([]).await;
+    let p = OpenAiCompatible::builder(server.base_url())
+        .structured_output(StructuredOutput::PromptOnly)
+        .build()
+        .unwrap();
+    let mut bare = request();
+    bare.messages.remove(0);
+    p.chat(&bare).await.unwrap();
+    let body = server.requests()[0].body.clone().unwrap();
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert_eq!(
+        body["messages"][0]["content"],
+        "Answer with one JSON object and nothing else, of this type:\n{\n  label: string\n  score: number\n}"
+    );
+    assert_eq!(body["messages"][1]["content"], "Review: great");
+}
+
+#[tokio::test]
+async fn after_the_downgrade_the_prompt_carries_the_notation_not_the_schema() {
+    let rejection =
+        json!({"error": {"message": "'response_format' of type 'json_schema' is not supported"}});
+    let server = serve([Reply::json(400, &rejection)]).await;
+    let p = provider(&server);
+    p.chat(&request()).await.unwrap();
+    let system: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            r.body.as_ref().unwrap()["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(system[0], "You classify.");
+    assert!(
+        system[1].starts_with("You classify.\n\nAnswer with one JSON object")
+            && system[1].contains("score: number"),
+        "{}",
+        system[1]
+    );
+    assert!(!system[1].contains("additionalProperties"), "{}", system[1]);
+}
+
+#[tokio::test]
+async fn cached_and_reasoning_tokens_are_read_from_the_usage_details() {
+    let body = json!({
+        "id": "chatcmpl-1", "model": "gpt-4o-2024-08-06",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+                  "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 256, "audio_tokens": 0}}
+    });
+    let server = serve([Reply::json(200, &body)]).await;
+    let r = provider(&server).chat(&request()).await.unwrap();
+    assert_eq!(
+        r.usage,
+        harness_core::Usage::new(2006, 300)
+            .with_cache(1920, 0)
+            .with_reasoning(256)
+    );
 }
 
 #[tokio::test]

@@ -188,10 +188,10 @@ fn request() -> ChatRequest {
     ChatRequest {
         model: "smollm2-135m".into(),
         messages: vec![Message::user("Review: fine")],
-        response_format: ResponseFormat::JsonSchema {
-            name: "Label".into(),
-            schema: serde_json::json!({"type": "object"}),
-        },
+        response_format: ResponseFormat::json_schema(
+            "Label",
+            serde_json::json!({"type": "object"}),
+        ),
         temperature: Some(0.0),
         max_tokens: Some(64),
         seed: None,
@@ -205,10 +205,7 @@ fn response() -> ChatResponse {
         finish_reason: Some(FinishReason::Stop),
         model: Some("smollm2-135m".into()),
         id: Some("chatcmpl-1".into()),
-        usage: Usage {
-            input_tokens: 120,
-            output_tokens: 30,
-        },
+        usage: Usage::new(120, 30),
     }
 }
 

@@ -39,10 +39,10 @@ fn request() -> ChatRequest {
             Message::system("You classify customer reviews."),
             Message::user(SECRET_PROMPT),
         ],
-        response_format: ResponseFormat::JsonSchema {
-            name: "Sentiment".into(),
-            schema: serde_json::json!({"type": "object"}),
-        },
+        response_format: ResponseFormat::json_schema(
+            "Sentiment",
+            serde_json::json!({"type": "object"}),
+        ),
         temperature: Some(0.25),
         max_tokens: Some(256),
         seed: Some(7),
@@ -56,10 +56,7 @@ fn response() -> ChatResponse {
         finish_reason: Some(FinishReason::Stop),
         model: Some("smollm2-135m-instruct".into()),
         id: Some("chatcmpl-42".into()),
-        usage: Usage {
-            input_tokens: 120,
-            output_tokens: 30,
-        },
+        usage: Usage::new(120, 30),
     }
 }
 
@@ -493,10 +490,7 @@ fn attempt(
         response_id: None,
         started_at: std::time::SystemTime::UNIX_EPOCH,
         latency: Duration::from_millis(5),
-        usage: Usage {
-            input_tokens: i,
-            output_tokens: o,
-        },
+        usage: Usage::new(i, o),
         finish_reason: None,
         raw: None,
         failure: None,
@@ -511,10 +505,7 @@ fn attempt(
 fn cost_is_usd_per_million_tokens() {
     let _turn = subscriber_turn().blocking_lock();
     let t = PriceTable::empty().with("m", Price::per_million(0.15, 0.60));
-    let usage = Usage {
-        input_tokens: 2_000,
-        output_tokens: 500,
-    };
+    let usage = Usage::new(2_000, 500);
     let c = t.cost("m", usage).unwrap();
     assert!((c - (2_000.0 * 0.15 + 500.0 * 0.60) / 1e6).abs() < 1e-15);
     assert_eq!(t.cost("unknown", usage), None);
@@ -544,10 +535,7 @@ fn defaults_are_dated_and_overridable() {
     let _turn = subscriber_turn().blocking_lock();
     assert!(!harness_core::telemetry::pricing::DEFAULTS_AS_OF.is_empty());
     let mut t = PriceTable::with_defaults();
-    let usage = Usage {
-        input_tokens: 1_000_000,
-        output_tokens: 0,
-    };
+    let usage = Usage::new(1_000_000, 0);
     assert!(t.cost("gpt-4o-mini", usage).is_some());
     t.set("gpt-4o-mini", Price::per_million(9.0, 9.0));
     assert_eq!(t.cost("gpt-4o-mini", usage), Some(9.0));

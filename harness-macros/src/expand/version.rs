@@ -38,6 +38,8 @@ fn canonical(t: &Task) -> String {
         line("input", &format!("{}: {}", i.ident, type_string(&i.ty)));
     }
     line("output", &type_string(&t.output));
+    // How the prompt shows the output type (harness-core's `contract::notation`).
+    line("output_notation", harness_spec::defaults::OUTPUT_NOTATION);
     line("timeout_ms", &t.limits.timeout_ms.to_string());
     line(
         "deadline_ms",

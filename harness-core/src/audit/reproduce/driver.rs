@@ -77,7 +77,7 @@ pub(super) fn schema_of(
 ) -> Result<SchemaValidator, ReproduceError> {
     match &first.response_format {
         ResponseFormat::JsonSchema { schema, .. } => {
-            let validator = SchemaValidator::new(schema.clone());
+            let validator = SchemaValidator::new(serde_json::Value::clone(schema));
             match validator.compile_error() {
                 Some(e) => Err(super::rebuild::malformed(
                     record,

@@ -35,15 +35,16 @@ impl<'h, T: LlmOutput> Call<'h, T> {
         let model = harness.model_for(contract);
         let mut context = context;
         let assembly = context.as_mut().and_then(|c| c.assembly.take());
-        let mut base_messages = initial_messages(contract, &inputs, context, &schema);
+        let mut base_messages = initial_messages(contract, &inputs, context);
         fetched.insert_into(&mut base_messages);
+        // The schema and its instruction are built once per type and shared, never copied: the
+        // provider sends the one the server enforces, or the instruction in the prompt.
+        let response_format = ResponseFormat::json_schema(T::TYPE_NAME, schema.wire_schema())
+            .with_instruction(schema.shared_instruction());
         let first_request = ChatRequest {
             model: model.clone().unwrap_or_default(),
             messages: base_messages.clone(),
-            response_format: ResponseFormat::JsonSchema {
-                name: T::TYPE_NAME.to_owned(),
-                schema: schema.schema().clone(),
-            },
+            response_format,
             temperature: contract.params.temperature,
             max_tokens: contract.params.max_tokens,
             seed: contract.params.seed,

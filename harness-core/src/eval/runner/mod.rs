@@ -336,10 +336,7 @@ impl Runner {
                 got: row.got.as_ref(),
                 ending: row.ending,
                 latency: std::time::Duration::from_secs_f64(row.latency_ms / 1000.0),
-                usage: crate::provider::Usage {
-                    input_tokens: row.input_tokens,
-                    output_tokens: row.output_tokens,
-                },
+                usage: crate::provider::Usage::new(row.input_tokens, row.output_tokens),
                 cost_usd: row.cost_usd,
             };
             let score = judge.score(&obs).await;
