@@ -67,6 +67,7 @@ fn response() -> ChatResponse {
             input_tokens: 120,
             output_tokens: 30,
         },
+        ..Default::default()
     }
 }
 

@@ -344,12 +344,7 @@ impl AuditRecord {
         self.request
             .messages
             .iter()
-            .map(|m| {
-                m.content.as_ref().map(|c| Message {
-                    role: m.role,
-                    content: c.clone(),
-                })
-            })
+            .map(|m| m.content.as_ref().map(|c| Message::new(m.role, c.clone())))
             .collect()
     }
 
@@ -376,6 +371,7 @@ impl AuditRecord {
             temperature: r.temperature,
             max_tokens: r.max_tokens,
             seed: r.seed,
+            ..Default::default()
         })
     }
 }

@@ -15,6 +15,8 @@ use super::{
 };
 use crate::error::ConfigError;
 
+mod tools;
+
 /// The API version sent in `anthropic-version`.
 pub const API_VERSION: &str = "2023-06-01";
 
@@ -94,12 +96,7 @@ impl Anthropic {
             .filter(|m| m.role == Role::System)
             .map(|m| m.content.as_str())
             .collect();
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .filter(|m| m.role != Role::System)
-            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-            .collect();
+        let messages = tools::messages(request);
         let mut body = json!({
             "model": request.model,
             "max_tokens": request.max_tokens.unwrap_or(self.default_max_tokens),
@@ -112,7 +109,11 @@ impl Anthropic {
             body["temperature"] = json!(t);
         }
         let mut tool = None;
-        if let ResponseFormat::JsonSchema { name, schema } = &request.response_format {
+        // With tools offered, the model must be free to call them: no forced output tool (the
+        // schema is in the system prompt either way).
+        if let (ResponseFormat::JsonSchema { name, schema }, true) =
+            (&request.response_format, request.tools.is_empty())
+        {
             let tool_name = http::schema_name(name);
             let is_object = schema.get("type") == Some(&json!("object"));
             let input_schema = if is_object {
@@ -132,6 +133,7 @@ impl Anthropic {
             body["tool_choice"] = json!({"type": "tool", "name": tool_name});
             tool = Some((tool_name, !is_object));
         }
+        tools::add_tools(&mut body, request);
         (body, tool)
     }
 
@@ -193,6 +195,8 @@ struct WireMessage {
 struct Block {
     #[serde(rename = "type")]
     kind: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
     #[serde(default)]
     text: Option<String>,
     #[serde(default)]
@@ -257,6 +261,7 @@ pub(crate) fn parse_response(
         model: message.model,
         id: message.id,
         usage,
+        tool_calls: tools::calls(&blocks, tool.map(|(name, _)| name)),
     })
 }
 

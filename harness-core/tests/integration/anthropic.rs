@@ -36,6 +36,7 @@ fn request() -> ChatRequest {
         temperature: Some(0.5),
         max_tokens: None,
         seed: Some(1),
+        ..Default::default()
     }
 }
 

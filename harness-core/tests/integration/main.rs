@@ -8,6 +8,7 @@ mod context;
 mod parse;
 mod parse_classes;
 mod parse_properties;
+mod tools;
 
 #[cfg(feature = "testing")]
 mod anthropic;
@@ -35,3 +36,5 @@ mod openai;
 mod registry;
 #[cfg(feature = "testing")]
 mod reproduce;
+#[cfg(feature = "testing")]
+mod tool_calls;

@@ -195,6 +195,7 @@ fn request() -> ChatRequest {
         temperature: Some(0.0),
         max_tokens: Some(64),
         seed: None,
+        ..Default::default()
     }
 }
 
@@ -209,6 +210,7 @@ fn response() -> ChatResponse {
             input_tokens: 120,
             output_tokens: 30,
         },
+        ..Default::default()
     }
 }
 

@@ -46,6 +46,7 @@ fn request() -> ChatRequest {
         temperature: Some(0.25),
         max_tokens: Some(256),
         seed: Some(7),
+        ..Default::default()
     }
 }
 
@@ -60,6 +61,7 @@ fn response() -> ChatResponse {
             input_tokens: 120,
             output_tokens: 30,
         },
+        ..Default::default()
     }
 }
 
