@@ -111,6 +111,7 @@ async fn the_model_server_answers_a_json_schema_request() {
         temperature: Some(0.0),
         max_tokens: Some(30),
         seed: Some(1),
+        ..Default::default()
     };
     let response = provider
         .chat(&request)

@@ -64,6 +64,7 @@ fn response() -> ChatResponse {
         model: Some("gpt-4o-mini-2024-07-18".into()),
         id: Some("chatcmpl-1".into()),
         usage: Usage::new(120, 30),
+        ..Default::default()
     }
 }
 

@@ -73,6 +73,7 @@ pub mod registry;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tools;
 
 pub use contract::{Action, FailureClass, PolicySet, TaskContract};
 pub use engine::{Harness, HarnessBuilder};

@@ -17,6 +17,7 @@ mod class;
 pub mod defaults;
 mod repair;
 pub mod sheet;
+pub mod tool;
 
 pub use action::ActionKind;
 pub use class::FailureClass;

@@ -349,12 +349,7 @@ impl AuditRecord {
         self.request
             .messages
             .iter()
-            .map(|m| {
-                m.content.as_ref().map(|c| Message {
-                    role: m.role,
-                    content: c.clone(),
-                })
-            })
+            .map(|m| m.content.as_ref().map(|c| Message::new(m.role, c.clone())))
             .collect()
     }
 
@@ -385,6 +380,7 @@ impl AuditRecord {
             temperature: r.temperature,
             max_tokens: r.max_tokens,
             seed: r.seed,
+            ..Default::default()
         })
     }
 }

@@ -154,6 +154,7 @@ fn served(a: &RecordedAttempt) -> Served {
             model: a.response_model.clone(),
             id: a.response_id.clone(),
             usage: a.usage,
+            ..Default::default()
         });
     }
     Served::Error(provider_error(a))

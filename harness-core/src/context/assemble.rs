@@ -336,10 +336,7 @@ impl ContextPlan {
             (kind, Some(Part::Text(text)))
                 if !matches!(kind, SectionKind::Documents | SectionKind::History) =>
             {
-                let m = Message {
-                    role: kind.role(),
-                    content: text,
-                };
+                let m = Message::new(kind.role(), text);
                 vec![item(s.name.to_owned(), vec![m])]
             }
             (kind, Some(_)) => {
@@ -609,10 +606,7 @@ impl Filled {
             });
             self.keep(Item {
                 id: item.id,
-                messages: vec![Message {
-                    role: m.role,
-                    content,
-                }],
+                messages: vec![Message::new(m.role, content)],
                 tokens,
             });
         }

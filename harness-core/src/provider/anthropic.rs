@@ -15,6 +15,8 @@ use super::{
 };
 use crate::error::ConfigError;
 
+mod tools;
+
 /// The API version sent in `anthropic-version`.
 pub const API_VERSION: &str = "2023-06-01";
 
@@ -88,18 +90,16 @@ impl Anthropic {
 
     /// The JSON body for `request`, and the forced tool's name and whether its schema was wrapped.
     fn body(&self, request: &ChatRequest) -> (Value, Option<(String, bool)>) {
-        let system: Vec<&str> = request
-            .messages
+        // With tools offered there is no forced output tool, so the schema's instruction rides in
+        // the system prompt.
+        let with_instruction = (!request.tools.is_empty()).then(|| request.prompted_messages());
+        let system_source = with_instruction.as_deref().unwrap_or(&request.messages);
+        let system: Vec<&str> = system_source
             .iter()
             .filter(|m| m.role == Role::System)
             .map(|m| m.content.as_str())
             .collect();
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .filter(|m| m.role != Role::System)
-            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-            .collect();
+        let messages = tools::messages(request);
         let mut body = json!({
             "model": request.model,
             "max_tokens": request.max_tokens.unwrap_or(self.default_max_tokens),
@@ -112,7 +112,11 @@ impl Anthropic {
             body["temperature"] = json!(t);
         }
         let mut tool = None;
-        if let ResponseFormat::JsonSchema { name, schema, .. } = &request.response_format {
+        // With tools offered, the model must be free to call them: no forced output tool (the
+        // schema's instruction goes in the system prompt instead).
+        if let (ResponseFormat::JsonSchema { name, schema, .. }, true) =
+            (&request.response_format, request.tools.is_empty())
+        {
             let tool_name = http::schema_name(name);
             let is_object = schema.get("type") == Some(&json!("object"));
             let input_schema = if is_object {
@@ -132,6 +136,7 @@ impl Anthropic {
             body["tool_choice"] = json!({"type": "tool", "name": tool_name});
             tool = Some((tool_name, !is_object));
         }
+        tools::add_tools(&mut body, request);
         (body, tool)
     }
 
@@ -193,6 +198,8 @@ struct WireMessage {
 struct Block {
     #[serde(rename = "type")]
     kind: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
     #[serde(default)]
     text: Option<String>,
     #[serde(default)]
@@ -268,6 +275,7 @@ pub(crate) fn parse_response(
         model: message.model,
         id: message.id,
         usage,
+        tool_calls: tools::calls(&blocks, tool.map(|(name, _)| name)),
     })
 }
 

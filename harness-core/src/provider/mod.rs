@@ -8,11 +8,13 @@ pub mod anthropic;
 pub(crate) mod http;
 pub mod openai;
 pub mod scripted;
+pub mod tool;
 mod usage;
 
 pub use anthropic::{Anthropic, AnthropicBuilder};
 pub use http::parse_retry_after;
 pub use openai::{OpenAiBuilder, OpenAiCompatible, StructuredOutput};
+pub use tool::{Arguments, ToolCall, ToolCalling, ToolChoice, ToolDefinition};
 pub use usage::Usage;
 
 use std::borrow::Cow;
@@ -39,57 +41,82 @@ pub enum Role {
     User,
     /// The model.
     Assistant,
+    /// The result of a tool call (the message's `tool_call_id` names the call).
+    Tool,
 }
 
 impl Role {
-    /// `"system"`, `"user"` or `"assistant"`.
+    /// `"system"`, `"user"`, `"assistant"` or `"tool"`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }
 
-/// One chat message.
+/// One chat message. The tool fields are left out of its JSON when empty, so a conversation
+/// without tools serializes (and fingerprints) as it did before tools existed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     /// Who said it.
     pub role: Role,
     /// What was said.
     pub content: String,
+    /// The tool calls of an assistant message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a [`Role::Tool`] message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl Message {
+    /// A message without tool fields.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Message {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::System,
-            content: content.into(),
-        }
+        Message::new(Role::System, content)
     }
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::User,
-            content: content.into(),
-        }
+        Message::new(Role::User, content)
     }
     /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
+        Message::new(Role::Assistant, content)
+    }
+    /// The assistant's turn that asked for `calls` (with whatever text came with them).
+    pub fn assistant_tool_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
         Message {
-            role: Role::Assistant,
-            content: content.into(),
+            tool_calls: calls,
+            ..Message::new(Role::Assistant, content)
+        }
+    }
+    /// The result of the call `call_id` (its output, or the tool error the model should see).
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message {
+            tool_call_id: Some(call_id.into()),
+            ..Message::new(Role::Tool, content)
         }
     }
 }
 
 /// How the answer should be shaped.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {
     /// Free text.
+    #[default]
     Text,
     /// JSON following `schema`. Build it with [`ResponseFormat::json_schema`]. A provider whose
     /// server enforces the schema sends it there and the prompt carries no copy of it; one that
@@ -155,8 +182,10 @@ impl ResponseFormat {
     }
 }
 
-/// One request to a model.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One request to a model. The tool fields are left out of its JSON when empty, so the
+/// [`fingerprint`](ChatRequest::fingerprint) of a request without tools is what it was before
+/// tools existed (recorded audit trails still replay).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ChatRequest {
     /// The model name the provider understands.
     pub model: String,
@@ -170,6 +199,12 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     /// Sampling seed.
     pub seed: Option<u64>,
+    /// The tools offered to the model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolDefinition>,
+    /// Whether the model must call one (`None`: the API's default, auto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
 }
 
 impl ChatRequest {
@@ -253,6 +288,9 @@ pub struct ChatResponse {
     pub id: Option<String>,
     /// Tokens billed.
     pub usage: Usage,
+    /// The tool calls the model asked for, in order (several when it calls tools in parallel).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// Why a provider exchange failed. Never contains an API key or an authorization header.
@@ -385,6 +423,13 @@ pub trait Provider: Send + Sync + 'static {
         &'a self,
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+
+    /// How this provider carries the [`ChatRequest::tools`] of a request: natively by default;
+    /// a provider for servers without native tool calls answers [`ToolCalling::Prompted`]
+    /// (and turns the "next action" object back into [`ChatResponse::tool_calls`] itself).
+    fn tool_calling(&self) -> ToolCalling {
+        ToolCalling::Native
+    }
 }
 
 /// A shared provider is a provider: register an `Arc<P>` (or an `Arc<dyn Provider>`) you also
@@ -399,6 +444,10 @@ impl<P: Provider + ?Sized> Provider for std::sync::Arc<P> {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         (**self).chat(request)
+    }
+
+    fn tool_calling(&self) -> ToolCalling {
+        (**self).tool_calling()
     }
 }
 

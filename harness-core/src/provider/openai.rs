@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::http::{self, Dialect, HttpClient, HttpOptions, Secret};
+use super::tool::{ToolCalling, prompted};
 use super::{
     BoxFuture, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, ProviderInfo,
     ResponseFormat, Usage,
@@ -16,6 +17,7 @@ use super::{
 use crate::error::ConfigError;
 
 mod strict;
+mod tools;
 
 pub use strict::qualifies_for_strict;
 
@@ -64,6 +66,8 @@ pub struct OpenAiCompatible {
     /// Set once the server asked for `max_completion_tokens` instead of `max_tokens` (OpenAI's
     /// reasoning models), or by the builder.
     completion_tokens: AtomicBool,
+    /// How tools travel: native `tools`, or the prompted "next action" object.
+    tool_calling: ToolCalling,
 }
 
 /// The Chat Completions API on the wire.
@@ -99,6 +103,7 @@ pub struct OpenAiBuilder {
     http: HttpOptions,
     mode: StructuredOutput,
     completion_tokens: bool,
+    tool_calling: ToolCalling,
 }
 
 impl fmt::Debug for OpenAiBuilder {
@@ -118,6 +123,7 @@ impl OpenAiCompatible {
             http: HttpOptions::new(base_url.into(), None, "openai"),
             mode: StructuredOutput::Auto,
             completion_tokens: false,
+            tool_calling: ToolCalling::Native,
         }
     }
 
@@ -159,6 +165,23 @@ impl OpenAiCompatible {
             max_completion_tokens: request.max_tokens.filter(|_| completion_tokens),
             seed: request.seed,
             response_format,
+            tools: tools::tools(&request.tools),
+            tool_choice: tools::tool_choice(request.tool_choice.as_ref()),
+        }
+    }
+
+    /// One exchange; in [`ToolCalling::Prompted`] mode a request with tools goes as a "next
+    /// action" request and its answer comes back as tool calls.
+    async fn chat_tools(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        if self.tool_calling != ToolCalling::Prompted {
+            return self.chat_inner(request).await;
+        }
+        match prompted::lower(request) {
+            Some(lowered) => {
+                let response = self.chat_inner(&lowered.request).await?;
+                Ok(lowered.raise(response))
+            }
+            None => self.chat_inner(request).await,
         }
     }
 
@@ -232,6 +255,16 @@ impl OpenAiBuilder {
         self
     }
 
+    /// How tools travel: [`ToolCalling::Native`] (`tools`/`tool_calls`, the default) or
+    /// [`ToolCalling::Prompted`], for servers without native tool calls (llama.cpp's server
+    /// without `--jinja`, small local models): the tools are described in the system prompt, the
+    /// answer is constrained to a "next action" JSON object, and that object comes back as
+    /// [`ChatResponse::tool_calls`](super::ChatResponse::tool_calls).
+    pub fn tool_calling(mut self, mode: ToolCalling) -> Self {
+        self.tool_calling = mode;
+        self
+    }
+
     /// Checks the settings and builds the provider.
     pub fn build(self) -> Result<OpenAiCompatible, ConfigError> {
         Ok(OpenAiCompatible {
@@ -239,6 +272,7 @@ impl OpenAiBuilder {
             mode: self.mode,
             schema_rejected: AtomicBool::new(false),
             completion_tokens: AtomicBool::new(self.completion_tokens),
+            tool_calling: self.tool_calling,
         })
     }
 }
@@ -252,7 +286,11 @@ impl Provider for OpenAiCompatible {
         &'a self,
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(self.chat_inner(request))
+        Box::pin(self.chat_tools(request))
+    }
+
+    fn tool_calling(&self) -> ToolCalling {
+        self.tool_calling
     }
 }
 
@@ -273,31 +311,20 @@ fn mentions(body: &[u8], word: &str) -> bool {
 fn body_messages<'a>(
     messages: &'a [super::Message],
     instruction: Option<Cow<'a, str>>,
-) -> Vec<BodyMessage<'a>> {
-    let mut out: Vec<BodyMessage<'a>> = Vec::with_capacity(messages.len() + 1);
+) -> Vec<tools::BodyMessage<'a>> {
+    let mut out: Vec<tools::BodyMessage<'a>> = Vec::with_capacity(messages.len() + 1);
     let mut instruction = instruction;
     for m in messages {
-        let content = match (&instruction, m.role) {
-            (Some(text), super::Role::System) => {
-                let joined = format!("{}\n\n{text}", m.content);
-                instruction = None;
-                Cow::Owned(joined)
-            }
-            _ => Cow::Borrowed(m.content.as_str()),
-        };
-        out.push(BodyMessage {
-            role: m.role.as_str(),
-            content,
-        });
+        let mut message = tools::body_message(m);
+        if m.role == super::Role::System
+            && let Some(text) = instruction.take()
+        {
+            message.content = Some(Cow::Owned(format!("{}\n\n{text}", m.content)));
+        }
+        out.push(message);
     }
     if let Some(text) = instruction {
-        out.insert(
-            0,
-            BodyMessage {
-                role: "system",
-                content: text,
-            },
-        );
+        out.insert(0, tools::BodyMessage::system(text));
     }
     out
 }
@@ -322,6 +349,9 @@ struct WireMessage {
     content: Option<Content>,
     #[serde(default)]
     refusal: Option<String>,
+    /// Read leniently by `tools::parse_calls`.
+    #[serde(default)]
+    tool_calls: Option<Value>,
 }
 
 /// `content` is a string, or (some servers) a list of parts.
@@ -397,6 +427,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, ProviderError>
         model: completion.model,
         id: completion.id,
         usage,
+        tool_calls: tools::parse_calls(message.tool_calls.as_ref()),
     })
 }
 
@@ -404,7 +435,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse, ProviderError>
 #[derive(serde::Serialize)]
 struct Body<'a> {
     model: &'a str,
-    messages: Vec<BodyMessage<'a>>,
+    messages: Vec<tools::BodyMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -415,12 +446,10 @@ struct Body<'a> {
     seed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_format: Option<Format<'a>>,
-}
-
-#[derive(serde::Serialize)]
-struct BodyMessage<'a> {
-    role: &'static str,
-    content: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
 }
 
 #[derive(serde::Serialize)]
@@ -515,6 +544,7 @@ mod tests {
             temperature: None,
             max_tokens: None,
             seed: None,
+            ..Default::default()
         };
         let events = Arc::new(Mutex::new(Vec::new()));
         let dispatch =

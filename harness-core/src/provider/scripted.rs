@@ -16,9 +16,11 @@
 //! ```
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::tool::{ToolCall, ToolCalling, prompted};
 use super::{
     BoxFuture, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, ProviderInfo,
     Usage,
@@ -47,6 +49,8 @@ struct Inner {
     steps: Mutex<VecDeque<Step>>,
     repeat: Mutex<Option<Step>>,
     requests: Mutex<Vec<ChatRequest>>,
+    /// Answers are "next action" objects, read back into tool calls.
+    prompted: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -78,6 +82,20 @@ impl Scripted {
     /// Appends an answer with this content, `finish_reason: stop` and a small token usage.
     pub fn reply(self, content: impl Into<String>) -> Self {
         self.step(Step::Respond(Self::response(content)))
+    }
+
+    /// Appends an answer calling `calls` (in parallel when there are several), with
+    /// `finish_reason: tool_calls`.
+    pub fn tool_calls(self, calls: impl IntoIterator<Item = ToolCall>) -> Self {
+        self.step(Step::Respond(Self::tool_call_response(calls)))
+    }
+
+    /// Reads answers as a server without native tools would give them: a request with tools
+    /// gets a [`prompted`] "next action" object in its content, turned back into tool calls
+    /// (script `{"action":"call_tool",...}` replies with [`Scripted::reply`]).
+    pub fn prompted(self) -> Self {
+        self.inner.prompted.store(true, Ordering::Relaxed);
+        self
     }
 
     /// Appends a full response.
@@ -116,6 +134,16 @@ impl Scripted {
             model: None,
             id: None,
             usage: Usage::new(10, output_tokens),
+            ..Default::default()
+        }
+    }
+
+    /// A response calling `calls`, as [`Scripted::tool_calls`] sends it.
+    pub fn tool_call_response(calls: impl IntoIterator<Item = ToolCall>) -> ChatResponse {
+        ChatResponse {
+            tool_calls: calls.into_iter().collect(),
+            finish_reason: Some(FinishReason::ToolCalls),
+            ..Self::response("")
         }
     }
 
@@ -136,6 +164,14 @@ impl Provider for Scripted {
             name: self.inner.name.clone(),
             address: None,
             port: None,
+        }
+    }
+
+    fn tool_calling(&self) -> ToolCalling {
+        if self.inner.prompted.load(Ordering::Relaxed) {
+            ToolCalling::Prompted
+        } else {
+            ToolCalling::Native
         }
     }
 
@@ -166,6 +202,11 @@ impl Provider for Scripted {
                         }
                         if r.id.is_none() {
                             r.id = Some(format!("scripted-{n}"));
+                        }
+                        if self.inner.prompted.load(Ordering::Relaxed) {
+                            if let Some(lowered) = prompted::lower(request) {
+                                r = lowered.raise(r);
+                            }
                         }
                         return Ok(r);
                     }

@@ -283,6 +283,7 @@ fn token_estimates_count_messages_schema_and_output() {
         temperature: None,
         max_tokens: Some(50),
         seed: None,
+        ..Default::default()
     };
     assert_eq!(estimate_tokens(&request), 100 + 50);
     request.max_tokens = None;

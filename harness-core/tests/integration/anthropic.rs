@@ -33,6 +33,7 @@ fn request() -> ChatRequest {
         temperature: Some(0.5),
         max_tokens: None,
         seed: Some(1),
+        ..Default::default()
     }
 }
 

@@ -33,6 +33,7 @@ fn request() -> ChatRequest {
         temperature: None,
         max_tokens: None,
         seed: None,
+        ..Default::default()
     }
 }
 

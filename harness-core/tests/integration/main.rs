@@ -8,6 +8,7 @@ mod context;
 mod parse;
 mod parse_classes;
 mod parse_properties;
+mod tools;
 
 #[cfg(feature = "testing")]
 mod anthropic;
@@ -39,3 +40,5 @@ mod registry;
 mod reproduce;
 #[cfg(feature = "testing")]
 mod sources;
+#[cfg(feature = "testing")]
+mod tool_calls;

@@ -34,6 +34,7 @@ fn request() -> ChatRequest {
         temperature: Some(0.25),
         max_tokens: Some(64),
         seed: Some(7),
+        ..Default::default()
     }
 }
 

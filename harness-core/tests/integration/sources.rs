@@ -157,12 +157,12 @@ async fn a_sources_best_documents_go_before_the_question_within_its_limit() {
 
     let sent = &s.model.requests()[0].messages;
     let roles: Vec<&str> = sent.iter().map(|m| m.role.as_str()).collect();
-    assert_eq!(roles, ["system", "user", "user"]);
+    assert_eq!(roles, ["user", "user"]);
     assert_eq!(
-        sent[1].content,
+        sent[0].content,
         "docs:\n\n[refunds] (kb)\nRefunds take five days.\n\n[returns] (kb)\nReturns are free for 30 days."
     );
-    assert_eq!(sent[2].content, "Question: how long do refunds take?");
+    assert_eq!(sent[1].content, "Question: how long do refunds take?");
 
     let report = &outcome.report.sources[0];
     assert_eq!(report.kept, ["refunds", "returns"]);
@@ -173,7 +173,7 @@ async fn a_sources_best_documents_go_before_the_question_within_its_limit() {
     let record = s.records.last();
     assert_eq!(record.sources, outcome.report.sources);
     assert!(
-        record.request.messages[1]
+        record.request.messages[0]
             .content
             .as_deref()
             .unwrap()
@@ -280,7 +280,7 @@ async fn a_panicking_source_is_unavailable_and_the_call_proceeds_without_it() {
     assert_eq!(r.action.as_deref(), Some("proceed"));
     assert!(!r.is_available());
     let sent = &s.model.requests()[0].messages;
-    assert_eq!(sent.len(), 2, "system and question only: {sent:?}");
+    assert_eq!(sent.len(), 1, "the question only: {sent:?}");
     assert_eq!(
         s.records.last().sources[0].action.as_deref(),
         Some("proceed")
@@ -311,7 +311,7 @@ async fn a_source_whose_best_document_is_over_budget_falls_back_to_another_sourc
     assert_eq!(r.action.as_deref(), Some("fallback"));
     assert_eq!(r.kept, ["refunds", "returns"]);
     assert!(
-        s.model.requests()[0].messages[1]
+        s.model.requests()[0].messages[0]
             .content
             .starts_with("docs:\n\n[refunds]")
     );
@@ -373,11 +373,11 @@ async fn the_tasks_own_contract_covers_every_source_and_order_is_declaration_ord
     });
     let outcome = call(&s, &TASK_LEVEL).await.unwrap();
     let sent = &s.model.requests()[0].messages;
-    assert!(sent[1].content.starts_with("kb:"), "{}", sent[1].content);
+    assert!(sent[0].content.starts_with("kb:"), "{}", sent[0].content);
     assert!(
-        sent[2].content.starts_with("profile:"),
+        sent[1].content.starts_with("profile:"),
         "{}",
-        sent[2].content
+        sent[1].content
     );
     let names: Vec<&str> = outcome
         .report
@@ -394,7 +394,7 @@ async fn the_tasks_own_contract_covers_every_source_and_order_is_declaration_ord
     let outcome = call(&s, &TASK_LEVEL).await.unwrap();
     assert!(matches!(outcome.resolution, Resolution::Answer(_)));
     assert_eq!(outcome.report.sources[1].action.as_deref(), Some("proceed"));
-    assert_eq!(s.model.requests()[0].messages.len(), 3);
+    assert_eq!(s.model.requests()[0].messages.len(), 2);
 }
 
 #[test]

@@ -195,6 +195,7 @@ fn request() -> ChatRequest {
         temperature: Some(0.0),
         max_tokens: Some(64),
         seed: None,
+        ..Default::default()
     }
 }
 
@@ -206,6 +207,7 @@ fn response() -> ChatResponse {
         model: Some("smollm2-135m".into()),
         id: Some("chatcmpl-1".into()),
         usage: Usage::new(120, 30),
+        ..Default::default()
     }
 }
 

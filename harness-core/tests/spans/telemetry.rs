@@ -46,6 +46,7 @@ fn request() -> ChatRequest {
         temperature: Some(0.25),
         max_tokens: Some(256),
         seed: Some(7),
+        ..Default::default()
     }
 }
 
@@ -57,6 +58,7 @@ fn response() -> ChatResponse {
         model: Some("smollm2-135m-instruct".into()),
         id: Some("chatcmpl-42".into()),
         usage: Usage::new(120, 30),
+        ..Default::default()
     }
 }
 

@@ -140,12 +140,11 @@ fn positive(cx: &Ctxt, v: &Expr, name: &str, example: &str) -> Option<u32> {
 }
 
 fn section(cx: &Ctxt, v: &Expr) -> Option<String> {
-    match v {
-        Expr::Lit(l) => match &l.lit {
-            Lit::Str(s) if !s.value().trim().is_empty() => return Some(s.value()),
-            _ => {}
-        },
-        _ => {}
+    if let Expr::Lit(l) = v
+        && let Lit::Str(s) = &l.lit
+        && !s.value().trim().is_empty()
+    {
+        return Some(s.value());
     }
     cx.error_spanned_by(
         v,

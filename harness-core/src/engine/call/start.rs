@@ -48,6 +48,7 @@ impl<'h, T: LlmOutput> Call<'h, T> {
             temperature: contract.params.temperature,
             max_tokens: contract.params.max_tokens,
             seed: contract.params.seed,
+            ..Default::default()
         };
         let started = Instant::now();
         let mut report = open_report(contract, &first_request);

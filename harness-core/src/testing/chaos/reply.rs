@@ -32,6 +32,8 @@ enum Kind {
     Fault { fault: Fault, good: Option<String> },
     /// Exactly this status and body.
     Raw { status: u16, body: Vec<u8> },
+    /// An answer calling tools: (name, arguments as the text the model wrote).
+    ToolCalls { calls: Vec<(String, String)> },
 }
 
 impl Reply {
@@ -88,6 +90,30 @@ impl Reply {
             kind: Kind::Raw {
                 status,
                 body: body.into(),
+            },
+            headers: Vec::new(),
+            delay: None,
+        }
+    }
+
+    /// An answer calling these tools, in parallel when there are several: OpenAI's
+    /// `message.tool_calls` (`finish_reason: tool_calls`, ids `call_chaos_{n}_{i}`), or Anthropic's
+    /// `tool_use` blocks (`stop_reason: tool_use`).
+    pub fn tool_calls<'a>(calls: impl IntoIterator<Item = (&'a str, Value)>) -> Reply {
+        Reply::tool_call_texts(calls.into_iter().map(|(n, v)| (n, v.to_string())))
+    }
+
+    /// Like [`Reply::tool_calls`], with each call's arguments as raw text, which need not be
+    /// JSON (for Anthropic, text that is not a JSON object becomes `{}`).
+    pub fn tool_call_texts<'a>(
+        calls: impl IntoIterator<Item = (&'a str, impl Into<String>)>,
+    ) -> Reply {
+        Reply {
+            kind: Kind::ToolCalls {
+                calls: calls
+                    .into_iter()
+                    .map(|(n, a)| (n.to_owned(), a.into()))
+                    .collect(),
             },
             headers: Vec::new(),
             delay: None,
@@ -181,6 +207,7 @@ pub(crate) fn plan(
     };
     match &reply.kind {
         Kind::Raw { status, body } => p.send(*status, body.clone(), &[]),
+        Kind::ToolCalls { calls } => p.send(200, tool_call_body(req, n, calls), &[]),
         Kind::Answer {
             content,
             refusal,
@@ -424,4 +451,45 @@ fn anthropic_message(
         "stop_reason": stop,
         "usage": {"input_tokens": i, "output_tokens": o},
     })
+}
+
+/// A 200 body calling `calls`, in the request's dialect.
+fn tool_call_body(req: &RecordedRequest, n: u64, calls: &[(String, String)]) -> Vec<u8> {
+    let (i, o) = estimate_usage(req, None);
+    let model = req.model().unwrap_or("chaos");
+    let body = if req.is_anthropic() {
+        let blocks: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(k, (name, args))| {
+                let input = serde_json::from_str::<Value>(args)
+                    .ok()
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({}));
+                json!({"type": "tool_use", "id": format!("toolu_chaos_{n}_{k}"), "name": name, "input": input})
+            })
+            .collect();
+        json!({
+            "id": format!("msg_chaos_{n}"), "type": "message", "role": "assistant", "model": model,
+            "content": blocks, "stop_reason": "tool_use",
+            "usage": {"input_tokens": i, "output_tokens": o},
+        })
+    } else {
+        let wire: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(k, (name, args))| {
+                json!({"id": format!("call_chaos_{n}_{k}"), "type": "function",
+                       "function": {"name": name, "arguments": args}})
+            })
+            .collect();
+        json!({
+            "id": format!("chatcmpl-chaos-{n}"), "object": "chat.completion", "created": 0,
+            "model": model,
+            "choices": [{"index": 0, "finish_reason": "tool_calls",
+                         "message": {"role": "assistant", "content": null, "tool_calls": wire}}],
+            "usage": {"prompt_tokens": i, "completion_tokens": o, "total_tokens": i + o},
+        })
+    };
+    body.to_string().into_bytes()
 }
