@@ -137,6 +137,10 @@ pub struct RecordedAttempt {
     pub usage: Usage,
     /// Rules the answer broke.
     pub validation: Vec<RecordedViolation>,
+    /// The SHA-256 of the exact bytes sent and of their stable prefix (absent when nothing was
+    /// sent, for providers that send no bytes, and in records written before attempts had it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire: Option<crate::provider::WireDigest>,
 }
 
 /// One contract step the engine took.
@@ -267,6 +271,7 @@ impl AuditRecord {
                     .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
                     .collect(),
                 confidence: a.confidence,
+                wire: a.wire.clone(),
             })
             .collect();
         let actions: Vec<RecordedAction> = report

@@ -163,6 +163,9 @@ pub struct Attempt {
     pub repairs: Vec<Repair>,
     /// The confidence the answer carried.
     pub confidence: Option<f64>,
+    /// The SHA-256 of the exact bytes sent and of their stable prefix; `None` when nothing was
+    /// sent (shed, breaker open) or the provider sends no bytes (`Scripted`).
+    pub wire: Option<crate::provider::WireDigest>,
 }
 
 /// One contract step the engine took.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::http::{self, Dialect, HttpClient, HttpOptions, Secret};
 use super::{
     BoxFuture, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, ProviderInfo,
-    ResponseFormat, Role, Usage,
+    ResponseFormat, Role, Usage, WireDigest,
 };
 use crate::error::ConfigError;
 
@@ -182,6 +182,22 @@ impl Provider for Anthropic {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
         Box::pin(self.chat_inner(request))
+    }
+
+    fn wire_digest(&self, request: &ChatRequest) -> Option<WireDigest> {
+        let (mut body, _) = self.body(request);
+        let bytes = serde_json::to_vec(&body).ok()?;
+        // Anthropic's messages hold no system turn; tool results ride in user turns, so the
+        // stable prefix ends before the last user turn of the body itself.
+        if let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) {
+            let cut = messages
+                .iter()
+                .rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+                .unwrap_or(messages.len());
+            messages.truncate(cut);
+        }
+        let prefix = serde_json::to_vec(&body).ok()?;
+        Some(WireDigest::of(&bytes, &prefix))
     }
 }
 

@@ -233,6 +233,33 @@ impl ChatRequest {
     }
 }
 
+/// What one attempt put on the wire, for reproducing it and for prompt caches: the SHA-256 of
+/// the exact request body a provider sends, and of its **stable prefix** — the same body with
+/// the messages from the last user message on left out (tools, response format, system prompt
+/// and earlier turns: what providers' prompt caches key on, so two calls with equal prefix
+/// hashes can share a cached prefix). Its fields are in alphabetical order: audit records hash
+/// their canonical, key-sorted JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireDigest {
+    /// The body's length in bytes.
+    pub body_bytes: usize,
+    /// SHA-256 (hex) of the body's bytes, exactly as sent.
+    pub body_sha256: String,
+    /// SHA-256 (hex) of the body without the messages from the last user message on.
+    pub prefix_sha256: String,
+}
+
+impl WireDigest {
+    /// The digest of a body and of its stable prefix's bytes.
+    pub fn of(body: &[u8], prefix: &[u8]) -> WireDigest {
+        WireDigest {
+            body_bytes: body.len(),
+            body_sha256: crate::digest::hash_hex(body),
+            prefix_sha256: crate::digest::hash_hex(prefix),
+        }
+    }
+}
+
 /// Why the model stopped.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -430,6 +457,13 @@ pub trait Provider: Send + Sync + 'static {
     fn tool_calling(&self) -> ToolCalling {
         ToolCalling::Native
     }
+
+    /// The [`WireDigest`] of the body this provider sends for `request` (the engine records it
+    /// on every attempt that was sent). `None` for providers that send no bytes (`Scripted`).
+    fn wire_digest(&self, request: &ChatRequest) -> Option<WireDigest> {
+        let _ = request;
+        None
+    }
 }
 
 /// A shared provider is a provider: register an `Arc<P>` (or an `Arc<dyn Provider>`) you also
@@ -448,6 +482,10 @@ impl<P: Provider + ?Sized> Provider for std::sync::Arc<P> {
 
     fn tool_calling(&self) -> ToolCalling {
         (**self).tool_calling()
+    }
+
+    fn wire_digest(&self, request: &ChatRequest) -> Option<WireDigest> {
+        (**self).wire_digest(request)
     }
 }
 

@@ -12,7 +12,7 @@ use super::http::{self, Dialect, HttpClient, HttpOptions, Secret};
 use super::tool::{ToolCalling, prompted};
 use super::{
     BoxFuture, ChatRequest, ChatResponse, FinishReason, Provider, ProviderError, ProviderInfo,
-    ResponseFormat, Usage,
+    ResponseFormat, Usage, WireDigest,
 };
 use crate::error::ConfigError;
 
@@ -291,6 +291,29 @@ impl Provider for OpenAiCompatible {
 
     fn tool_calling(&self) -> ToolCalling {
         self.tool_calling
+    }
+
+    fn wire_digest(&self, request: &ChatRequest) -> Option<WireDigest> {
+        // The same lowering and body as `chat_tools` → `chat_inner` in the provider's current
+        // state (after a downgrade, without response_format).
+        let lowered = match self.tool_calling {
+            ToolCalling::Prompted => prompted::lower(request),
+            _ => None,
+        };
+        let request = lowered.as_ref().map_or(request, |l| &l.request);
+        let with_format = !(self.mode == StructuredOutput::Auto && self.schema_rejected());
+        let mut body = self.body(request, with_format);
+        let bytes = serde_json::to_vec(&body).ok()?;
+        // The instruction may have opened the body with a system message of its own.
+        let extra = body.messages.len().saturating_sub(request.messages.len());
+        let cut = request
+            .messages
+            .iter()
+            .rposition(|m| m.role == super::Role::User)
+            .unwrap_or(request.messages.len());
+        body.messages.truncate(cut + extra);
+        let prefix = serde_json::to_vec(&body).ok()?;
+        Some(WireDigest::of(&bytes, &prefix))
     }
 }
 

@@ -286,3 +286,23 @@ async fn the_key_is_checked_by_the_server_and_never_printed() {
     assert_eq!(p.info().port, Some(server.addr().port()));
     assert_eq!(p.info().address.as_deref(), Some("127.0.0.1"));
 }
+
+#[tokio::test]
+async fn the_wire_digest_is_of_the_exact_bytes_the_server_received() {
+    let server = ChaosServer::start().await.unwrap();
+    let p = provider(&server);
+    let req = request();
+    p.chat(&req).await.unwrap();
+    let wire = p.wire_digest(&req).unwrap();
+    let received = &server.requests()[0];
+    assert_eq!(wire.body_sha256, received.body_sha256);
+    assert_eq!(wire.body_bytes, received.body_len);
+    // Another last question after the same system prompt, tool and turns: same prefix.
+    let mut other = req.clone();
+    if let Some(last) = other.messages.last_mut() {
+        last.content.push_str(" (and one more thing)");
+    }
+    let other_wire = p.wire_digest(&other).unwrap();
+    assert_ne!(other_wire.body_sha256, wire.body_sha256);
+    assert_eq!(other_wire.prefix_sha256, wire.prefix_sha256);
+}

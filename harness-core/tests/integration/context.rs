@@ -594,3 +594,80 @@ fn a_local_tokenizer_json_counts_exactly_and_bad_files_are_typed_errors() {
     assert!(e.to_string().contains("wrong.json"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Every attempt records the SHA-256 of the exact bytes the server received and of the stable
+/// prefix: two questions after the same system prompt and history share the prefix hash.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn every_attempt_records_the_hash_of_the_bytes_sent_and_of_its_stable_prefix() {
+    use harness_core::Harness;
+    use harness_core::audit::{self, JsonlSink};
+    use harness_core::context::Context;
+    use harness_core::provider::OpenAiCompatible;
+    use harness_core::testing::fixtures::{
+        ContractBuilder, Ticket, output, temp_path, ticket_json,
+    };
+    use harness_core::testing::{ChaosServer, Reply};
+
+    static CONTRACT: harness_core::contract::TaskContract =
+        ContractBuilder::new("wired", output::<Ticket>())
+            .no_prompt()
+            .build();
+    let server = ChaosServer::builder()
+        .default_reply(Reply::json_content(ticket_json("shipping", 2, 0.9)))
+        .start()
+        .await
+        .unwrap();
+    let path = temp_path("wired.jsonl");
+    let harness = Harness::builder()
+        .provider(
+            "openai",
+            OpenAiCompatible::builder(server.base_url())
+                .build()
+                .unwrap(),
+        )
+        .observer(JsonlSink::open(&path).unwrap())
+        .build()
+        .unwrap();
+    let ask = |question: &str| {
+        Context::new()
+            .system("You file support tickets.")
+            .user("My order is late.")
+            .assistant("Sorry to hear that.")
+            .user(question)
+    };
+    let mut wires = Vec::new();
+    for q in ["Where is it?", "Can I cancel it?"] {
+        let outcome = harness
+            .run::<Ticket>(&CONTRACT, Vec::new(), Some(ask(q)), None)
+            .await
+            .unwrap();
+        let attempt = &outcome.report.attempts[0];
+        wires.push(
+            attempt
+                .wire
+                .clone()
+                .expect("the attempt records what it sent"),
+        );
+    }
+    let received = server.requests();
+    assert_eq!(received.len(), 2);
+    for (wire, req) in wires.iter().zip(&received) {
+        assert_eq!(
+            wire.body_sha256, req.body_sha256,
+            "the hash is of the exact bytes"
+        );
+        assert_eq!(wire.body_bytes, req.body_len);
+        assert_eq!(wire.prefix_sha256.len(), 64);
+        assert_ne!(wire.prefix_sha256, wire.body_sha256);
+    }
+    assert_ne!(wires[0].body_sha256, wires[1].body_sha256);
+    assert_eq!(
+        wires[0].prefix_sha256, wires[1].prefix_sha256,
+        "same system prompt, schema and history: same cacheable prefix"
+    );
+    drop(harness);
+    let records = audit::read_jsonl(&path).unwrap();
+    assert_eq!(records[0].attempts[0].wire.as_ref(), Some(&wires[0]));
+    assert!(audit::verify_jsonl(&path).unwrap().is_intact());
+}

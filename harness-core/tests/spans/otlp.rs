@@ -231,6 +231,7 @@ fn judged(n: u32, failure: Option<FailureClass>) -> harness_core::outcome::Attem
         validation: ValidationErrors::new(),
         repairs: Vec::new(),
         confidence: None,
+        wire: None,
     }
 }
 

@@ -500,6 +500,7 @@ fn attempt(
         validation: ValidationErrors::new(),
         repairs: Vec::new(),
         confidence: None,
+        wire: None,
     }
 }
 

@@ -10,7 +10,7 @@ use tracing::{Instrument, Span};
 use super::Call;
 use crate::observe::{record_error, record_response};
 use crate::output::LlmOutput;
-use crate::provider::{ChatResponse, ProviderError};
+use crate::provider::{ChatResponse, ProviderError, WireDigest};
 use crate::recovery::AttemptResult;
 
 /// What one attempt brought back, for [`Call::judge`].
@@ -19,6 +19,8 @@ pub(crate) struct Exchange {
     pub(crate) started_at: SystemTime,
     pub(crate) latency: Duration,
     pub(crate) span: Span,
+    /// What went on the wire, when something was sent.
+    pub(crate) wire: Option<WireDigest>,
 }
 
 impl<T: LlmOutput> Call<'_, T> {
@@ -46,6 +48,7 @@ impl<T: LlmOutput> Call<'_, T> {
                 Some(self.deadline),
             )
             .await;
+        let mut wire = None;
         let result = match admission {
             Ok(admission) => {
                 let per_attempt = self.frame.contract.timeout.min(remaining);
@@ -58,6 +61,7 @@ impl<T: LlmOutput> Call<'_, T> {
                     admission,
                     AttemptResult::from_provider(&result, sent.elapsed()),
                 );
+                wire = route.provider.wire_digest(&self.request);
                 result
             }
             Err(rejection) => Err(rejection.into_provider_error()),
@@ -71,6 +75,7 @@ impl<T: LlmOutput> Call<'_, T> {
             started_at,
             latency: started.elapsed(),
             span,
+            wire,
         })
     }
 }

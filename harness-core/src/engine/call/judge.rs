@@ -95,6 +95,7 @@ impl<T: LlmOutput> Call<'_, T> {
             fingerprint: self.fingerprint.clone(),
             started_at: exchange.started_at,
             latency: exchange.latency,
+            wire: exchange.wire,
             ..attempt
         };
         record_attempt(&exchange.span, &attempt);
@@ -274,6 +275,7 @@ fn blank_attempt() -> Attempt {
         validation: ValidationErrors::new(),
         repairs: Vec::new(),
         confidence: None,
+        wire: None,
     }
 }
 

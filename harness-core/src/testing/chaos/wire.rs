@@ -36,6 +36,9 @@ pub struct RecordedRequest {
     pub body: Option<Value>,
     /// The body's length in bytes.
     pub body_len: usize,
+    /// The SHA-256 of the body's exact bytes (hex), to compare with what an attempt recorded
+    /// ([`WireDigest`](crate::provider::WireDigest)).
+    pub body_sha256: String,
     /// The fault the server answered with, if any.
     pub fault: Option<Fault>,
 }
@@ -133,6 +136,7 @@ impl Request {
                 .collect(),
             body: serde_json::from_slice(&self.body).ok(),
             body_len: self.body.len(),
+            body_sha256: crate::digest::hash_hex(&self.body),
             fault: None,
         }
     }
