@@ -140,12 +140,13 @@ fn positive(cx: &Ctxt, v: &Expr, name: &str, example: &str) -> Option<u32> {
 }
 
 fn section(cx: &Ctxt, v: &Expr) -> Option<String> {
-    match v {
-        Expr::Lit(l) => match &l.lit {
-            Lit::Str(s) if !s.value().trim().is_empty() => return Some(s.value()),
-            _ => {}
-        },
-        _ => {}
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(s), ..
+    }) = v
+    {
+        if !s.value().trim().is_empty() {
+            return Some(s.value());
+        }
     }
     cx.error_spanned_by(
         v,
