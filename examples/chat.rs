@@ -8,16 +8,21 @@
 //! database at PATH, so the next run — another process — continues it; two runs at once on one
 //! session never lose or fork a turn. The answer is grounded in a small knowledge base shipped
 //! with the example (`examples/support/kb/`), indexed in the same database with SQLite's FTS5
-//! full-text search and ranked by BM25. The prompt is built by a context plan within `--budget`
-//! tokens (default: the model's window): system prompt and question are required; history keeps the
-//! newest whole turns and replaces older ones with a stored summary (written by a harnessed task
-//! when turns first fall out of the budget); documents fill what is left in rank order.
+//! full-text search and ranked by BM25. The knowledge base is a declared context source of the
+//! `reply` task (`source(kb, budget = 400, limit = 3, ...)`): the harness asks it with the
+//! question, keeps its best articles within 400 tokens, and when it fails or times out the
+//! task's contract says what happens (here: try once more, then answer without it). The rest of
+//! the prompt is built by a context plan within `--budget` tokens (default: the model's window):
+//! system prompt and question are required; history keeps the newest whole turns and replaces
+//! older ones with a stored summary (written by a harnessed task when turns first fall out of
+//! the budget).
 //!
 //! It uses the process-wide harness from the environment (`OPENAI_BASE_URL`, `OPENAI_API_KEY`,
-//! `HARNESS_MODEL`), the local model of `scripts/local-model.sh` otherwise. Tokens are counted
-//! by the local server's `/tokenize` when it is the target, by tiktoken for OpenAI models, and
-//! by an estimator with a safety margin otherwise. It prints the reply on stdout and what the
-//! context plan kept and cut on stderr.
+//! `HARNESS_MODEL`), the local model of `scripts/local-model.sh` otherwise. The plan's tokens are
+//! counted by the local server's `/tokenize` when it is the target, by tiktoken for OpenAI
+//! models, and by an estimator with a safety margin otherwise (the source's budget by the
+//! estimator). It prints the reply on stdout, and on stderr what the context plan kept and cut
+//! and what the knowledge base gave.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,11 +30,13 @@ use std::process::ExitCode;
 use harness_core::HarnessBuilder;
 use harness_core::context::tokens::{LlamaCppCounter, Tiktoken};
 use harness_core::context::{
-    ContextPlan, Document, Estimator, Fill, Section, SectionKind, TokenCounter, Truncate,
+    ContextPlan, ContextSource, Document, Estimator, Fill, Section, SectionKind, SourceError,
+    SourceQuery, TokenCounter, Truncate,
 };
 use harness_core::memory::sqlite::SqliteMemory;
 use harness_core::memory::{Memory, Session, SessionId};
 use harness_core::prelude::*;
+use harness_core::provider::BoxFuture;
 use harness_core::provider::Message;
 
 /// The knowledge base, compiled in so the example runs from any directory.
@@ -51,12 +58,6 @@ static PLAN: ContextPlan = ContextPlan::new(
     &[
         Section::required("system", SectionKind::System),
         Section::optional("history", SectionKind::History, 1, Truncate::Summarise),
-        Section::optional(
-            "docs",
-            SectionKind::Documents,
-            2,
-            Truncate::DropLowestRanked,
-        ),
         Section::required("question", SectionKind::UserInput),
     ],
     320,
@@ -82,9 +83,11 @@ struct Reply {
     answer: String,
 }
 
-/// Answers a customer's question from the assembled context.
+/// Answers a customer's question from the assembled context and the knowledge base.
 #[llm_task(
     model = "smollm2-135m",
+    source(kb, budget = 400, limit = 3, timeout = "5s", section = "docs",
+           on_unavailable = retry(1).then(proceed)),
     timeout = "90s",
     temperature = 0.0,
     max_tokens = 320,
@@ -201,6 +204,30 @@ fn open_index(db: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     Ok(conn)
 }
 
+/// The knowledge base as the `reply` task's declared source: an FTS5 search of the chat database.
+struct KnowledgeBase {
+    db: PathBuf,
+}
+
+impl ContextSource for KnowledgeBase {
+    fn fetch<'a>(
+        &'a self,
+        query: &'a SourceQuery,
+    ) -> BoxFuture<'a, Result<Vec<Document>, SourceError>> {
+        let (db, question) = (self.db.clone(), query.text.clone());
+        Box::pin(async move {
+            // SQLite is blocking: off the async threads.
+            tokio::task::spawn_blocking(move || {
+                let conn = open_index(&db)?;
+                search(&conn, &question)
+            })
+            .await
+            .map_err(|e| SourceError::new(format!("search task: {e}")))?
+            .map_err(|e| SourceError::new(format!("search: {e}")))
+        })
+    }
+}
+
 /// The articles matching any word of `question`, best first (BM25; FTS5's rank is lower-is-better).
 fn search(conn: &rusqlite::Connection, question: &str) -> rusqlite::Result<Vec<Document>> {
     let terms: Vec<String> = question
@@ -277,12 +304,20 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), String> {
     let args = parse_args()?;
+    let memory = Memory::new(SqliteMemory::open(&args.db).map_err(|e| e.to_string())?);
+    // Index the knowledge base now (once per database), so a fetch only searches.
+    drop(open_index(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?);
     let harness = HarnessBuilder::from_env()
+        .map(|b| {
+            b.source(
+                "kb",
+                KnowledgeBase {
+                    db: args.db.clone(),
+                },
+            )
+        })
         .and_then(|b| b.build())
         .map_err(|e| e.to_string())?;
-    let memory = Memory::new(SqliteMemory::open(&args.db).map_err(|e| e.to_string())?);
-    let index = open_index(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
-    let docs = search(&index, &args.message).map_err(|e| format!("search: {e}"))?;
     let mut session = memory
         .open::<ChatState>(&args.session)
         .await
@@ -295,15 +330,12 @@ async fn run() -> Result<(), String> {
         .collect();
     let mut texts: Vec<&str> = vec![SYSTEM, &args.message];
     texts.extend(history_texts.iter().map(String::as_str));
-    let doc_texts: Vec<String> = docs.iter().map(Document::rendered).collect();
-    texts.extend(doc_texts.iter().map(String::as_str));
     let counter = counter_for(&texts).await;
 
     let fill = |session: &Session<ChatState>| {
         Fill::new()
             .text("system", SYSTEM)
             .text("question", args.message.clone())
-            .documents("docs", docs.clone())
             .history("history", &session.turns, session.summary())
     };
     let assemble = |session: &Session<ChatState>| match args.budget {
@@ -344,8 +376,29 @@ async fn run() -> Result<(), String> {
         assembled.report.reply_reserve
     );
 
-    let used_docs: Vec<String> = assembled.report.sections[2].kept.clone();
     let result = reply::with(&harness, assembled.messages).await;
+    let report = match &result {
+        Ok(outcome) => &outcome.report,
+        Err(e) => e.report(),
+    };
+    let used_docs: Vec<String> = report
+        .sources
+        .iter()
+        .flat_map(|s| s.kept.iter().cloned())
+        .collect();
+    for s in &report.sources {
+        eprintln!(
+            "source: {:<8} kept {:>2} ({:>4} tokens) cut {:>2}{}",
+            s.name,
+            s.kept.len(),
+            s.kept_tokens,
+            s.cut.len(),
+            s.action
+                .as_deref()
+                .map(|a| format!(", unavailable: {a}"))
+                .unwrap_or_default()
+        );
+    }
     let answer = match &result {
         Ok(outcome) => match &outcome.resolution {
             Resolution::Answer(r) => Some(r.answer.clone()),

@@ -63,9 +63,12 @@ pub struct TaskDoc {
     pub params: ParamsDoc,
     /// The named policy filling classes the task does not declare.
     pub policy: Option<String>,
-    /// The context plan and its sources: plans are used in task bodies, not declared in
-    /// contracts, in this release.
+    /// The context plan: plans are used in task bodies, not declared in contracts, in this
+    /// release.
     pub context_plan: NotPresent,
+    /// The declared context sources, in declaration order (absent for tasks without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceDoc>,
     /// Tools and their scopes: not part of contracts yet.
     pub tools: NotPresent,
 }
@@ -158,6 +161,28 @@ pub struct StepDoc {
     pub model: Option<String>,
     /// The provider, for `fallback` (`null`: routed by model).
     pub provider: Option<String>,
+    /// The other registered source, for a source's `fallback` (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// One declared context source of a task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SourceDoc {
+    /// The name it is registered under.
+    pub name: String,
+    /// The most tokens its documents may take.
+    pub budget: u32,
+    /// The most documents kept.
+    pub limit: u32,
+    /// One fetch's timeout, in milliseconds.
+    pub timeout_ms: u64,
+    /// The section its documents are sent under.
+    pub section: String,
+    /// Its `context_unavailable` steps in force (its own, else the task's or policy's).
+    pub on_unavailable: Vec<StepDoc>,
+    /// Whose steps those are: `source`, `task`, `policy:<name>` or `none`.
+    pub declared_by: String,
 }
 
 /// Time and attempts.
@@ -212,6 +237,7 @@ fn step(a: &Action) -> StepDoc {
         backoff_jitter: None,
         model: None,
         provider: None,
+        source: None,
     };
     match a {
         Action::Retry { times, backoff } => {
@@ -226,6 +252,7 @@ fn step(a: &Action) -> StepDoc {
             s.model = Some(t.model.to_owned());
             s.provider = t.provider.map(str::to_owned);
         }
+        Action::FallbackSource { source } => s.source = Some((*source).to_owned()),
         _ => {}
     }
     s
@@ -314,6 +341,34 @@ impl TaskDoc {
             context_plan: NotPresent::new(
                 "a context plan (`context::ContextPlan`) is used in a task's body, not declared in its contract: the prompt section is all the contract says about its context; each call's plan report is in its audit record (`context`)",
             ),
+            sources: c
+                .sources
+                .iter()
+                .map(|s| {
+                    let class = FailureClass::ContextUnavailable;
+                    let declared_by = match (
+                        s.on_unavailable,
+                        c.chains.iter().any(|ch| ch.class == class),
+                        c.policy.and_then(|p| p.chain(class)),
+                    ) {
+                        (Some(_), _, _) => "source".to_owned(),
+                        (None, true, _) => "task".to_owned(),
+                        (None, false, Some(_)) => {
+                            format!("policy:{}", c.policy.map_or("", |p| p.name))
+                        }
+                        (None, false, None) => "none".to_owned(),
+                    };
+                    SourceDoc {
+                        name: s.name.to_owned(),
+                        budget: s.budget,
+                        limit: s.limit,
+                        timeout_ms: ms(s.timeout),
+                        section: s.section.to_owned(),
+                        on_unavailable: c.source_steps(s).iter().map(step).collect(),
+                        declared_by,
+                    }
+                })
+                .collect(),
             tools: NotPresent::new(
                 "tools are not part of harness yet: a task has no tools or scopes",
             ),

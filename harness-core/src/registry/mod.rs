@@ -36,7 +36,7 @@ pub use crate::contract::linked::{Duplicates, Linked, SUPPORTED, Unsupported};
 pub use diff::{ContractDiff, TaskChange};
 pub use export::{
     EXPORT_FORMAT, EXPORT_VERSION, Export, ExportError, FailureDoc, InputDoc, LimitsDoc,
-    NotPresent, OutputDoc, ParamsDoc, PolicyDoc, PromptDoc, StepDoc, TaskDoc,
+    NotPresent, OutputDoc, ParamsDoc, PolicyDoc, PromptDoc, SourceDoc, StepDoc, TaskDoc,
 };
 
 /// A policy with the module that declares it.

@@ -4,8 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness_core::ErrorKind;
+use harness_core::context::{Document, source_fn};
 use harness_core::contract::{
-    Action, Backoff, FailureClass, FallbackTarget, InputSpec, TaskContract,
+    Action, Backoff, FailureClass, FallbackTarget, InputSpec, SourceSpec, TaskContract,
 };
 use harness_core::observe::{CallEnd, Observer};
 use harness_core::output::{FieldPath, LlmOutput, ValidationErrors};
@@ -212,4 +213,100 @@ async fn without_defaults_a_default_step_is_reported_as_such() {
     );
     assert_eq!(invalid.error, Some(ErrorKind::Config));
     assert_eq!(report.time_scale, 0.01);
+}
+
+static ANSWER_FROM_KB: TaskContract = ContractBuilder::new("answer_from_kb", output::<Label>())
+    .module("drill_tests")
+    .model(Some("main-model"))
+    .prompt("Message: {text}")
+    .inputs(&[InputSpec {
+        name: "text",
+        rust_type: "&str",
+    }])
+    .timeout(Duration::from_secs(10))
+    .sources(&[
+        SourceSpec::new("kb", 300).with_on_unavailable(&[
+            Action::FallbackSource {
+                source: "kb_mirror",
+            },
+            Action::Proceed,
+        ]),
+        SourceSpec::new("profile", 100),
+    ])
+    .chains(&[
+        chain(FailureClass::Timeout, &[Action::Fail]),
+        chain(FailureClass::RateLimited, &[Action::Fail]),
+        chain(FailureClass::ProviderError, &[Action::Fail]),
+        chain(FailureClass::InvalidOutput, &[Action::Fail]),
+        chain(FailureClass::Refusal, &[Action::Fail]),
+        chain(FailureClass::LowConfidence, &[Action::Fail]),
+        chain(FailureClass::ContextUnavailable, &[Action::Default]),
+    ])
+    .low_confidence_below(0.5)
+    .build();
+
+fn one_doc(id: &'static str) -> impl harness_core::context::ContextSource {
+    source_fn(move |_| async move {
+        Ok(vec![Document {
+            id: id.into(),
+            text: "Spam is unsolicited bulk mail.".into(),
+            score: 1.0,
+            source: id.into(),
+        }])
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrieval_down_turns_off_each_declared_source_in_turn() {
+    let options = DrillOptions::new()
+        .attempt_timeout(Duration::from_millis(150))
+        .answer(r#"{"label":"spam","confidence":0.95}"#)
+        .source("kb", one_doc("kb"))
+        .source("kb_mirror", one_doc("kb_mirror"))
+        .source("profile", one_doc("profile"));
+    let report = drill::run_with_defaults::<Label>(
+        &ANSWER_FROM_KB,
+        vec![("text", "WIN A PRIZE".into())],
+        options,
+        &defaults,
+    )
+    .await;
+    println!("{report}");
+    let rows: Vec<&str> = report
+        .scenarios
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| n.starts_with("source_down:"))
+        .collect();
+    assert_eq!(rows, ["source_down:kb", "source_down:profile"]);
+
+    // `kb` down: its own contract falls back to the mirror, and the model answers.
+    let kb = report.scenario("source_down:kb").unwrap();
+    assert_eq!(kb.injected, "source `kb` fails on every fetch");
+    assert_eq!(kb.actions, ["fallback(kb_mirror)"]);
+    assert!(kb.answered(), "{}", kb.outcome);
+    assert_eq!(kb.attempts, 1);
+    assert_eq!(kb.status.as_deref(), Some("answer"));
+
+    // `profile` down: the task's contract returns the default before any attempt.
+    let profile = report.scenario("source_down:profile").unwrap();
+    assert_eq!(profile.actions, ["default"]);
+    assert_eq!(profile.outcome, "default after context_unavailable");
+    assert_eq!(profile.class, Some(FailureClass::ContextUnavailable));
+    assert_eq!(profile.attempts, 0);
+    assert_eq!(profile.decisions(), 1);
+
+    // The other scenarios still run with every source up.
+    let first_try = report.scenario("http_500").unwrap();
+    assert_eq!(first_try.outcome, "error: ProviderError");
+    let json = report.to_json();
+    let down = json["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "source_down:profile")
+        .unwrap();
+    assert_eq!(down["classes_handled"][0], "context_unavailable");
+    let table = report.to_string();
+    assert!(table.contains("source_down:kb"), "{table}");
 }

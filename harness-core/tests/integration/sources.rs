@@ -416,4 +416,26 @@ fn sources_are_in_the_contract_and_its_doc() {
     );
     // Sources make no provider attempt: max attempts ignore the source contract's retries.
     assert_eq!(RETRIED.max_attempts(), 1);
+
+    // The registry export lists them, with the steps in force and whose they are.
+    let exported = harness_core::registry::TaskDoc::of(&FALLS_BACK);
+    let kb = &exported.sources[0];
+    assert_eq!(
+        (kb.name.as_str(), kb.budget, kb.limit, kb.timeout_ms),
+        ("kb", 200, 2, 2000)
+    );
+    assert_eq!(kb.declared_by, "source");
+    assert_eq!(kb.on_unavailable[0].source.as_deref(), Some("kb_mirror"));
+    let task_level = harness_core::registry::TaskDoc::of(&TASK_LEVEL);
+    assert_eq!(task_level.sources[1].declared_by, "task");
+    assert_eq!(task_level.sources[1].on_unavailable[0].action, "proceed");
+    let json = serde_json::to_value(&exported).unwrap();
+    assert!(
+        json["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["class"] == "context_unavailable"),
+        "{json}"
+    );
 }

@@ -581,6 +581,29 @@ mod tests {
     }
 
     #[test]
+    fn sources_move_the_version_and_reach_the_contract_and_its_docs() {
+        let with = |source: proc_macro2::TokenStream| {
+            let base = contracts();
+            expand(quote!(#source, #base), "Review: {review}")
+        };
+        let plain = version(&expand(contracts(), "Review: {review}"));
+        let kb = with(quote!(source(kb, budget = 800, on_unavailable = proceed)));
+        assert!(!kb.contains("compile_error"), "{kb}");
+        let bigger = with(quote!(source(kb, budget = 900, on_unavailable = proceed)));
+        let (a, b) = (version(&kb), version(&bigger));
+        assert_ne!(a, plain);
+        assert_ne!(a, b);
+        for needle in [
+            "SourceSpec :: new (\"kb\" , 800u32)",
+            "with_on_unavailable (& [",
+            "Action :: Proceed",
+            "| `kb` | 800 | 5 | 2s | `kb` | `proceed` |",
+        ] {
+            assert!(kb.contains(needle), "missing {needle:?} in {kb}");
+        }
+    }
+
+    #[test]
     fn the_version_is_stable_and_follows_the_prompt() {
         let a = version(&expand(contracts(), "Review: {review}"));
         let b = version(&expand(contracts(), "Review: {review}"));

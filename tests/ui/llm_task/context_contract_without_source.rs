@@ -1,0 +1,19 @@
+use harness_core::prelude::*;
+
+#[derive(Debug, LlmOutput)]
+struct Answer {
+    text: String,
+}
+
+#[llm_task(
+    prompt = "Answer: {question}",
+    on_timeout = retry(2),
+    on_rate_limited = retry(5),
+    on_provider_error = retry(2).then(fail),
+    on_invalid_output = reask(2).then(fail),
+    on_refusal = escalate,
+    on_context_unavailable = proceed,
+)]
+async fn answer(question: &str) -> TaskResult<Answer>;
+
+fn main() {}
