@@ -10,6 +10,7 @@ mod keys;
 pub mod literal;
 mod repairs;
 pub mod rules;
+pub mod tool;
 
 use proc_macro2::{TokenStream, TokenTree};
 use syn::ext::IdentExt;
