@@ -323,3 +323,60 @@ async fn the_local_tokenizer_counts_exactly_and_the_estimator_over_counts_it() {
         "estimate {estimate} vs exact {exact}"
     );
 }
+
+/// Prompted tools on a server without native tool calls: with a tool required, the "next action"
+/// grammar leaves the model only `call_tool` branches, and the answer comes back as a tool call
+/// of an offered tool whose arguments fit its schema.
+#[tokio::test]
+async fn prompted_tools_on_the_local_model_come_back_as_a_tool_call() {
+    use harness_core::provider::{
+        OpenAiCompatible, Provider, ToolCalling, ToolChoice, ToolDefinition,
+    };
+    if !live() {
+        return;
+    }
+    let base =
+        std::env::var("OPENAI_BASE_URL").unwrap_or_else(|_| "http://127.0.0.1:8089/v1".into());
+    let provider = OpenAiCompatible::builder(base)
+        .api_key(std::env::var("OPENAI_API_KEY").unwrap_or_default())
+        .timeout(std::time::Duration::from_secs(120))
+        .tool_calling(ToolCalling::Prompted)
+        .build()
+        .unwrap();
+    let parameters = serde_json::json!({"type": "object",
+        "properties": {"order_id": {"type": "string", "pattern": "^[A-Z]-[0-9]{1,4}$"}},
+        "required": ["order_id"], "additionalProperties": false});
+    let request = harness_core::ChatRequest {
+        model: std::env::var("HARNESS_MODEL").unwrap_or_else(|_| "smollm2-135m".into()),
+        messages: vec![
+            Message::system("You are a support agent."),
+            Message::user("Where is my order A-17?"),
+        ],
+        tools: vec![ToolDefinition::new(
+            "lookup_order",
+            "Looks up an order by its id.",
+            parameters.clone(),
+        )],
+        tool_choice: Some(ToolChoice::Required),
+        temperature: Some(0.0),
+        max_tokens: Some(80),
+        seed: Some(1),
+        ..Default::default()
+    };
+    let response = provider
+        .chat(&request)
+        .await
+        .expect("the model server answers");
+    assert_eq!(response.tool_calls.len(), 1, "{response:?}");
+    let call = &response.tool_calls[0];
+    assert_eq!(call.name, "lookup_order");
+    let args = call.json().expect("JSON arguments");
+    assert!(
+        harness_core::output::SchemaValidator::new(parameters).is_valid(args),
+        "arguments fit the tool's schema: {args}"
+    );
+    eprintln!(
+        "prompted tool call from the local model: {} {args}",
+        call.name
+    );
+}

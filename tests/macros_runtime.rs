@@ -444,3 +444,109 @@ async fn a_denied_repair_kind_makes_the_answer_invalid_and_the_reask_says_why() 
         [(RepairKind::QuotedBareValue, 1)]
     );
 }
+
+/// A tool's output.
+#[derive(Debug, serde::Serialize)]
+struct OrderStatus {
+    order_id: String,
+    status: &'static str,
+}
+
+/// Looks up an order by its id.
+#[harness_core::llm_tool(scope = "orders:read", rate = "2/min", idempotent, errors = ["not_found"])]
+async fn lookup_order(
+    /// The order's id, such as `A-17`.
+    order_id: String,
+) -> Result<OrderStatus, harness_core::tools::ToolFailure> {
+    if order_id == "A-0" {
+        return Err(harness_core::tools::ToolFailure::new(
+            "not_found",
+            "no such order",
+        ));
+    }
+    Ok(OrderStatus {
+        order_id,
+        status: "shipped",
+    })
+}
+
+/// Refunds an order to a payee.
+#[harness_core::llm_tool(scope = "orders:write", approval, timeout = "2s")]
+fn refund(
+    order_id: String,
+    #[llm(trusted)] payee: String,
+) -> Result<String, harness_core::tools::ToolFailure> {
+    Ok(format!("refunded {order_id} to {payee}"))
+}
+
+#[test]
+fn llm_tool_specs_carry_docs_schema_scope_and_limits() {
+    use harness_core::tools::Tool;
+    let spec = lookup_order::tool().spec();
+    assert_eq!(spec.name, "lookup_order");
+    assert_eq!(spec.description, "Looks up an order by its id.");
+    assert_eq!(spec.scope.as_str(), "orders:read");
+    assert!(spec.idempotent && !spec.approval);
+    assert_eq!(spec.rate.map(|r| (r.count, r.per.as_secs())), Some((2, 60)));
+    assert_eq!(spec.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(spec.error_classes, ["not_found"]);
+    assert_eq!(
+        spec.parameters,
+        json!({"type": "object",
+               "properties": {"order_id": {"type": "string", "description": "The order's id, such as `A-17`."}},
+               "required": ["order_id"], "additionalProperties": false})
+    );
+    let refund = refund::spec();
+    assert!(refund.approval);
+    assert_eq!(refund.trusted, ["payee"]);
+    assert_eq!(refund.timeout, std::time::Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn llm_tools_run_through_the_toolbox() {
+    use harness_core::provider::ToolCall;
+    use harness_core::tools::{Dispatch, Grants, Provenance, ToolErrorKind, Toolbox};
+    let toolbox = Toolbox::new(Grants::new(["orders:read"]).unwrap())
+        .with(lookup_order::tool())
+        .unwrap()
+        .with(refund::tool())
+        .unwrap();
+    let offered = toolbox.definitions();
+    assert_eq!(
+        offered.len(),
+        1,
+        "refund's scope is not granted: not offered"
+    );
+    let p = Provenance::new();
+    let ok = toolbox
+        .dispatch(
+            &ToolCall::new("c1", "lookup_order", json!({"order_id": "A-1"})),
+            &offered,
+            &p,
+        )
+        .await;
+    assert_eq!(
+        ok,
+        Dispatch::Executed {
+            call_id: "c1".into(),
+            tool: "lookup_order".into(),
+            output: json!({"order_id": "A-1", "status": "shipped"}),
+        }
+    );
+    let missing = toolbox
+        .dispatch(
+            &ToolCall::new("c2", "lookup_order", json!({"order_id": "A-0"})),
+            &offered,
+            &p,
+        )
+        .await;
+    assert_eq!(missing.error().unwrap().class(), Some("not_found"));
+    let refused = toolbox
+        .dispatch(
+            &ToolCall::new("c3", "refund", json!({"order_id": "A-1", "payee": "x"})),
+            &offered,
+            &p,
+        )
+        .await;
+    assert_eq!(refused.error().unwrap().kind(), ToolErrorKind::NotOffered);
+}

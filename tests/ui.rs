@@ -1,4 +1,4 @@
-//! Compile-time behaviour of `#[llm_task]`, `#[llm_policy]` and `#[derive(LlmOutput)]`: shapes
+//! Compile-time behaviour of `#[llm_task]`, `#[llm_policy]`, `#[llm_tool]` and `#[derive(LlmOutput)]`: shapes
 //! that must compile (`tests/ui/pass`) and every promised compile error, with its exact message.
 //!
 //! The `.stderr` snapshots depend on the rustc version; regenerate them with
@@ -11,4 +11,5 @@ fn ui() {
     t.compile_fail("tests/ui/llm_output/*.rs");
     t.compile_fail("tests/ui/llm_task/*.rs");
     t.compile_fail("tests/ui/llm_policy/*.rs");
+    t.compile_fail("tests/ui/llm_tool/*.rs");
 }

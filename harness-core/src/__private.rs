@@ -364,6 +364,47 @@ pub fn body_context<C: IntoContext>(system: Option<&'static str>, c: C) -> Conte
     context
 }
 
+// ---------------------------------------------------------------------------------------------
+// Tools (`#[llm_tool]`)
+
+pub use crate::tools::{Rate, Tool, ToolFailure, ToolSpec};
+
+/// The spec of a `#[llm_tool]` function. `scope` was checked by the macro (harness-spec's
+/// `scope_error`), so it is taken as it is; `rate` is (count, per seconds), `timeout_ms` > 0.
+#[allow(clippy::too_many_arguments)] // One argument per key of the attribute, in its order.
+pub fn tool_spec(
+    name: &str,
+    description: &str,
+    parameters: serde_json::Value,
+    scope: &'static str,
+    approval: bool,
+    rate: Option<(u32, u64)>,
+    idempotent: bool,
+    timeout_ms: u64,
+    trusted: &[&str],
+    errors: &[&str],
+) -> ToolSpec {
+    let mut spec = ToolSpec::new(
+        name,
+        description,
+        parameters,
+        crate::tools::Scope::checked(scope),
+    )
+    .timeout(std::time::Duration::from_millis(timeout_ms));
+    spec.approval = approval;
+    spec.idempotent = idempotent;
+    spec.rate = rate.and_then(|(n, s)| Rate::new(n, std::time::Duration::from_secs(s)));
+    spec.trusted = trusted.iter().map(|s| (*s).to_owned()).collect();
+    spec.error_classes = errors.iter().map(|s| (*s).to_owned()).collect();
+    spec
+}
+
+/// The argument schema of a tool: `T`'s JSON schema with closed objects (an argument the tool
+/// does not take is refused) and without `$schema` and `title`.
+pub fn tool_parameters<T: schemars::JsonSchema>() -> serde_json::Value {
+    crate::tools::parameters_for::<T>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

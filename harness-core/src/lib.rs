@@ -84,7 +84,7 @@ pub use output::{LlmOutput, ValidationError, ValidationErrors};
 pub use provider::{ChatRequest, ChatResponse, Message, Provider, ProviderError, Usage};
 
 #[cfg(feature = "macros")]
-pub use harness_macros::{LlmOutput, llm_policy, llm_task};
+pub use harness_macros::{LlmOutput, llm_policy, llm_task, llm_tool};
 
 /// Everything a task file needs: `use harness_core::prelude::*;`.
 pub mod prelude {
@@ -95,7 +95,7 @@ pub mod prelude {
     pub use crate::output::LlmOutput;
     pub use crate::provider::Message;
     #[cfg(feature = "macros")]
-    pub use harness_macros::{LlmOutput, llm_policy, llm_task};
+    pub use harness_macros::{LlmOutput, llm_policy, llm_task, llm_tool};
 }
 
 /// Not public API: what generated code uses. Names here may change in any release.

@@ -208,6 +208,18 @@ fn placeholders(cx: &Ctxt, prompt: &LitStr, inputs: &[Input], task: &Ident) {
     }
 }
 
+/// Every check on a tool: the scope it requires is declared (its syntax was checked with the
+/// value).
+pub fn tool(cx: &Ctxt, t: &crate::ast::tool::Tool) {
+    if !t.scope_written {
+        cx.error_spanned_by(
+            t.ident,
+            format_args!("the tool `{}` declares no scope", t.name),
+            "every tool names the permission it needs: add `scope = \"resource:action\"`, e.g. `#[llm_tool(scope = \"orders:read\")]`",
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::template_placeholders;

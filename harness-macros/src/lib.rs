@@ -25,6 +25,16 @@ pub fn llm_policy(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::policy(args.into(), input.into()).into()
 }
 
+/// Turns a function into a tool: `#[llm_tool(scope = "orders:read")]` on
+/// `async fn name(arg: Type, ...) -> Result<Output, ToolFailure>`. The argument schema comes from
+/// the argument types (doc comments on the function and its arguments become descriptions);
+/// optional `approval`, `rate = "10/min"`, `idempotent`, `timeout = "5s"`, `name = "..."`,
+/// `errors = [...]`, and `#[llm(trusted)]` on an argument. See `docs/tools.md`.
+#[proc_macro_attribute]
+pub fn llm_tool(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::tool(args.into(), input.into()).into()
+}
+
 /// Derives `LlmOutput`: JSON schema (doc comments become descriptions), deserialisation, and the
 /// `#[llm(...)]` rules. `serde` and `schemars` attributes on the type are honoured.
 #[proc_macro_derive(LlmOutput, attributes(llm, serde, schemars))]

@@ -395,9 +395,53 @@ mod content {
     pub(super) fn output(response: &ChatResponse) -> String {
         let text = response.refusal.as_deref().unwrap_or(&response.content);
         let mut message = json!({ "role": "assistant", "parts": text_parts(text) });
+        // The conventions' `tool_call` parts, one per call the model asked for.
+        if let Some(parts) = message["parts"].as_array_mut() {
+            if text.is_empty() && !response.tool_calls.is_empty() {
+                parts.clear();
+            }
+            parts.extend(response.tool_calls.iter().map(|c| {
+                json!({ "type": "tool_call", "id": c.id, "name": c.name,
+                        "arguments": c.json().cloned().unwrap_or_else(|| Value::from(c.arguments_text())) })
+            }));
+        }
         if let Some(reason) = &response.finish_reason {
             message["finish_reason"] = Value::from(reason.as_str());
         }
         Value::Array(vec![message]).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ToolCall;
+
+    #[test]
+    fn tool_calls_are_output_parts() {
+        let response = ChatResponse {
+            tool_calls: vec![
+                ToolCall::new("c1", "lookup_order", serde_json::json!({"order_id": "A-1"})),
+                ToolCall::from_text("c2", "refund", "{broken"),
+            ],
+            finish_reason: Some(crate::provider::FinishReason::ToolCalls),
+            ..ChatResponse::default()
+        };
+        let out: serde_json::Value = serde_json::from_str(&content::output(&response)).unwrap();
+        assert_eq!(
+            out,
+            serde_json::json!([{"role": "assistant", "finish_reason": "tool_calls", "parts": [
+                {"type": "tool_call", "id": "c1", "name": "lookup_order", "arguments": {"order_id": "A-1"}},
+                {"type": "tool_call", "id": "c2", "name": "refund", "arguments": "{broken"}]}])
+        );
+        let text = ChatResponse {
+            content: "hi".into(),
+            ..ChatResponse::default()
+        };
+        let out: serde_json::Value = serde_json::from_str(&content::output(&text)).unwrap();
+        assert_eq!(
+            out[0]["parts"],
+            serde_json::json!([{"type": "text", "content": "hi"}])
+        );
     }
 }

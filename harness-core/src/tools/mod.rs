@@ -20,6 +20,6 @@ mod toolbox;
 pub use error::{ToolError, ToolErrorKind, ToolFailure};
 pub use provenance::Provenance;
 pub use scope::{Grants, Scope, ScopeError};
-pub use spec::{DEFAULT_TIMEOUT, Rate, ToolSpec};
+pub use spec::{DEFAULT_TIMEOUT, Rate, ToolSpec, parameters_for};
 pub use tool::Tool;
 pub use toolbox::{Dispatch, Pending, Toolbox, ToolboxError};

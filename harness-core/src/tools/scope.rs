@@ -36,6 +36,11 @@ impl Scope {
         }
     }
 
+    /// A scope `#[llm_tool]` already checked at compile time (not re-checked).
+    pub(crate) fn checked(text: &'static str) -> Scope {
+        Scope(text.to_owned())
+    }
+
     /// The scope as written.
     pub fn as_str(&self) -> &str {
         &self.0

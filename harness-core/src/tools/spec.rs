@@ -128,3 +128,17 @@ impl ToolSpec {
         ToolDefinition::new(&self.name, &self.description, self.parameters.clone())
     }
 }
+
+/// The argument schema of a tool whose arguments are `T`: `T`'s JSON schema with its objects
+/// closed (`additionalProperties: false`: an argument the tool does not take is refused) and
+/// without `$schema` and `title`.
+pub fn parameters_for<T: schemars::JsonSchema>() -> Value {
+    let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
+    let mut schema = serde_json::to_value(schema).unwrap_or(Value::Bool(false));
+    crate::output::close_objects(&mut schema);
+    if let Some(map) = schema.as_object_mut() {
+        map.remove("$schema");
+        map.remove("title");
+    }
+    schema
+}

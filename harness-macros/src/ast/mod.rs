@@ -6,6 +6,7 @@
 pub mod output;
 pub mod policy;
 pub mod task;
+pub mod tool;
 
 pub use output::Output;
 pub use policy::Policy;

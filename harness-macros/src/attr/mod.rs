@@ -11,6 +11,7 @@ pub mod literal;
 mod repairs;
 pub mod rules;
 mod source;
+pub mod tool;
 
 use proc_macro2::{TokenStream, TokenTree};
 use syn::ext::IdentExt;

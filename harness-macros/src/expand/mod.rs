@@ -6,11 +6,13 @@ mod doc;
 mod output;
 mod policy;
 mod task;
+mod tool;
 mod version;
 
 pub use output::derive_output;
 pub use policy::policy;
 pub use task::task;
+pub use tool::tool;
 
 use proc_macro2::TokenStream;
 use quote::quote;

@@ -1,6 +1,6 @@
 //! Tool calling on the wire: the tools a request offers ([`ToolDefinition`], [`ToolChoice`]),
 //! the calls a model answers with ([`ToolCall`]), and how a provider carries them
-//! ([`ToolCalling`]: natively, or [prompted](prompted) through a JSON "next action" object for
+//! ([`ToolCalling`]: natively, or [prompted] through a JSON "next action" object for
 //! servers without native tool calls).
 //!
 //! This layer only carries tool calls. Whether a call may run — the tool exists, was offered,
