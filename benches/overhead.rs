@@ -2,10 +2,14 @@
 //! loopback server, in the same process. The bare call encodes the same request JSON (the body the
 //! harness sent, captured once) and decodes the completion and its content into typed structs.
 //!
-//! First a percentile run (interleaved samples of both, p50/p99 and their ratios — the figures we
-//! report), then divan's own statistics for both.
+//! First percentile runs (interleaved samples of both, p50/p99 and their ratios — the figures we
+//! report) with a `tracing` registry installed, so the harness's spans are really recorded:
+//! against the chaos server (two worker threads), then against a fast fixed-response server
+//! (`support/fast.rs`) on a current-thread runtime, client and server on one core. Then divan's
+//! own statistics.
 //!
-//! `cargo bench --bench overhead`
+//! `cargo bench --bench overhead` (`HARNESS_BENCH_CALLS=N` for N calls of each per run, 3000 by
+//! default).
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +19,9 @@ use harness_core::testing::chaos::{ChaosServer, Reply};
 
 #[path = "../examples/support/tasks.rs"]
 mod tasks;
+
+#[path = "support/fast.rs"]
+mod fast;
 
 use tasks::{Sentiment, classify};
 
@@ -44,7 +51,7 @@ const REVIEW: &str = "Arrived broken, support never answered.";
 
 struct Setup {
     rt: tokio::runtime::Runtime,
-    _server: ChaosServer,
+    _server: Option<ChaosServer>,
     harness: Harness,
     client: reqwest::Client,
     url: String,
@@ -82,10 +89,55 @@ fn setup() -> Setup {
     );
     Setup {
         rt,
-        _server: server,
+        _server: Some(server),
         harness,
         client: reqwest::Client::new(),
         url,
+        body,
+    }
+}
+
+/// The fast server on a current-thread runtime: the client, the harness and the server on one
+/// thread. The baseline replays the body the harness sends, captured once by a chaos server.
+fn setup_fast() -> Setup {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let body = rt.block_on(async {
+        let capture = ChaosServer::builder()
+            .default_reply(Reply::json_content(ANSWER))
+            .start()
+            .await
+            .expect("capture server");
+        let provider = OpenAiCompatible::builder(capture.base_url())
+            .build()
+            .expect("provider");
+        let h = Harness::builder()
+            .provider("openai", provider)
+            .build()
+            .unwrap();
+        classify::with(&h, REVIEW).await.expect("capture call");
+        capture
+            .requests()
+            .pop()
+            .and_then(|r| r.body)
+            .expect("a JSON body")
+    });
+    let addr = rt.block_on(fast::start(ANSWER));
+    let provider = OpenAiCompatible::builder(format!("http://{addr}/v1"))
+        .build()
+        .expect("provider");
+    let harness = Harness::builder()
+        .provider("openai", provider)
+        .build()
+        .unwrap();
+    Setup {
+        rt,
+        _server: None,
+        harness,
+        client: reqwest::Client::new(),
+        url: format!("http://{addr}/v1/chat/completions"),
         body,
     }
 }
@@ -118,13 +170,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn percentiles() {
-    let s = setup();
-    let n = 3000;
+fn percentiles(label: &str, s: &Setup) {
+    let n: usize = std::env::var("HARNESS_BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
     let (mut h, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..200 {
-        s.rt.block_on(bare(&s));
-        s.rt.block_on(harnessed(&s));
+        s.rt.block_on(bare(s));
+        s.rt.block_on(harnessed(s));
     }
     for i in 0..n {
         // Interleave, alternating which goes first, so drift affects both alike.
@@ -132,10 +186,10 @@ fn percentiles() {
         for first in [order, !order] {
             let t = Instant::now();
             if first {
-                s.rt.block_on(harnessed(&s));
+                s.rt.block_on(harnessed(s));
                 h.push(t.elapsed());
             } else {
-                s.rt.block_on(bare(&s));
+                s.rt.block_on(bare(s));
                 b.push(t.elapsed());
             }
         }
@@ -148,7 +202,7 @@ fn percentiles() {
         percentile(&b, 0.5),
         percentile(&b, 0.99),
     );
-    println!("overhead: {n} interleaved calls each against the same 127.0.0.1 server");
+    println!("overhead, {label}: {n} interleaved calls each, spans recorded by a tracing registry");
     println!("  bare reqwest + serde_json  p50 {b50:>10.1?}  p99 {b99:>10.1?}");
     println!("  harnessed call             p50 {h50:>10.1?}  p99 {h99:>10.1?}");
     println!(
@@ -159,8 +213,27 @@ fn percentiles() {
 }
 
 fn main() {
-    percentiles();
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // Spans on: the harness's task and attempt spans are recorded, as in a traced service.
+    let _ = tracing_subscriber::registry().try_init();
+    percentiles("chaos server, 2 worker threads", &setup());
+    percentiles(
+        "fast fixed-response server, client and server on one thread",
+        &setup_fast(),
+    );
     divan::main();
+}
+
+#[divan::bench]
+fn harnessed_call_fast_server(bencher: divan::Bencher) {
+    let s = setup_fast();
+    bencher.bench_local(|| s.rt.block_on(harnessed(&s)));
+}
+
+#[divan::bench]
+fn bare_reqwest_serde_fast_server(bencher: divan::Bencher) {
+    let s = setup_fast();
+    bencher.bench_local(|| s.rt.block_on(bare(&s)));
 }
 
 #[divan::bench]

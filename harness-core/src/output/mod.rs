@@ -22,8 +22,93 @@ pub fn schema_instruction(schema: &serde_json::Value) -> String {
 /// without the keywords no server enforces and that only cost tokens — `$schema`, `title`, and
 /// schemars' number formats (`double`, `uint8`, ...; the type and the range say it). Walks the
 /// schema keywords with a heap stack, as [`close_objects`] does; data under `const`, `enum`,
-/// `default` and `examples` is left as it is, and so are property names.
+/// `default` and `examples` is left as it is, and so are property names. A definition that
+/// refers to no other (a unit enum, a leaf struct) is written in place of its `$ref`s and leaves
+/// `$defs`: the same schema, in fewer tokens.
 pub fn wire_schema(schema: &serde_json::Value) -> serde_json::Value {
+    let mut wire = cleaned(schema);
+    inline_leaf_defs(&mut wire);
+    wire
+}
+
+/// The schema keyword children of a schema object, mutably (the walk of [`wire_schema`]).
+fn children_mut(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+) -> Vec<&mut serde_json::Value> {
+    use serde_json::Value;
+    let mut out = Vec::new();
+    for (key, child) in map.iter_mut() {
+        match (key.as_str(), child) {
+            ("properties" | "$defs" | "definitions" | "patternProperties", Value::Object(m)) => {
+                out.extend(m.values_mut())
+            }
+            ("allOf" | "anyOf" | "oneOf" | "prefixItems", Value::Array(parts)) => {
+                out.extend(parts.iter_mut())
+            }
+            (
+                "items"
+                | "additionalProperties"
+                | "additionalItems"
+                | "not"
+                | "if"
+                | "then"
+                | "else"
+                | "contains"
+                | "propertyNames",
+                c,
+            ) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Writes each `$defs` entry that holds no `$ref` in place of the `$ref`s naming it (the
+/// referring schema's own keywords, such as its description, win), and drops the entries no
+/// `$ref` names any more.
+fn inline_leaf_defs(wire: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(defs) = wire.get("$defs").and_then(Value::as_object) else {
+        return;
+    };
+    let leaves: std::collections::HashMap<String, Value> = defs
+        .iter()
+        .filter(|(_, d)| !d.to_string().contains("\"$ref\""))
+        .map(|(name, d)| (format!("#/$defs/{name}"), d.clone()))
+        .collect();
+    if leaves.is_empty() {
+        return;
+    }
+    let mut stack = vec![&mut *wire];
+    while let Some(node) = stack.pop() {
+        let Value::Object(map) = node else { continue };
+        if let Some(def) = map
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| leaves.get(r))
+            && let Value::Object(def) = def
+        {
+            map.remove("$ref");
+            for (k, v) in def {
+                map.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        stack.extend(children_mut(map));
+    }
+    let text = wire.to_string();
+    let Some(map) = wire.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(defs)) = map.get_mut("$defs") {
+        defs.retain(|name, _| text.contains(&format!("\"#/$defs/{name}\"")));
+        if defs.is_empty() {
+            map.remove("$defs");
+        }
+    }
+}
+
+/// The schema without `$schema`, `title` and number formats.
+fn cleaned(schema: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     let mut wire = schema.clone();
     if let Value::Object(map) = &mut wire {
@@ -40,30 +125,7 @@ pub fn wire_schema(schema: &serde_json::Value) -> serde_json::Value {
         {
             map.remove("format");
         }
-        for (key, child) in map.iter_mut() {
-            match (key.as_str(), child) {
-                (
-                    "properties" | "$defs" | "definitions" | "patternProperties",
-                    Value::Object(m),
-                ) => stack.extend(m.values_mut()),
-                ("allOf" | "anyOf" | "oneOf" | "prefixItems", Value::Array(parts)) => {
-                    stack.extend(parts.iter_mut())
-                }
-                (
-                    "items"
-                    | "additionalProperties"
-                    | "additionalItems"
-                    | "not"
-                    | "if"
-                    | "then"
-                    | "else"
-                    | "contains"
-                    | "propertyNames",
-                    c,
-                ) => stack.push(c),
-                _ => {}
-            }
-        }
+        stack.extend(children_mut(map));
     }
     wire
 }
@@ -333,6 +395,38 @@ mod close_tests {
                 "additionalProperties": false
             })
         );
+    }
+
+    #[test]
+    fn leaf_definitions_are_written_in_place_and_recursive_ones_stay() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "label": {"$ref": "#/$defs/Label", "description": "The label."},
+                "other": {"$ref": "#/$defs/Label"},
+                "tree": {"$ref": "#/$defs/Node"}
+            },
+            "$defs": {
+                "Label": {"type": "string", "enum": ["a", "b"], "description": "A label."},
+                "Node": {"type": "object", "properties": {
+                    "kids": {"type": "array", "items": {"$ref": "#/$defs/Node"}},
+                    "tag": {"$ref": "#/$defs/Label"}
+                }}
+            }
+        });
+        let wire = super::wire_schema(&schema);
+        let label = json!({"type": "string", "enum": ["a", "b"], "description": "The label."});
+        assert_eq!(wire["properties"]["label"], label);
+        assert_eq!(wire["properties"]["other"]["description"], "A label.");
+        assert_eq!(wire["properties"]["tree"], json!({"$ref": "#/$defs/Node"}));
+        assert_eq!(
+            wire["$defs"]["Node"]["properties"]["tag"]["enum"],
+            json!(["a", "b"])
+        );
+        assert!(wire["$defs"].get("Label").is_none(), "{wire}");
+        let compiled = jsonschema::validator_for(&wire).unwrap();
+        assert!(compiled.is_valid(&json!({"label": "a", "tree": {"kids": [{"tag": "b"}]}})));
+        assert!(!compiled.is_valid(&json!({"label": "c"})));
     }
 
     #[test]

@@ -17,10 +17,8 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
-    /// Prompt tokens, cached ones included.
-    pub input_tokens: u64,
-    /// Completion tokens, reasoning ones included.
-    pub output_tokens: u64,
+    // Fields in name order: audit records serialize straight into their canonical (sorted-key)
+    // form, which they are hashed in.
     /// Of `input_tokens`, those read from the prompt cache (Anthropic's
     /// `cache_read_input_tokens`, OpenAI's `prompt_tokens_details.cached_tokens`).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -29,6 +27,10 @@ pub struct Usage {
     /// `cache_creation_input_tokens`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cache_write_tokens: u64,
+    /// Prompt tokens, cached ones included.
+    pub input_tokens: u64,
+    /// Completion tokens, reasoning ones included.
+    pub output_tokens: u64,
     /// Of `output_tokens`, those spent reasoning (OpenAI's
     /// `completion_tokens_details.reasoning_tokens`).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -118,6 +120,11 @@ mod tests {
         let old: Usage = serde_json::from_str(r#"{"input_tokens":3,"output_tokens":4}"#).unwrap();
         assert_eq!(old, plain);
         let cached = Usage::new(10, 4).with_cache(6, 2).with_reasoning(1);
+        // Keys in sorted order: the canonical form audit records are hashed in.
+        assert_eq!(
+            serde_json::to_string(&cached).unwrap(),
+            r#"{"cache_read_tokens":6,"cache_write_tokens":2,"input_tokens":10,"output_tokens":4,"reasoning_tokens":1}"#
+        );
         let back: Usage = serde_json::from_str(&serde_json::to_string(&cached).unwrap()).unwrap();
         assert_eq!(back, cached);
         assert_eq!(cached.uncached_input_tokens(), 2);

@@ -87,9 +87,13 @@ async fn a_reasked_call_sums_and_prices_every_attempt_with_cache_and_reasoning_t
         .build()
         .unwrap();
     let price = Price::per_million(2.50, 10.00).with_cache_read(1.25);
+    let dir = std::env::temp_dir().join(format!("harness-cost-{}", std::process::id()));
+    let trail = dir.join("audit.jsonl");
+    let _ = std::fs::remove_file(&trail);
     let harness = Harness::builder()
         .provider("openai", provider)
         .prices(PriceTable::empty().with("gpt-4o", price))
+        .observer(harness_core::audit::JsonlSink::open(&trail).unwrap())
         .build()
         .unwrap();
     let out = harness
@@ -123,6 +127,11 @@ async fn a_reasked_call_sums_and_prices_every_attempt_with_cache_and_reasoning_t
     assert!((second - (76.0 * 2.50 + 1024.0 * 1.25 + 10.0 * 10.00) / 1e6).abs() < 1e-12);
     let total = report.cost_usd.expect("every attempt is priced");
     assert!((total - (first + second)).abs() < 1e-12, "{total}");
+    // A record with cache and reasoning counts hashes as it is written.
+    drop(harness);
+    let verified = harness_core::audit::verify_jsonl(&trail).unwrap();
+    assert!(verified.is_intact(), "{verified}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
