@@ -422,8 +422,8 @@ async fn the_assembly_report_reaches_the_call_report_and_the_audit_record() {
     assert_eq!(records[0].context.as_ref(), Some(ctx));
     assert!(records[0].hash_is_valid());
     assert!(audit::verify_jsonl(&path).unwrap().is_intact());
-    // What was sent is what the plan assembled, in order (the engine adds its schema
-    // instruction to the system message).
+    // What was sent is what the plan assembled, in order (the schema goes to the server in
+    // response_format, not into the messages).
     let recorded: Vec<(Role, String)> = records[0]
         .request
         .messages
