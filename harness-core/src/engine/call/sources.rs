@@ -195,32 +195,7 @@ impl Job {
                     detail,
                 });
             };
-            let next = loop {
-                let Some(&s) = self.steps.get(step) else {
-                    break Next::End(ActionKind::Fail);
-                };
-                match s {
-                    Action::Retry { times, backoff } if used < times => {
-                        used += 1;
-                        break Next::Retry(self.recovery.backoff(&backoff, used, None));
-                    }
-                    Action::FallbackSource { source: other } => {
-                        step += 1;
-                        used = 0;
-                        break Next::Fallback(other);
-                    }
-                    Action::Proceed => break Next::Proceed,
-                    Action::Default => break Next::End(ActionKind::Default),
-                    Action::Escalate => break Next::End(ActionKind::Escalate),
-                    Action::Fail => break Next::End(ActionKind::Fail),
-                    // A spent retry, and steps that mean nothing for a source (the macro
-                    // rejects `reask` and a model fallback here).
-                    Action::Retry { .. } | Action::Reask { .. } | Action::Fallback(_) => {
-                        step += 1;
-                        used = 0;
-                    }
-                }
-            };
+            let next = self.next_step(&mut step, &mut used);
             match next {
                 Next::Retry(delay) => {
                     take(ActionKind::Retry, format!("after {delay:?}"));
@@ -248,6 +223,38 @@ impl Job {
                         message: None,
                         end: Some(SourceEnd { action, message }),
                     };
+                }
+            }
+        }
+    }
+
+    /// The next step of the source's chain after a failure: `step` is the chain's cursor and
+    /// `used` the retries spent at it (a spent retry and steps that mean nothing for a source
+    /// move the cursor on; the end of the chain fails).
+    fn next_step(&self, step: &mut usize, used: &mut u32) -> Next {
+        loop {
+            let Some(&s) = self.steps.get(*step) else {
+                return Next::End(ActionKind::Fail);
+            };
+            match s {
+                Action::Retry { times, backoff } if *used < times => {
+                    *used += 1;
+                    return Next::Retry(self.recovery.backoff(&backoff, *used, None));
+                }
+                Action::FallbackSource { source: other } => {
+                    *step += 1;
+                    *used = 0;
+                    return Next::Fallback(other);
+                }
+                Action::Proceed => return Next::Proceed,
+                Action::Default => return Next::End(ActionKind::Default),
+                Action::Escalate => return Next::End(ActionKind::Escalate),
+                Action::Fail => return Next::End(ActionKind::Fail),
+                // A spent retry, and steps that mean nothing for a source (the macro rejects
+                // `reask` and a model fallback here).
+                Action::Retry { .. } | Action::Reask { .. } | Action::Fallback(_) => {
+                    *step += 1;
+                    *used = 0;
                 }
             }
         }
