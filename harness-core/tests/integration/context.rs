@@ -466,6 +466,18 @@ async fn the_named_plan_is_in_the_contract_the_doc_and_the_audit_record() {
     assert!(doc.contains("| history | History | priority "), "{doc}");
     assert_eq!(PLANNED.to_json()["plan"]["name"], "support");
     assert!(UNPLANNED.to_json().get("plan").is_none());
+    // The registry export lists it with the task (and only for a task that names one).
+    let exported = harness_core::registry::TaskDoc::of(&PLANNED);
+    assert_eq!(exported.plan.as_ref().unwrap()["version"], "1");
+    assert_eq!(
+        exported.plan.as_ref().unwrap()["sections"][2]["name"],
+        "history"
+    );
+    assert!(
+        harness_core::registry::TaskDoc::of(&UNPLANNED)
+            .plan
+            .is_none()
+    );
 
     let path = temp_path("named-plan.jsonl");
     let harness = Harness::builder()
