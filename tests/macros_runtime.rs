@@ -370,6 +370,60 @@ fn contracts_are_data_with_docs_and_a_stable_version() {
     assert_ne!(c.version, minutes::CONTRACT.version);
 }
 
+/// The plan `brief` assembles its context with.
+static BRIEF_PLAN: harness_core::context::ContextPlan = harness_core::context::ContextPlan::new(
+    "brief",
+    "2",
+    &[
+        harness_core::context::Section::required(
+            "system",
+            harness_core::context::SectionKind::System,
+        ),
+        harness_core::context::Section::optional(
+            "notes",
+            harness_core::context::SectionKind::Documents,
+            1,
+            harness_core::context::Truncate::DropLowestRanked,
+        )
+        .with_budget(400),
+    ],
+    256,
+);
+
+/// Minutes from notes, within a plan.
+#[llm_task(plan = BRIEF_PLAN, policy = Standard)]
+async fn brief(notes: String) -> TaskResult<Minutes> {
+    let fill = harness_core::context::Fill::new()
+        .text("system", "You take minutes.")
+        .documents(
+            "notes",
+            vec![harness_core::context::Document {
+                id: "n1".into(),
+                text: notes,
+                score: 1.0,
+                source: "notes".into(),
+            }],
+        );
+    BRIEF_PLAN
+        .assemble(fill, &harness_core::context::Estimator::default(), 4096)
+        .map(|a| a.into_context())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_named_plan_is_in_the_contract_its_doc_and_its_version() {
+    let c = &brief::CONTRACT;
+    assert!(std::ptr::eq(c.plan.expect("the plan"), &BRIEF_PLAN));
+    let doc = c.doc().to_string();
+    assert!(
+        doc.contains("| context plan | `brief` (version 2) |"),
+        "{doc}"
+    );
+    assert!(doc.contains(BRIEF_PLAN.doc().trim_end()), "{doc}");
+    assert_eq!(minutes::CONTRACT.plan, None);
+    assert_eq!(c.to_json()["plan"]["sections"][1]["name"], "notes");
+}
+
 #[derive(Debug, LlmOutput)]
 struct Status {
     status: String,

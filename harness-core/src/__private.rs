@@ -91,6 +91,7 @@ impl ContractFields {
             denied_repairs: self.denied_repairs,
             params: self.params,
             sources: &[],
+            plan: None,
         }
     }
 }

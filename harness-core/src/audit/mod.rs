@@ -43,7 +43,8 @@ pub use find::{BadTime, Filter, Found, FoundTable, MIN_HASH_PREFIX, TimeBound, f
 pub use jsonl::{JsonlSink, JsonlStore};
 pub use record::{
     AuditRecord, GENESIS_HASH, MessagePolicy, RECORD_VERSION, RecordedAction, RecordedAttempt,
-    RecordedInput, RecordedMessage, RecordedOutcome, RecordedRequest, RecordedViolation,
+    RecordedInput, RecordedMessage, RecordedOutcome, RecordedPlan, RecordedRequest,
+    RecordedViolation,
 };
 pub use replay::{
     Difference, ReplayError, ReplayResult, diff_json, replay, replay_with, request_fingerprint,

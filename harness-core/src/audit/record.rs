@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::contract::{ActionKind, FailureClass, TaskContract};
+use crate::contract::{ActionKind, ContextPlan, FailureClass, TaskContract};
 use crate::observe::CallEnd;
 use crate::outcome::AttemptKind;
 use crate::provider::{ChatRequest, Message, ResponseFormat, Role, Usage};
@@ -156,6 +156,24 @@ pub struct RecordedAction {
     pub detail: String,
 }
 
+/// The context plan a task names ([`TaskContract::plan`]): which plan, at which version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedPlan {
+    /// The plan's name.
+    pub name: String,
+    /// The plan's version.
+    pub version: String,
+}
+
+impl RecordedPlan {
+    fn of(plan: &ContextPlan) -> RecordedPlan {
+        RecordedPlan {
+            name: plan.name.to_owned(),
+            version: plan.version.to_owned(),
+        }
+    }
+}
+
 /// How the call ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedOutcome {
@@ -216,6 +234,10 @@ pub struct AuditRecord {
     pub module: String,
     /// How the call ended.
     pub outcome: RecordedOutcome,
+    /// The context plan the task names, if it names one (left out otherwise, so records of
+    /// tasks without one, and their hashes, are what they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<RecordedPlan>,
     /// The previous record's `hash` ([`GENESIS_HASH`] for the first).
     pub prev_hash: String,
     /// The first attempt's request.
@@ -303,6 +325,7 @@ impl AuditRecord {
             model_answered,
             fingerprint: report.fingerprint.clone(),
             context: report.context.clone(),
+            plan: call.contract.plan.map(RecordedPlan::of),
             request: RecordedRequest::new(call.contract, call.request, policy),
             sources: report.sources.clone(),
             inputs: call

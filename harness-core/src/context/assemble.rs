@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::plan::{ContextPlan, Keep, Section, SectionKind, Truncate, known_window};
 use super::tokens::{MESSAGE_OVERHEAD, TokenCounter};
+use crate::contract::{ContextPlan, Keep, Section, SectionKind, Truncate, known_window};
 use crate::digest::hash_hex;
 use crate::memory::{Summary, Turn};
-use crate::provider::Message;
+use crate::provider::{Message, Role};
 
 /// A retrieved document.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
@@ -213,6 +213,16 @@ struct Item {
     id: String,
     messages: Vec<Message>,
     tokens: u32,
+}
+
+impl SectionKind {
+    /// The role of the message a text section becomes.
+    pub const fn role(self) -> Role {
+        match self {
+            SectionKind::System | SectionKind::Instructions => Role::System,
+            _ => Role::User,
+        }
+    }
 }
 
 impl ContextPlan {

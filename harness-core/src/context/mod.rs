@@ -4,14 +4,15 @@
 //! they kept and cut; and the text of a reask ([`reask`]).
 
 mod assemble;
-mod plan;
 pub mod reask;
 mod source;
 pub mod tokens;
 
+pub use crate::contract::{
+    ContextPlan, Keep, PLAN_COLUMNS, Section, SectionKind, Truncate, known_window,
+};
 pub(crate) use assemble::rank;
 pub use assemble::{Assembled, AssemblyReport, ContextError, Cut, Document, Fill, SectionReport};
-pub use plan::{ContextPlan, Keep, Section, SectionKind, Truncate, known_window};
 pub use reask::{echo, reask_message};
 pub(crate) use source::fetch_once;
 pub use source::{

@@ -6,6 +6,7 @@
 
 pub mod linked;
 pub mod notation;
+mod plan;
 mod render;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 pub use harness_spec::{ActionKind, FailureClass, RepairKind};
 pub use notation::{NOTATION_VERSION, notation};
+pub use plan::{ContextPlan, Keep, PLAN_COLUMNS, Section, SectionKind, Truncate, known_window};
 pub use render::{ContractDoc, render_prompt};
 
 /// Backoff between retries: capped exponential with full jitter by default.
@@ -383,6 +385,10 @@ pub struct TaskContract {
     pub params: Params,
     /// The context sources it declares, fetched before the first attempt.
     pub sources: &'static [SourceSpec],
+    /// The context plan it names (`#[llm_task(plan = PLAN, ...)]`): shown in its docs, exported
+    /// with it, and named (name and version) in its audit records. Its body assembles with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<&'static ContextPlan>,
 }
 
 impl TaskContract {
@@ -413,6 +419,7 @@ impl TaskContract {
                 seed: None,
             },
             sources: &[],
+            plan: None,
         }
     }
 
@@ -503,6 +510,12 @@ impl TaskContract {
     /// With these context sources.
     pub const fn with_sources(mut self, sources: &'static [SourceSpec]) -> Self {
         self.sources = sources;
+        self
+    }
+
+    /// With this context plan.
+    pub const fn with_plan(mut self, plan: &'static ContextPlan) -> Self {
+        self.plan = Some(plan);
         self
     }
 

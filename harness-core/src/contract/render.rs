@@ -88,6 +88,10 @@ impl ContractDoc<'_> {
                 ]
             }));
         }
+        if let Some(plan) = c.plan {
+            sheet.paragraph(plan.summary());
+            sheet.table(&super::PLAN_COLUMNS, plan.rows());
+        }
         let schema = c.output_schema();
         if let Some(fields) = fields(&schema) {
             sheet.table(&["field", "type", "description"], fields);
@@ -122,6 +126,12 @@ impl ContractDoc<'_> {
         }
         if let Some(p) = c.policy {
             facts.push(("policy", format!("`{}`", p.name)));
+        }
+        if let Some(p) = c.plan {
+            facts.push((
+                "context plan",
+                format!("`{}` (version {})", p.name, p.version),
+            ));
         }
         facts
     }
@@ -239,6 +249,30 @@ mod tests {
                  | `kb` | 800 | 5 | 2s | `docs` | `fallback(\"kb_mirror\").then(proceed)` |\n\
                  | `profile` | 100 | 1 | 2s | `profile` | `fail` |\n"
             ),
+            "{doc}"
+        );
+    }
+
+    #[test]
+    fn a_named_plan_gets_a_fact_and_its_table() {
+        use crate::contract::{ContextPlan, Section, SectionKind};
+        const PLAN: ContextPlan = ContextPlan::new(
+            "answer",
+            "3",
+            &[Section::required("question", SectionKind::UserInput)],
+            256,
+        );
+        const C: TaskContract = TaskContract {
+            plan: Some(&PLAN),
+            ..crate::__private::stub_contract("answer", "m")
+        };
+        let doc = C.doc().to_string();
+        assert!(
+            doc.contains("| context plan | `answer` (version 3) |\n"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains(&format!("\n\n{}\n", PLAN.doc().trim_end())),
             "{doc}"
         );
     }

@@ -63,9 +63,12 @@ pub struct TaskDoc {
     pub params: ParamsDoc,
     /// The named policy filling classes the task does not declare.
     pub policy: Option<String>,
-    /// The context plan: plans are used in task bodies, not declared in contracts, in this
-    /// release.
+    /// Why the contract says nothing about a context plan, for tasks that name none.
     pub context_plan: NotPresent,
+    /// The context plan the task names (`plan = PATH`), as `ContextPlan` serialises it: name,
+    /// version, sections, reply reserve, window (absent for tasks that name none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Value>,
     /// The declared context sources, in declaration order (absent for tasks without any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceDoc>,
@@ -341,6 +344,9 @@ impl TaskDoc {
             context_plan: NotPresent::new(
                 "a context plan (`context::ContextPlan`) is used in a task's body, not declared in its contract: the prompt section is all the contract says about its context; each call's plan report is in its audit record (`context`)",
             ),
+            plan: c
+                .plan
+                .map(|p| serde_json::to_value(p).unwrap_or(Value::Null)),
             sources: c
                 .sources
                 .iter()

@@ -112,10 +112,24 @@ fn task(out: &mut String, t: &TaskDoc) {
     out.push_str("### Failure contract\n\n");
     failures_table(out, &t.failures);
     limits(out, t);
+    match &t.plan {
+        Some(plan) => {
+            out.push_str("### Context plan\n\n");
+            let body = serde_json::to_string_pretty(plan).unwrap_or_default();
+            fence(out, "json", &body);
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "### Context plan and sources\n\nNot in the contract: {}.\n",
+                t.context_plan.note
+            );
+        }
+    }
     let _ = writeln!(
         out,
-        "### Context plan and sources\n\nNot in the contract: {}.\n\n### Tools and scopes\n\nNot present yet: {}.\n",
-        t.context_plan.note, t.tools.note
+        "### Tools and scopes\n\nNot present yet: {}.\n",
+        t.tools.note
     );
 }
 

@@ -818,6 +818,7 @@ mod tests {
             seed: None,
         },
         sources: &[],
+        plan: None,
     };
 
     #[test]

@@ -437,6 +437,98 @@ async fn the_assembly_report_reaches_the_call_report_and_the_audit_record() {
     }
 }
 
+/// A task that names its plan has it in its contract, its docs and its audit records (name and
+/// version); a task that names none writes no `plan` key, and both records verify in one chain.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn the_named_plan_is_in_the_contract_the_doc_and_the_audit_record() {
+    use harness_core::Harness;
+    use harness_core::audit::{self, JsonlSink, RecordedPlan};
+    use harness_core::testing::fixtures::{
+        ContractBuilder, FnProvider, Ticket, output, temp_path, ticket_json,
+    };
+
+    static PLANNED: harness_core::contract::TaskContract =
+        ContractBuilder::new("planned", output::<Ticket>())
+            .no_prompt()
+            .plan(&SUPPORT)
+            .build();
+    static UNPLANNED: harness_core::contract::TaskContract =
+        ContractBuilder::new("unplanned", output::<Ticket>())
+            .no_prompt()
+            .build();
+    assert_eq!(PLANNED.plan, Some(&SUPPORT));
+    let doc = PLANNED.doc().to_string();
+    assert!(
+        doc.contains("| context plan | `support` (version 1) |"),
+        "{doc}"
+    );
+    assert!(doc.contains("| history | History | priority "), "{doc}");
+    assert_eq!(PLANNED.to_json()["plan"]["name"], "support");
+    assert!(UNPLANNED.to_json().get("plan").is_none());
+    // The registry export lists it with the task (and only for a task that names one).
+    let exported = harness_core::registry::TaskDoc::of(&PLANNED);
+    assert_eq!(exported.plan.as_ref().unwrap()["version"], "1");
+    assert_eq!(
+        exported.plan.as_ref().unwrap()["sections"][2]["name"],
+        "history"
+    );
+    assert!(
+        harness_core::registry::TaskDoc::of(&UNPLANNED)
+            .plan
+            .is_none()
+    );
+
+    let path = temp_path("named-plan.jsonl");
+    let harness = Harness::builder()
+        .provider(
+            "fn",
+            FnProvider::new(|_, _| Ok(ticket_json("billing", 2, 0.9))),
+        )
+        .observer(JsonlSink::open(&path).unwrap())
+        .build()
+        .unwrap();
+    for contract in [&PLANNED, &UNPLANNED] {
+        let assembled = SUPPORT
+            .assemble(
+                Fill::new()
+                    .text("system", "be brief")
+                    .text("question", "why"),
+                &Words,
+                130,
+            )
+            .unwrap();
+        harness
+            .run::<Ticket>(contract, Vec::new(), Some(assembled.into_context()), None)
+            .await
+            .unwrap();
+    }
+    drop(harness);
+    let records = audit::read_jsonl(&path).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records[0].plan,
+        Some(RecordedPlan {
+            name: "support".into(),
+            version: "1".into()
+        })
+    );
+    assert_eq!(records[1].plan, None);
+    let lines: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        lines[0].contains(r#""plan":{"name":"support","version":"1"}"#),
+        "{}",
+        lines[0]
+    );
+    assert!(!lines[1].contains(r#""plan":{"#), "{}", lines[1]);
+    assert!(records.iter().all(|r| r.hash_is_valid()));
+    assert!(audit::verify_jsonl(&path).unwrap().is_intact());
+}
+
 /// The tokens-per-minute limit counts a request with the harness's token counter when one is set,
 /// instead of a token per 4 bytes.
 #[cfg(feature = "testing")]

@@ -92,6 +92,8 @@ pub struct Task<'a> {
     pub params: Params,
     pub limits: Limits,
     pub policy: Option<Path>,
+    /// `plan = PATH`: the context plan the task names.
+    pub plan: Option<Path>,
     /// The repair kinds the task does not accept.
     pub repairs_deny: Vec<harness_spec::RepairKind>,
     pub contracts: Contracts,
@@ -147,6 +149,7 @@ impl<'a> Task<'a> {
                 deadline_key: args.deadline_ms.map(|k| k.key),
             },
             policy: args.policy.map(|k| k.value),
+            plan: args.plan.map(|k| k.value),
             repairs_deny: args.repairs_deny.map(|k| k.value).unwrap_or_default(),
             contracts: args.contracts,
             sources: args.sources,

@@ -23,6 +23,7 @@ pub const TASK_KEYS: &[&str] = &[
     MAX_TOKENS,
     SEED,
     POLICY,
+    PLAN,
     REPAIRS,
     SOURCE,
     CRATE,
@@ -38,6 +39,7 @@ const TEMPERATURE: &str = "temperature";
 const MAX_TOKENS: &str = "max_tokens";
 const SEED: &str = "seed";
 const POLICY: &str = "policy";
+const PLAN: &str = "plan";
 const CRATE: &str = "crate";
 const SOURCE: &str = "source";
 
@@ -147,6 +149,7 @@ fn value_key(cx: &Ctxt, args: &mut TaskArgs, key: &Ident, name: &str, value: &Ex
             literal::int::<u64>(cx, value, name),
         ),
         POLICY => set_once(cx, &mut args.policy, key, literal::path(cx, value, name)),
+        PLAN => set_once(cx, &mut args.plan, key, literal::bare_path(cx, value, name)),
         CRATE => set_once(cx, &mut args.krate, key, literal::path(cx, value, name)),
         _ => unreachable!("every allowed key is handled"),
     }

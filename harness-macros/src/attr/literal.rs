@@ -96,6 +96,21 @@ pub fn path(cx: &Ctxt, value: &Expr, name: &str) -> Option<Path> {
     }
 }
 
+/// A path written bare (`plan = SUPPORT_PLAN`): the name of an item, not a string.
+pub fn bare_path(cx: &Ctxt, value: &Expr, name: &str) -> Option<Path> {
+    match value {
+        Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
+        other => {
+            cx.error_spanned_by(
+                other,
+                format_args!("`{name}` must be a path to a `static` or `const` item"),
+                format_args!("name the item without quotes, e.g. `{name} = SUPPORT_PLAN`"),
+            );
+            None
+        }
+    }
+}
+
 /// A numeric literal (optionally negated) as `f64`.
 pub fn number(e: &Expr) -> Option<f64> {
     match e {

@@ -40,6 +40,8 @@ pub struct TaskArgs {
     pub max_tokens: Option<Keyed<u32>>,
     pub seed: Option<Keyed<u64>>,
     pub policy: Option<Keyed<Path>>,
+    /// `plan = PATH`: a `static` or `const` `ContextPlan`.
+    pub plan: Option<Keyed<Path>>,
     pub krate: Option<Keyed<Path>>,
     /// `repairs(deny = [...])`.
     pub repairs_deny: Option<Keyed<Vec<harness_spec::RepairKind>>>,

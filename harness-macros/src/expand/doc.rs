@@ -57,6 +57,13 @@ fn facts(t: &Task, version: &str) -> Vec<(&'static str, String)> {
     if let Some(p) = policy_name(t) {
         facts.push(("policy", format!("`{p}`")));
     }
+    if let Some(p) = &t.plan {
+        let p = quote!(#p).to_string().replace(' ', "");
+        facts.push((
+            "context plan",
+            format!("`{p}` (its sections: `{}::CONTRACT.doc()`)", t.name()),
+        ));
+    }
     facts.push(("version", format!("`{version}`")));
     facts
 }

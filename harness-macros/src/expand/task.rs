@@ -279,6 +279,11 @@ fn contract(t: &Task, p: &TokenStream, version: &str) -> TokenStream {
         let sources = chain::sources(p, &t.sources);
         quote!(.with_sources(#sources))
     });
+    // `&PLAN` at the path, so a path that is not a `ContextPlan` is reported there.
+    let with_plan = t
+        .plan
+        .as_ref()
+        .map(|path| quote_spanned!(path.span()=> .with_plan(&#path)));
     let below = chain::threshold(&t.contracts);
     let temperature = opt(t.params.temperature);
     let max_tokens = opt(t.params.max_tokens);
@@ -313,6 +318,7 @@ fn contract(t: &Task, p: &TokenStream, version: &str) -> TokenStream {
         }
         .build()
         #with_sources
+        #with_plan
     }
 }
 

@@ -78,5 +78,10 @@ fn canonical(t: &Task) -> String {
     for s in &t.sources {
         line("source", &s.render());
     }
+    // Only when named, for the same reason. The path, not the plan's contents (a macro cannot
+    // read them): change the plan's own `version` when its sections change.
+    if let Some(p) = &t.plan {
+        line("plan", &quote!(#p).to_string());
+    }
     c
 }

@@ -1,12 +1,11 @@
 //! A context plan: the typed sections of a prompt, what each may cost, and how each is shortened.
 //!
-//! A plan is `const` data (it can sit in a `static` beside the task, be rendered in docs and be
-//! written into audit records); [`ContextPlan::assemble`](super::ContextPlan::assemble) fills it
-//! with this call's texts, documents and history within a token budget.
+//! A plan is `const` data, so it lives with the contracts: a task names it
+//! (`#[llm_task(plan = PLAN, ...)]`) and it is then in the task's [`TaskContract`](super::TaskContract),
+//! its docs and its audit records. [`ContextPlan::assemble`](crate::context::ContextPlan::assemble)
+//! (in `context`) fills it with this call's texts, documents and history within a token budget.
 
 use serde::Serialize;
-
-use crate::provider::Role;
 
 /// What a section holds, which decides how it is rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -27,14 +26,6 @@ pub enum SectionKind {
 }
 
 impl SectionKind {
-    /// The role of the message a text section becomes.
-    pub const fn role(self) -> Role {
-        match self {
-            SectionKind::System | SectionKind::Instructions => Role::System,
-            _ => Role::User,
-        }
-    }
-
     /// Whether the section is the same from call to call (system text, instructions): a plan's
     /// leading stable sections are the prefix providers' prompt caches key on.
     pub const fn is_stable(self) -> bool {
@@ -157,31 +148,60 @@ impl ContextPlan {
         self
     }
 
-    /// The plan as Markdown, for a task's docs.
+    /// The plan as Markdown, for a task's docs: [`summary`](Self::summary), a blank line, and a
+    /// table of [`PLAN_COLUMNS`] with one row per section ([`rows`](Self::rows)).
     pub fn doc(&self) -> String {
-        let mut out = format!(
-            "Context plan `{}` (version {}), {} tokens reserved for the reply{}:\n\n| section | kind | keep | budget | when over budget |\n|---|---|---|---|---|\n",
+        let mut out = format!("{}\n\n|", self.summary());
+        for c in PLAN_COLUMNS {
+            out.push_str(&format!(" {c} |"));
+        }
+        out.push('\n');
+        out.push_str(&"|---".repeat(PLAN_COLUMNS.len()));
+        out.push_str("|\n");
+        for row in self.rows() {
+            out.push('|');
+            for cell in row {
+                out.push_str(&format!(" {cell} |"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// One line: the plan's name, version, reply reserve and fixed window.
+    pub fn summary(&self) -> String {
+        format!(
+            "Context plan `{}` (version {}), {} tokens reserved for the reply{}:",
             self.name,
             self.version,
             self.reply_reserve,
             self.window
                 .map(|w| format!(", window {w}"))
                 .unwrap_or_default()
-        );
-        for s in self.sections {
+        )
+    }
+
+    /// One row per section, cells in the order of [`PLAN_COLUMNS`].
+    pub fn rows(&self) -> impl Iterator<Item = [String; 5]> + '_ {
+        self.sections.iter().map(|s| {
             let keep = match s.keep {
                 Keep::Required => "required".to_owned(),
                 Keep::Priority(p) => format!("priority {p}"),
             };
             let budget = s.budget.map_or("—".to_owned(), |b| b.to_string());
-            out.push_str(&format!(
-                "| {} | {:?} | {keep} | {budget} | {:?} |\n",
-                s.name, s.kind, s.truncate
-            ));
-        }
-        out
+            [
+                s.name.to_owned(),
+                format!("{:?}", s.kind),
+                keep,
+                budget,
+                format!("{:?}", s.truncate),
+            ]
+        })
     }
 }
+
+/// The columns of a plan's table ([`ContextPlan::rows`]).
+pub const PLAN_COLUMNS: [&str; 5] = ["section", "kind", "keep", "budget", "when over budget"];
 
 /// The context window of a model we know, by name (prefix match, longest first), in tokens.
 pub fn known_window(model: &str) -> Option<u32> {
@@ -222,5 +242,32 @@ mod tests {
         assert_eq!(known_window("Llama-3.1-8B"), Some(131_072));
         assert_eq!(known_window("claude-sonnet-4-5"), Some(200_000));
         assert_eq!(known_window("unknown"), None);
+    }
+
+    #[test]
+    fn the_doc_is_the_summary_and_one_row_per_section() {
+        const PLAN: ContextPlan = ContextPlan::new(
+            "support",
+            "2",
+            &[
+                Section::required("system", SectionKind::System),
+                Section::optional(
+                    "docs",
+                    SectionKind::Documents,
+                    1,
+                    Truncate::DropLowestRanked,
+                )
+                .with_budget(800),
+            ],
+            512,
+        )
+        .with_window(8192);
+        assert_eq!(
+            PLAN.doc(),
+            "Context plan `support` (version 2), 512 tokens reserved for the reply, window 8192:\n\n\
+             | section | kind | keep | budget | when over budget |\n|---|---|---|---|---|\n\
+             | system | System | required | — | Never |\n\
+             | docs | Documents | priority 1 | 800 | DropLowestRanked |\n"
+        );
     }
 }
