@@ -12,7 +12,9 @@
 //! `reply` task (`source(kb, budget = 400, limit = 3, ...)`): the harness asks it with the
 //! question, keeps its best articles within 400 tokens, and when it fails or times out the
 //! task's contract says what happens (here: try once more, then answer without it). The rest of
-//! the prompt is built by a context plan within `--budget` tokens (default: the model's window):
+//! the prompt is built by a context plan within what is left of `--budget` tokens (default: the
+//! model's window) after the sources' declared budgets, so the whole prompt plus the reply's
+//! reserve stays within `--budget`:
 //! system prompt and question are required; history keeps the newest whole turns and replaces
 //! older ones with a stored summary (written by a harnessed task when turns first fall out of
 //! the budget).
@@ -31,7 +33,7 @@ use harness_core::HarnessBuilder;
 use harness_core::context::tokens::{LlamaCppCounter, Tiktoken};
 use harness_core::context::{
     ContextPlan, ContextSource, Document, Estimator, Fill, Section, SectionKind, SourceError,
-    SourceQuery, TokenCounter, Truncate,
+    SourceQuery, TokenCounter, Truncate, known_window,
 };
 use harness_core::memory::sqlite::SqliteMemory;
 use harness_core::memory::{Memory, Session, SessionId};
@@ -338,10 +340,21 @@ async fn run() -> Result<(), String> {
             .text("question", args.message.clone())
             .history("history", &session.turns, session.summary())
     };
-    let assemble = |session: &Session<ChatState>| match args.budget {
-        Some(b) => PLAN.assemble(fill(session), &*counter, b),
-        None => PLAN.assemble_for("smollm2-135m", fill(session), &*counter),
-    };
+    // One budget for the whole prompt: the declared sources' documents (at most their declared
+    // budgets) come out of it first, the plan gets the rest (and keeps the reply's reserve).
+    let documents: u32 = reply::CONTRACT.sources.iter().map(|s| s.budget).sum();
+    let total = args
+        .budget
+        .unwrap_or_else(|| known_window("smollm2-135m").unwrap_or(8_192));
+    if total <= documents + PLAN.reply_reserve {
+        return Err(format!(
+            "--budget {total}: too small: up to {documents} tokens are kept for the knowledge base's \
+             documents and {} for the reply",
+            PLAN.reply_reserve
+        ));
+    }
+    let window = total - documents;
+    let assemble = |session: &Session<ChatState>| PLAN.assemble(fill(session), &*counter, window);
     let mut assembled = assemble(&session).map_err(|e| e.to_string())?;
     if let Some(through) = assembled.report.needs_summary_through {
         // Turns fell out of the budget with no summary covering them: write one, keep the turns.
@@ -376,6 +389,7 @@ async fn run() -> Result<(), String> {
         assembled.report.reply_reserve
     );
 
+    let plan_used = assembled.report.used;
     let result = reply::with(&harness, assembled.messages).await;
     let report = match &result {
         Ok(outcome) => &outcome.report,
@@ -399,6 +413,12 @@ async fn run() -> Result<(), String> {
                 .unwrap_or_default()
         );
     }
+    let documents_used: u32 = report.sources.iter().map(|s| s.kept_tokens).sum();
+    eprintln!(
+        "prompt: {} tokens (plan {plan_used} + documents {documents_used}) + {} reserved for the reply, within {total}",
+        plan_used + documents_used,
+        PLAN.reply_reserve
+    );
     let answer = match &result {
         Ok(outcome) => match &outcome.resolution {
             Resolution::Answer(r) => Some(r.answer.clone()),
