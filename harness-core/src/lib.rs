@@ -70,6 +70,7 @@ pub mod output;
 pub mod provider;
 pub mod recovery;
 pub mod registry;
+pub mod review;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
