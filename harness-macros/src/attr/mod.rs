@@ -79,6 +79,25 @@ pub fn parse_task_args(cx: &Ctxt, tokens: TokenStream, site: Site) -> TaskArgs {
 }
 
 /// Skips a value we could not use, up to the next top-level comma.
+/// The parenthesised group that must follow `key` (`repairs(...)`, `source(...)`), or an error
+/// under `key` saying what to write, the rest of the value skipped, and `None`.
+fn parens<'a>(
+    cx: &Ctxt,
+    input: ParseStream<'a>,
+    key: &Ident,
+    message: &str,
+    help: &str,
+) -> syn::Result<Option<syn::parse::ParseBuffer<'a>>> {
+    if !input.peek(syn::token::Paren) {
+        cx.error_spanned_by(key, message, help);
+        skip_value(input)?;
+        return Ok(None);
+    }
+    let content;
+    syn::parenthesized!(content in input);
+    Ok(Some(content))
+}
+
 fn skip_value(input: ParseStream) -> syn::Result<()> {
     while !input.is_empty() && !input.peek(Token![,]) {
         input.parse::<TokenTree>()?;

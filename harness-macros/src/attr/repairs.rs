@@ -6,7 +6,7 @@ use syn::ext::IdentExt;
 use syn::parse::ParseStream;
 use syn::{Expr, ExprLit, Ident, Lit, Token};
 
-use super::{Keyed, TaskArgs, skip_value};
+use super::{Keyed, TaskArgs, parens, skip_value};
 use crate::ctxt::Ctxt;
 use crate::util::suggest;
 
@@ -21,16 +21,16 @@ pub(super) fn parse(
     key: &Ident,
     args: &mut TaskArgs,
 ) -> syn::Result<()> {
-    if !input.peek(syn::token::Paren) {
-        cx.error_spanned_by(
-            key,
-            "`repairs` takes a list of denied repair kinds",
-            "write e.g. `repairs(deny = [\"closed_truncated\"])`",
-        );
-        return skip_value(input);
-    }
-    let content;
-    syn::parenthesized!(content in input);
+    let Some(content) = parens(
+        cx,
+        input,
+        key,
+        "`repairs` takes a list of denied repair kinds",
+        "write e.g. `repairs(deny = [\"closed_truncated\"])`",
+    )?
+    else {
+        return Ok(());
+    };
     let mut denied = Vec::new();
     while !content.is_empty() {
         let inner = Ident::parse_any(&content)?;

@@ -7,7 +7,7 @@ use syn::parse::ParseStream;
 use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, Lit, Token};
 
-use super::{Site, TaskArgs, chain, literal, skip_value};
+use super::{Site, TaskArgs, chain, literal, parens};
 use crate::contract::Source;
 use crate::ctxt::Ctxt;
 use crate::util::suggest;
@@ -22,16 +22,16 @@ pub(super) fn parse(
     key: &Ident,
     args: &mut TaskArgs,
 ) -> syn::Result<()> {
-    if !input.peek(syn::token::Paren) {
-        cx.error_spanned_by(
-            key,
-            "`source` needs a name and a budget",
-            "write `source(kb, budget = 800)`: the name it is registered under on the harness, and the most tokens its documents may take",
-        );
-        return skip_value(input);
-    }
-    let content;
-    syn::parenthesized!(content in input);
+    let Some(content) = parens(
+        cx,
+        input,
+        key,
+        "`source` needs a name and a budget",
+        "write `source(kb, budget = 800)`: the name it is registered under on the harness, and the most tokens its documents may take",
+    )?
+    else {
+        return Ok(());
+    };
     let items = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
     let mut items = items.iter();
     let Some(name) = items.next().and_then(|e| match e {
