@@ -31,19 +31,22 @@ pub fn wire_schema(schema: &serde_json::Value) -> serde_json::Value {
     wire
 }
 
-/// The schema keyword children of a schema object, mutably (the walk of [`wire_schema`]).
+/// The schema keyword children of a schema object, mutably (the walk of [`wire_schema`] and
+/// [`close_objects`]), each with whether it stands alone: the parts of an `allOf` do not (each
+/// holds some of one object's keys).
 fn children_mut(
     map: &mut serde_json::Map<String, serde_json::Value>,
-) -> Vec<&mut serde_json::Value> {
+) -> Vec<(&mut serde_json::Value, bool)> {
     use serde_json::Value;
     let mut out = Vec::new();
     for (key, child) in map.iter_mut() {
         match (key.as_str(), child) {
             ("properties" | "$defs" | "definitions" | "patternProperties", Value::Object(m)) => {
-                out.extend(m.values_mut())
+                out.extend(m.values_mut().map(|c| (c, true)))
             }
-            ("allOf" | "anyOf" | "oneOf" | "prefixItems", Value::Array(parts)) => {
-                out.extend(parts.iter_mut())
+            ("allOf", Value::Array(parts)) => out.extend(parts.iter_mut().map(|c| (c, false))),
+            ("anyOf" | "oneOf" | "prefixItems", Value::Array(parts)) => {
+                out.extend(parts.iter_mut().map(|c| (c, true)))
             }
             (
                 "items"
@@ -56,7 +59,7 @@ fn children_mut(
                 | "contains"
                 | "propertyNames",
                 c,
-            ) => out.push(c),
+            ) => out.push((c, true)),
             _ => {}
         }
     }
@@ -93,7 +96,7 @@ fn inline_leaf_defs(wire: &mut serde_json::Value) {
                 map.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
-        stack.extend(children_mut(map));
+        stack.extend(children_mut(map).into_iter().map(|(c, _)| c));
     }
     let text = wire.to_string();
     let Some(map) = wire.as_object_mut() else {
@@ -125,7 +128,7 @@ fn cleaned(schema: &serde_json::Value) -> serde_json::Value {
         {
             map.remove("format");
         }
-        stack.extend(children_mut(map));
+        stack.extend(children_mut(map).into_iter().map(|(c, _)| c));
     }
     wire
 }
@@ -143,35 +146,7 @@ pub fn close_objects(schema: &mut serde_json::Value) {
         if closable && map.contains_key("properties") && !map.contains_key("additionalProperties") {
             map.insert("additionalProperties".to_owned(), Value::Bool(false));
         }
-        for (key, child) in map.iter_mut() {
-            match (key.as_str(), child) {
-                (
-                    "properties" | "$defs" | "definitions" | "patternProperties",
-                    Value::Object(m),
-                ) => {
-                    stack.extend(m.values_mut().map(|c| (c, true)));
-                }
-                ("allOf", Value::Array(parts)) => {
-                    stack.extend(parts.iter_mut().map(|c| (c, false)))
-                }
-                ("anyOf" | "oneOf" | "prefixItems", Value::Array(parts)) => {
-                    stack.extend(parts.iter_mut().map(|c| (c, true)));
-                }
-                (
-                    "items"
-                    | "additionalProperties"
-                    | "additionalItems"
-                    | "not"
-                    | "if"
-                    | "then"
-                    | "else"
-                    | "contains"
-                    | "propertyNames",
-                    c,
-                ) => stack.push((c, true)),
-                _ => {}
-            }
-        }
+        stack.extend(children_mut(map));
     }
 }
 
