@@ -5,6 +5,7 @@
 
 mod architecture;
 mod context;
+mod context_calls;
 mod parse;
 mod parse_classes;
 mod parse_properties;
