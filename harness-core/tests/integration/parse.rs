@@ -261,8 +261,41 @@ fn matches_serde_json_on_strict_json() {
     }
 }
 
-fn random_value(rng: &mut fastrand::Rng, depth: usize) -> Value {
-    let kind = if depth > 4 {
+/// The kind of random JSON a property test draws: how deep, which characters in strings, and
+/// the ranges of numbers.
+struct Shape {
+    /// Below this depth, only scalars.
+    max_depth: usize,
+    chars: &'static [char],
+    max_len: usize,
+    wide_ints: bool,
+    /// A float is `f64() * scale + offset`.
+    scale: f64,
+    offset: f64,
+}
+
+/// Any JSON, with strings full of escapes, quotes and brackets.
+const ANY: Shape = Shape {
+    max_depth: 4,
+    chars: &['a', 'é', '"', '\\', '\n', '\u{1}', '😀', '}', '\'', '/'],
+    max_len: 8,
+    wide_ints: true,
+    scale: 1e6,
+    offset: -5e5,
+};
+
+/// Strings without quotes, commas, brackets or literal words.
+const PLAIN: Shape = Shape {
+    max_depth: 3,
+    chars: &['x', 'y', 'é', '😀', ' ', 'Z'],
+    max_len: 6,
+    wide_ints: false,
+    scale: 100.0,
+    offset: 0.0,
+};
+
+fn shaped_value(shape: &Shape, rng: &mut fastrand::Rng, depth: usize) -> Value {
+    let kind = if depth > shape.max_depth {
         rng.u8(0..5)
     } else {
         rng.u8(0..7)
@@ -270,27 +303,29 @@ fn random_value(rng: &mut fastrand::Rng, depth: usize) -> Value {
     match kind {
         0 => Value::Null,
         1 => Value::Bool(rng.bool()),
-        2 => json!(rng.i64(..)),
-        3 => json!(rng.f64() * 1e6 - 5e5),
-        4 => {
-            let chars = ['a', 'é', '"', '\\', '\n', '\u{1}', '😀', '}', '\'', '/'];
-            Value::String(
-                (0..rng.usize(0..8))
-                    .map(|_| chars[rng.usize(..chars.len())])
-                    .collect(),
-            )
-        }
+        2 if shape.wide_ints => json!(rng.i64(..)),
+        2 => json!(rng.i32(..)),
+        3 => json!(rng.f64() * shape.scale + shape.offset),
+        4 => Value::String(
+            (0..rng.usize(0..shape.max_len))
+                .map(|_| shape.chars[rng.usize(..shape.chars.len())])
+                .collect(),
+        ),
         5 => Value::Array(
             (0..rng.usize(0..4))
-                .map(|_| random_value(rng, depth + 1))
+                .map(|_| shaped_value(shape, rng, depth + 1))
                 .collect(),
         ),
         _ => Value::Object(
             (0..rng.usize(0..4))
-                .map(|i| (format!("k{i}"), random_value(rng, depth + 1)))
+                .map(|i| (format!("k{i}"), shaped_value(shape, rng, depth + 1)))
                 .collect(),
         ),
     }
+}
+
+fn random_value(rng: &mut fastrand::Rng, depth: usize) -> Value {
+    shaped_value(&ANY, rng, depth)
 }
 
 #[test]
@@ -406,33 +441,5 @@ fn every_repair_gives_back_the_value_the_model_meant() {
 
 /// A random value whose strings hold no quotes, commas, brackets or literal words.
 fn plain_value(rng: &mut fastrand::Rng, depth: usize) -> Value {
-    let kind = if depth > 3 {
-        rng.u8(0..5)
-    } else {
-        rng.u8(0..7)
-    };
-    match kind {
-        0 => Value::Null,
-        1 => Value::Bool(rng.bool()),
-        2 => json!(rng.i32(..)),
-        3 => json!(rng.f64() * 100.0),
-        4 => {
-            let chars = ['x', 'y', 'é', '😀', ' ', 'Z'];
-            Value::String(
-                (0..rng.usize(0..6))
-                    .map(|_| chars[rng.usize(..chars.len())])
-                    .collect(),
-            )
-        }
-        5 => Value::Array(
-            (0..rng.usize(0..4))
-                .map(|_| plain_value(rng, depth + 1))
-                .collect(),
-        ),
-        _ => Value::Object(
-            (0..rng.usize(0..4))
-                .map(|i| (format!("k{i}"), plain_value(rng, depth + 1)))
-                .collect(),
-        ),
-    }
+    shaped_value(&PLAIN, rng, depth)
 }
