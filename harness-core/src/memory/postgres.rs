@@ -54,15 +54,19 @@ pub struct PostgresMemory {
 }
 
 fn store_error(store: &str, operation: &'static str, e: tokio_postgres::Error) -> MemoryError {
-    // `Error`'s Display is terse ("db error"); the database's own message is in `as_db_error`.
-    let reason = match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    };
     MemoryError::Store {
         store: store.to_owned(),
         operation,
-        reason,
+        reason: reason(&e),
+    }
+}
+
+/// What went wrong, in words: `Error`'s Display is terse ("db error"); the database's own
+/// message is in `as_db_error`.
+pub(crate) fn reason(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
     }
 }
 
@@ -121,15 +125,9 @@ impl PostgresMemory {
     async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, MemoryError> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
-            let (client, connection) = tokio_postgres::connect(&self.config, NoTls)
+            let client = open_client(&self.config, &self.name)
                 .await
                 .map_err(|e| store_error(&self.name, "connecting", e))?;
-            let name = self.name.clone();
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!(store = %name, error = %e, "postgres memory connection ended");
-                }
-            });
             *guard = Some(client);
         }
         Ok(guard)
@@ -163,8 +161,24 @@ impl PostgresMemory {
     }
 }
 
+/// A new connection (no TLS), its connection task spawned; a connection that ends is logged
+/// under `name`, and the next operation of its store opens another.
+pub(crate) async fn open_client(
+    config: &str,
+    name: &Arc<str>,
+) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(config, NoTls).await?;
+    let name = name.clone();
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(store = %name, error = %e, "postgres connection ended");
+        }
+    });
+    Ok(client)
+}
+
 /// `host:port/dbname` of a connection string, without user or password.
-fn describe(config: &str) -> String {
+pub(crate) fn describe(config: &str) -> String {
     match config.parse::<tokio_postgres::Config>() {
         Ok(c) => {
             let host = c

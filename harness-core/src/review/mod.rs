@@ -10,9 +10,18 @@
 //! claim of the same item — approved twice, two processes, or a restart after a crash between
 //! the two writes — never gets [`Claim::Run`] again, so an approved call runs **at most once**.
 //!
-//! [`InMemoryReviews`] is the store for tests and single-process programs.
+//! Stores: [`InMemoryReviews`] (tests, single-process programs), [`sqlite::SqliteReviews`]
+//! (feature `sqlite`) and [`postgres::PostgresReviews`] (feature `postgres`); one test suite runs
+//! against all three. A stored call's arguments hash is kept beside it and checked on every read:
+//! an item whose payload was altered in the database is an error, never run.
 
+mod rows;
 mod store;
+
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 use std::fmt;
 use std::str::FromStr;

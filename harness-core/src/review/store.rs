@@ -11,7 +11,7 @@ use crate::provider::BoxFuture;
 /// What a decision does to `item` at `now_ms`. `Ok(true)`: changed (write it back);
 /// `Ok(false)`: the same decision again, nothing to write. An expiry changes the item *and* is
 /// an error: write it back, then return [`ReviewError::Expired`].
-pub(crate) fn apply_decision(
+fn apply_decision(
     item: &mut ReviewItem,
     decision: &Decision,
     now_ms: u64,
@@ -51,7 +51,7 @@ pub(crate) fn apply_decision(
 }
 
 /// What a claim does to `item` at `now_ms`; the bool says whether to write the item back.
-pub(crate) fn apply_claim(item: &mut ReviewItem, now_ms: u64) -> (Claim, bool) {
+fn apply_claim(item: &mut ReviewItem, now_ms: u64) -> (Claim, bool) {
     match item.status {
         ReviewStatus::Approved => {
             item.status = ReviewStatus::Executing;
@@ -71,10 +71,7 @@ pub(crate) fn apply_claim(item: &mut ReviewItem, now_ms: u64) -> (Claim, bool) {
 }
 
 /// What a completion does to `item`: only an `executing` item completes.
-pub(crate) fn apply_completion(
-    item: &mut ReviewItem,
-    completion: &Completion,
-) -> Result<(), ReviewError> {
+fn apply_completion(item: &mut ReviewItem, completion: &Completion) -> Result<(), ReviewError> {
     if item.status != ReviewStatus::Executing {
         return Err(ReviewError::NotExecuting {
             id: item.id.to_string(),
@@ -88,6 +85,39 @@ pub(crate) fn apply_completion(
     };
     item.result = Some(completion.result.clone());
     Ok(())
+}
+
+/// A decision as a store's read-modify-write step: whether to write the item back, and the
+/// answer (an expiry is written back *and* answered [`ReviewError::Expired`]).
+pub(crate) fn decide_step(
+    item: &mut ReviewItem,
+    decision: &Decision,
+    now_ms: u64,
+) -> (bool, Result<ReviewItem, ReviewError>) {
+    match apply_decision(item, decision, now_ms) {
+        Ok(_) if item.status == ReviewStatus::Expired => {
+            (true, Err(ReviewError::Expired(item.id.to_string())))
+        }
+        Ok(changed) => (changed, Ok(item.clone())),
+        Err(e) => (false, Err(e)),
+    }
+}
+
+/// A claim as a store's read-modify-write step.
+pub(crate) fn claim_step(item: &mut ReviewItem, now_ms: u64) -> (bool, Result<Claim, ReviewError>) {
+    let (claim, changed) = apply_claim(item, now_ms);
+    (changed, Ok(claim))
+}
+
+/// A completion as a store's read-modify-write step.
+pub(crate) fn complete_step(
+    item: &mut ReviewItem,
+    completion: &Completion,
+) -> (bool, Result<ReviewItem, ReviewError>) {
+    match apply_completion(item, completion) {
+        Ok(()) => (true, Ok(item.clone())),
+        Err(e) => (false, Err(e)),
+    }
 }
 
 /// A review queue in memory (one process; gone when it ends). For tests and for programs whose
@@ -165,14 +195,7 @@ impl ReviewStore for InMemoryReviews {
         decision: &'a Decision,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<ReviewItem, ReviewError>> {
-        let r = self.with(|items| {
-            let item = Self::item(items, id)?;
-            apply_decision(item, decision, now_ms)?;
-            if item.status == ReviewStatus::Expired {
-                return Err(ReviewError::Expired(id.to_string()));
-            }
-            Ok(item.clone())
-        });
+        let r = self.with(|items| decide_step(Self::item(items, id)?, decision, now_ms).1);
         Box::pin(async move { r })
     }
 
@@ -181,7 +204,7 @@ impl ReviewStore for InMemoryReviews {
         id: &'a ReviewId,
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Claim, ReviewError>> {
-        let r = self.with(|items| Ok(apply_claim(Self::item(items, id)?, now_ms).0));
+        let r = self.with(|items| claim_step(Self::item(items, id)?, now_ms).1);
         Box::pin(async move { r })
     }
 
@@ -190,11 +213,7 @@ impl ReviewStore for InMemoryReviews {
         id: &'a ReviewId,
         completion: &'a Completion,
     ) -> BoxFuture<'a, Result<ReviewItem, ReviewError>> {
-        let r = self.with(|items| {
-            let item = Self::item(items, id)?;
-            apply_completion(item, completion)?;
-            Ok(item.clone())
-        });
+        let r = self.with(|items| complete_step(Self::item(items, id)?, completion).1);
         Box::pin(async move { r })
     }
 }

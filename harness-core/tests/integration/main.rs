@@ -39,6 +39,8 @@ mod openai;
 mod registry;
 #[cfg(feature = "testing")]
 mod reproduce;
+#[cfg(all(feature = "testing", feature = "sqlite"))]
+mod review;
 #[cfg(feature = "testing")]
 mod sources;
 #[cfg(feature = "testing")]

@@ -56,7 +56,7 @@ fn fresh(name: &str) -> SessionId {
     id(&format!("{name}-{}-{n}-{nanos}", std::process::id()))
 }
 
-fn pg_url() -> Option<String> {
+pub(crate) fn pg_url() -> Option<String> {
     match std::env::var("HARNESS_PG_URL") {
         Ok(url) => Some(url),
         Err(_) if std::env::var_os("CI").is_some() => {
