@@ -16,6 +16,7 @@ mod find;
 mod parse;
 mod replay;
 mod reproduce;
+mod review;
 
 /// Tools for harness outputs.
 #[derive(Debug, Parser)]
@@ -40,6 +41,10 @@ enum Command {
     /// Exits 0 when the output is identical, 1 when it differs, 2 when the record cannot be
     /// reproduced (with the reason). See docs/reproduce.md.
     Reproduce(reproduce::ReproduceArgs),
+    /// The review queue: list, show, approve or reject the calls and escalations waiting for a
+    /// person (exit codes: 0 done, 1 no such item, 2 cannot read the queue, 3 already decided
+    /// the other way or expired).
+    Review(review::ReviewArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,5 +54,6 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Reproduce(args) => reproduce::run(&args),
+        Command::Review(args) => review::run(args),
     }
 }

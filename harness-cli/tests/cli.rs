@@ -357,3 +357,5 @@ fn explain_shows_every_reading_and_deny_refuses_a_kind() {
 
 #[path = "cli/reproduce.rs"]
 mod reproduce;
+#[path = "cli/review.rs"]
+mod review;
